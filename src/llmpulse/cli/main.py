@@ -1,0 +1,29 @@
+"""The `llmpulse` command."""
+
+from __future__ import annotations
+
+import typer
+
+from llmpulse import __version__
+from llmpulse.cli.keys import keys_app, projects_app
+from llmpulse.cli.serve import demo, serve
+from llmpulse.cli.simulate import simulate
+
+app = typer.Typer(
+    name="llmpulse",
+    help="LLMPulse: LLM telemetry and analytics on ClickHouse, in one process.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(serve)
+app.command()(simulate)
+app.command()(demo)
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)

@@ -1,0 +1,153 @@
+"""`llmpulse serve` and `llmpulse demo`: the whole platform in one process."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
+from llmpulse.pricing.prices import PriceFileError
+from llmpulse.server.keys import KeyStore
+from llmpulse.server.logs import configure_logging
+from llmpulse.server.settings import Settings
+from llmpulse.sim.run import run_simulation
+from llmpulse.sim.sender import EventSender, SendError
+from llmpulse.sim.traffic import TrafficGenerator
+from llmpulse.store.engine import StoreError
+
+Host = Annotated[str, typer.Option(envvar="LLMPULSE_HOST", help="Address to listen on.")]
+Port = Annotated[int, typer.Option(envvar="LLMPULSE_PORT", help="Port to listen on.")]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="LLMPULSE_STORE",
+        help="chdb://PATH (default: DATA_DIR/store) or clickhouse://user:pass@host:8123/db.",
+    ),
+]
+Prices = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="LLMPULSE_PRICES",
+        help="YAML price file: model pattern -> {input, output, cached} $ per million tokens.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+NoAuth = Annotated[
+    bool,
+    typer.Option("--no-auth", help="Accept requests without an API key (loopback hosts only)."),
+]
+Retention = Annotated[
+    int, typer.Option(envvar="LLMPULSE_RETENTION_DAYS", help="Days events are kept.", min=1)
+]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_settings(**flags: Any) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"setting {first['loc'][0]}: {first['msg']}") from None
+    if settings.no_auth and not is_loopback(settings.host):
+        raise fail(
+            f"--no-auth is refused on {settings.host}: it would open your data to the network"
+        )
+    return settings
+
+
+def _serve(settings: Settings, on_ready: Any = None) -> None:
+    from llmpulse.server.app import create_app
+
+    configure_logging()
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        threading.Thread(target=on_ready, args=(server,), daemon=True).start()
+    try:
+        server.run()
+    except (StoreError, PriceFileError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if not server.started:
+        raise fail(
+            f"the server did not start on {settings.host}:{settings.port} (see the log above)"
+        )
+
+
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    store: StoreUrl = None,
+    prices: Prices = None,
+    no_auth: NoAuth = False,
+    retention_days: Retention = 90,
+) -> None:
+    """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
+    settings = make_settings(
+        host=host, port=port, data_dir=data_dir, store=store, prices=prices,
+        no_auth=no_auth or None, retention_days=retention_days,
+    )  # fmt: skip
+    _serve(settings)
+
+
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Demo data lives apart from real data.")
+    ] = Path("~/.llmpulse/demo"),
+    qps: Annotated[float, typer.Option(help="Live events per second.")] = 20,
+    history: Annotated[int, typer.Option(help="Events of past traffic sent first.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+) -> None:
+    """Serve, fill with a day of simulated history, then keep live traffic flowing."""
+    settings = make_settings(host=host, port=port, data_dir=data_dir)
+    keys = KeyStore(settings.data_dir / "keys.sqlite3")
+    keys.ensure_project("demo")
+    _, key = keys.create_key("demo")
+    url = f"http://{host}:{port}"
+
+    def simulate(server: uvicorn.Server) -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.1)
+        console.print(f"\n[bold green]LLMPulse is running at {url}[/]  (API docs: {url}/docs)")
+        console.print(f"API key for project 'demo': [bold]{key}[/]", highlight=False)
+        summary = f"{url}/v1/metrics/summary?group_by=model_id"
+        console.print(
+            f"try: curl -H 'Authorization: Bearer {key}' '{summary}'\n",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sender = EventSender(url, key)
+        generator = TrafficGenerator(seed=seed)
+        try:
+            run_simulation(
+                sender, generator, count=history, duration_s=None, qps=0, backfill_s=86400
+            )
+            run_simulation(sender, generator, count=None, duration_s=10 * 365 * 86400, qps=qps)
+        except SendError as exc:
+            console.print(f"[red]simulator stopped:[/] {exc}")
+
+    _serve(settings, on_ready=simulate)

@@ -1,0 +1,73 @@
+"""`llmpulse simulate`: realistic LLM traffic sent to a running server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from llmpulse.cli.common import console, fail, parse_duration
+from llmpulse.sim.run import run_simulation
+from llmpulse.sim.sender import EventSender, SendError
+from llmpulse.sim.traffic import TrafficGenerator
+
+
+def simulate(
+    url: Annotated[str, typer.Option(help="The LLMPulse server, e.g. http://127.0.0.1:8000.")],
+    api_key: Annotated[
+        str | None, typer.Option(envvar="LLMPULSE_API_KEY", help="API key of the target project.")
+    ] = None,
+    qps: Annotated[
+        float, typer.Option(help="Events per second; 0 sends as fast as accepted.")
+    ] = 50,
+    users: Annotated[int, typer.Option(min=1, help="Distinct simulated users.")] = 100,
+    duration: Annotated[
+        str | None, typer.Option(help="How long to run, e.g. 60s, 10m (default 60s).")
+    ] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    error_rate: Annotated[float, typer.Option(min=0, max=1, help="Base error rate.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Same seed, same events (ids included).")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 500,
+    backfill: Annotated[
+        str | None,
+        typer.Option(help="Spread the events' timestamps over this much past time, e.g. 7d."),
+    ] = None,
+) -> None:
+    """Send simulated LLM calls: several providers' models, sessions, an A/B experiment,
+    error bursts. Failed batches are retried with the same event ids."""
+    if duration is not None and count is not None:
+        raise fail("give --duration or --count, not both")
+    seconds = parse_duration(duration, "--duration") if duration else None
+    if seconds is None and count is None:
+        seconds = 60.0
+    backfill_s = parse_duration(backfill, "--backfill") if backfill else 0.0
+    if backfill_s and count is None:
+        raise fail("--backfill needs --count")
+    sender = EventSender(url, api_key)
+    generator = TrafficGenerator(seed=seed, users=users, error_rate=error_rate)
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("sending", total=count or int(qps * (seconds or 0)) or None)
+        try:
+            run_simulation(
+                sender, generator, count=count, duration_s=seconds, qps=qps,
+                batch_size=batch_size, backfill_s=backfill_s,
+                on_sent=lambda n: progress.advance(task, n),
+            )  # fmt: skip
+        except SendError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            sender.close()
+    stats = sender.stats
+    console.print(
+        f"sent {stats.sent}: accepted {stats.accepted}, rejected {stats.rejected}, "
+        f"retries {stats.retries}"
+    )
+    for error in stats.errors[:5]:
+        console.print(f"  rejected #{error['index']}: {error['field']}: {error['error']}")

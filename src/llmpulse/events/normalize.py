@@ -1,0 +1,165 @@
+"""Validate raw events and turn them into `llm_events` rows (flat, costed, ids canonical)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from llmpulse.events.schema import EVENT_FIELDS, event_validator, field_path
+from llmpulse.pricing.prices import PriceBook
+
+MAX_FUTURE_MS = 5 * 60 * 1000
+DAY_MS = 86_400_000
+# Non-UUID event ids map to a UUIDv5 in this namespace, so retries of them still dedupe.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c4a52-3a51-4d3e-9c55-5b0e7a1d1e0f")
+
+# Every llm_events column a row carries, with its value when the event does not say.
+# None is stored as the column default (empty string, 0) unless the column is Nullable.
+ROW_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(EVENT_FIELDS - {"experiment", "client"}),
+    "operation": "chat",
+    "experiment_name": "",
+    "experiment_variant": "",
+    "client_app": "",
+    "client_os": "",
+}
+_TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_cached", "tokens_reasoning")
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass
+class Rejection:
+    index: int
+    field: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.error}
+
+
+@dataclass
+class Batch:
+    """The outcome of validating one request: rows to store and what was rejected."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    # (event_id, ts in epoch ms, whether ts was defaulted) per row, for deduplication.
+    keys: list[tuple[str, int, bool]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    rejected_indexes: list[int] = field(default_factory=list)
+
+
+def canonical_event_id(raw: str) -> str:
+    """The stored form of a client event id: its UUID, or a UUIDv5 derived from the string."""
+    if _UUID_RE.fullmatch(raw):
+        return raw
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, raw))
+
+
+def _ms(ts: datetime) -> int:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return round(ts.timestamp() * 1000)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+class Normalizer:
+    """Validates events for one project; stateless apart from the price cache."""
+
+    def __init__(self, prices: PriceBook, retention_days: int) -> None:
+        self._prices = prices
+        self._retention_ms = retention_days * DAY_MS
+
+    def batch(self, items: list[Any], project: str, received_ms: int) -> Batch:
+        out = Batch()
+        for index, item in enumerate(items):
+            problems = self._one(item, project, received_ms, out)
+            if problems:
+                out.rejected_indexes.append(index)
+                out.rejections.extend(Rejection(index, f, e) for f, e in problems)
+        return out
+
+    def _one(self, item: Any, project: str, received_ms: int, out: Batch) -> list[tuple[str, str]]:
+        if not isinstance(item, dict):
+            return [("", f"an event must be a JSON object, got {type(item).__name__}")]
+        try:
+            event: dict[str, Any] = event_validator.validate_python(item)  # type: ignore[assignment]
+        except ValidationError as exc:
+            return [(field_path(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+
+        row = ROW_DEFAULTS.copy()
+        row.update(event)
+        ttft_ms, error_type, status = row["ttft_ms"], row["error_type"], row["status"]
+        if ttft_ms is not None and ttft_ms > row["latency_ms"]:
+            return [("ttft_ms", "must not exceed latency_ms")]
+        if error_type is not None and status == "ok":
+            return [("status", "must be 'error' when error_type is set")]
+        ts = row["ts"]
+        ts_ms = received_ms if ts is None else _ms(ts)
+        if ts_ms > received_ms + MAX_FUTURE_MS:
+            return [("ts", "must not be more than 5 minutes in the future")]
+        if ts_ms < received_ms - self._retention_ms:
+            days = self._retention_ms // DAY_MS
+            return [("ts", f"is older than the {days}-day retention window")]
+
+        event_id = row["event_id"]
+        event_id = canonical_event_id(event_id) if event_id else str(uuid.uuid4())
+        if status == "error" or error_type is not None:
+            row["status"], row["error_type"] = "error", error_type or "other"
+        else:
+            row["status"] = "ok"
+        for name in _TOKEN_FIELDS:
+            if row[name] is None:
+                row[name] = 0
+        if row["cost_usd"] is not None:
+            row["cost_status"] = "reported"
+        else:
+            cost = self._prices.cost(
+                row["model_id"],
+                row["provider"],
+                row["tokens_in"],
+                row["tokens_out"],
+                row["tokens_cached"],
+            )
+            row["cost_usd"], row["cost_status"], row["provider"] = (
+                cost.usd,
+                cost.status,
+                cost.provider,
+            )
+        experiment = row.pop("experiment", None)
+        if experiment:
+            row["experiment_name"], row["experiment_variant"] = (
+                experiment["name"],
+                experiment["variant"],
+            )
+        client = row.pop("client", None)
+        if client:
+            row["client_app"], row["client_os"] = client.get("app"), client.get("os")
+        extra = event.keys() - EVENT_FIELDS
+        if row["metadata"] or extra:
+            metadata = {k: _text(v) for k, v in (row["metadata"] or {}).items()}
+            metadata.update((k, _text(row.pop(k))) for k in extra)
+            row["metadata"] = metadata
+        row.update(
+            project=project, event_id=event_id, ts=ts_ms / 1000, received_at=received_ms / 1000
+        )
+        out.rows.append(row)
+        out.keys.append((event_id, ts_ms, ts is None))
+        return []

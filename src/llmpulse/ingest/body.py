@@ -1,0 +1,80 @@
+"""Decode an ingest request body: JSON object, JSON array or NDJSON, maybe gzip'd."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_EVENTS = 10_000
+JSON_TYPES = ("application/json", "text/json", "")
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+class BodyError(ValueError):
+    """A request body that cannot be read; carries the HTTP status to answer with."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(content_type: str | None) -> None:
+    kind = media_type(content_type)
+    if kind not in JSON_TYPES + NDJSON_TYPES:
+        raise BodyError(
+            415,
+            "Content-Type",
+            f"unsupported content type {kind!r}: send application/json or application/x-ndjson",
+        )
+
+
+def decompress(body: bytes, content_encoding: str | None) -> bytes:
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BodyError(415, "Content-Encoding", f"unsupported encoding {encoding!r}: use gzip")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, MAX_BODY_BYTES + 1)
+    except zlib.error as exc:
+        raise BodyError(400, "body", f"malformed gzip data ({exc})") from exc
+    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        raise BodyError(413, "body", f"decompressed body exceeds {MAX_BODY_BYTES} bytes")
+    if not inflater.eof:
+        raise BodyError(400, "body", "malformed gzip data (truncated stream)")
+    return data
+
+
+def parse_events(data: bytes, content_type: str | None) -> list[Any]:
+    """The raw events of a body, not yet validated."""
+    if media_type(content_type) in NDJSON_TYPES:
+        items = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise BodyError(400, "body", f"malformed JSON on line {number}: {exc}") from exc
+    else:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BodyError(400, "body", f"malformed JSON: {exc}") from exc
+        items = parsed if isinstance(parsed, list) else [parsed]
+    if not items:
+        raise BodyError(400, "body", "no events in the request body")
+    if len(items) > MAX_EVENTS:
+        raise BodyError(
+            413, "body", f"{len(items)} events in one request; the limit is {MAX_EVENTS}"
+        )
+    return items

@@ -1,0 +1,153 @@
+"""The loader: moves spooled batches into the store in large inserts, exactly once.
+
+It is the only writer of `llm_events`. For each run of records it drops events whose
+event_id is already stored (client retries, and replays of records loaded just before a
+crash) or repeated within the run, inserts the rest, then moves the spool checkpoint. A
+crash between insert and checkpoint replays the run, and the lookup makes that harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from llmpulse.ingest import records
+from llmpulse.ingest.spool import Spool
+from llmpulse.ingest.telemetry import PIPELINE
+from llmpulse.store.engine import Engine, StoreError
+from llmpulse.store.writes import insert_events, insert_rejected, stored_event_ids
+
+log = logging.getLogger(__name__)
+# A retried event whose ts the server assigned is recognised within this window.
+RECEIVED_TS_WINDOW_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class _Run:
+    """Records read in one pass, grouped for one insert per table."""
+
+    events: list[bytes] = field(default_factory=list)
+    rejected: list[bytes] = field(default_factory=list)
+    keys: list[records.EventKey] = field(default_factory=list)
+    records: int = 0
+    size: int = 0
+
+
+class Loader:
+    def __init__(
+        self,
+        spool: Spool,
+        engine: Engine,
+        max_bytes: int = 32 << 20,
+        idle_wait_s: float = 0.2,
+    ) -> None:
+        self._spool = spool
+        self._engine = engine
+        self._max_bytes = max_bytes
+        self._idle_wait_s = idle_wait_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="llmpulse-loader", daemon=True)
+        self.last_error: str | None = None
+        self.last_load_at: float | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A record was appended: load soon."""
+        self._wake.set()
+
+    def stop(self, drain: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        if drain:
+            while self.load_once():
+                pass
+
+    def lag_seconds(self) -> float:
+        return self._spool.oldest_pending_age()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                loaded = self.load_once()
+            except StoreError as exc:
+                # Keep the records spooled and retry: nothing acknowledged is lost.
+                self.last_error = str(exc)
+                log.error("loading into the store failed, will retry: %s", exc)
+                PIPELINE.load_failures.inc()
+                self._stop.wait(1.0)
+                continue
+            if not loaded:
+                self._wake.wait(self._idle_wait_s)
+                self._wake.clear()
+
+    def load_once(self) -> int:
+        """Load one run of spooled records; returns how many records it loaded."""
+        run = _Run()
+        end = None
+        for cursor, payload in self._spool.read(self._spool.checkpoint, self._max_bytes):
+            record = records.decode(payload)
+            if record.kind == records.EVENTS:
+                run.events.append(record.rows)
+                run.keys.extend(record.keys)
+            else:
+                run.rejected.append(record.rows)
+            run.records += 1
+            run.size += len(payload)
+            end = cursor
+        if end is None:
+            return 0
+        started = time.perf_counter()
+        if run.events:
+            rows = self._unique_rows(run)
+            if rows:
+                insert_events(self._engine, rows)
+        if run.rejected:
+            insert_rejected(self._engine, b"".join(run.rejected))
+        PIPELINE.insert_seconds.observe(time.perf_counter() - started)
+        self._spool.commit(end, run.records, run.size)
+        self.last_error = None
+        self.last_load_at = time.time()
+        return run.records
+
+    def _unique_rows(self, run: _Run) -> bytes:
+        """The run's event rows minus those already stored or repeated within the run."""
+        lines = [line for chunk in run.events for line in chunk.splitlines(keepends=True)]
+        by_project: dict[str, list[int]] = defaultdict(list)
+        seen: set[tuple[str, str]] = set()
+        keep = [False] * len(lines)
+        for i, (project, event_id, _, _) in enumerate(run.keys):
+            if (project, event_id) not in seen:
+                seen.add((project, event_id))
+                by_project[project].append(i)
+                keep[i] = True
+        for project, indexes in by_project.items():
+            stored = self._stored(project, [run.keys[i] for i in indexes])
+            for i in indexes:
+                if run.keys[i][1] in stored:
+                    keep[i] = False
+        duplicates = len(lines) - sum(keep)
+        if duplicates:
+            PIPELINE.duplicates.inc(duplicates)
+        if duplicates == 0:
+            return b"".join(lines)
+        return b"".join(line for line, k in zip(lines, keep, strict=True) if k)
+
+    def _stored(self, project: str, keys: list[records.EventKey]) -> set[str]:
+        exact = [(k[1], k[2]) for k in keys if not k[3]]
+        received = [(k[1], k[2]) for k in keys if k[3]]
+        stored: set[str] = set()
+        if exact:
+            ids, stamps = zip(*exact, strict=True)
+            stored |= stored_event_ids(self._engine, project, ids, stamps)
+        if received:
+            ids, stamps = zip(*received, strict=True)
+            since = min(stamps) - RECEIVED_TS_WINDOW_MS
+            stored |= stored_event_ids(self._engine, project, ids, stamps, since_ms=since)
+        return stored

@@ -1,0 +1,39 @@
+"""The payload of a spool record: what the ingest route writes and the loader reads.
+
+A record is one kind byte, a JSON header line, then NDJSON rows ready for the table:
+- `E` events: header = [[project, event_id, ts_ms, ts_defaulted], ...], one per row, so
+  the loader can deduplicate without parsing the rows;
+- `R` rejected events: header = [], rows for `rejected_events`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+EVENTS = b"E"
+REJECTED = b"R"
+EventKey = tuple[str, str, int, bool]
+
+
+@dataclass
+class Record:
+    kind: bytes
+    keys: list[EventKey]
+    rows: bytes  # NDJSON, one line per row, newline-terminated
+
+    def lines(self) -> list[bytes]:
+        return self.rows.splitlines(keepends=True)
+
+
+def encode(kind: bytes, keys: list[EventKey], rows: list[dict[str, Any]]) -> bytes:
+    body = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    return kind + orjson.dumps(keys) + b"\n" + body
+
+
+def decode(payload: bytes) -> Record:
+    header, _, rows = payload[1:].partition(b"\n")
+    keys = [tuple(k) for k in orjson.loads(header)]
+    return Record(payload[:1], keys, rows)  # type: ignore[arg-type]

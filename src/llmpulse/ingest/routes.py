@@ -1,0 +1,52 @@
+"""HTTP ingest: POST /v1/events."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from llmpulse.ingest.body import MAX_BODY_BYTES, BodyError, check_content_type
+from llmpulse.server.auth import current_project
+from llmpulse.server.context import Platform, platform
+from llmpulse.server.responses import JsonResponse
+
+router = APIRouter(tags=["ingest"])
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    summary="Send events: a JSON object, a JSON array or NDJSON (optionally gzip)",
+    responses={400: {}, 401: {}, 413: {}, 415: {}},
+)
+async def post_events(
+    request: Request,
+    project: str = Depends(current_project),
+    ctx: Platform = Depends(platform),
+) -> JsonResponse:
+    """202 once every valid event is on disk; invalid ones are listed in `errors` and kept
+    in the dead-letter table. 400 when no event is valid."""
+    check_content_type(request.headers.get("content-type"))
+    body = await read_body(request)
+    result = await run_in_threadpool(
+        ctx.ingest.ingest,
+        body,
+        request.headers.get("content-type"),
+        request.headers.get("content-encoding"),
+        project,
+    )
+    return JsonResponse(result.body, result.status)

@@ -1,0 +1,51 @@
+"""Prometheus metrics of the pipeline itself (served at /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+# The *_created series double the output and no dashboard of ours reads them.
+disable_created_metrics()
+
+
+@dataclass
+class PipelineMetrics:
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.accepted = Counter(
+            "llmpulse_events_accepted", "Events accepted and spooled", ["source"], registry=r
+        )
+        self.rejected = Counter(
+            "llmpulse_events_rejected",
+            "Events rejected by validation, by the field at fault",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "llmpulse_events_duplicate", "Events dropped as already stored", registry=r
+        )
+        self.load_failures = Counter(
+            "llmpulse_loader_failures", "Store inserts that failed and will be retried", registry=r
+        )
+        self.insert_seconds = Histogram(
+            "llmpulse_store_insert_seconds",
+            "Time to deduplicate and insert one loader run",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "llmpulse_http_request_seconds",
+            "HTTP request latency by route",
+            ["method", "route", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=r,
+        )
+
+
+PIPELINE = PipelineMetrics()

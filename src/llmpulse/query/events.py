@@ -1,0 +1,160 @@
+"""Event-level reads: top errors, the request log, single events, rejected and unpriced."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Final
+
+import orjson
+
+from llmpulse.events.normalize import canonical_event_id
+from llmpulse.query.filters import QueryError, Scope, iso_ms
+from llmpulse.store.engine import Engine
+
+TABLE: Final = "llm_events"
+# Every stored column, in the API's shape; times as epoch ms, converted below.
+# (Aliases never reuse a column's name: WHERE would then see the alias.)
+_EVENT_COLUMNS: Final = """
+    toString(event_id) AS id,
+    toUnixTimestamp64Milli(ts) AS ts_ms,
+    toUnixTimestamp64Milli(received_at) AS received_ms,
+    model_id, model_version, provider, prompt_version, experiment_name, experiment_variant,
+    operation, status, error_type, region, environment, client_app, client_os,
+    finish_reason, user_id, session_id, request_id, trace_id, span_id, parent_span_id,
+    latency_ms, ttft_ms, tokens_in, tokens_out, tokens_cached, tokens_reasoning,
+    cost_usd, cost_status, stream, temperature, max_tokens, http_status,
+    prompt, completion, metadata, tags
+"""
+
+
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row in the API's shape: schema field names, ISO times."""
+    event = {
+        "event_id": row.pop("id"),
+        "ts": iso_ms(row.pop("ts_ms")),
+        "received_at": iso_ms(row.pop("received_ms")),
+    }
+    event.update(row)
+    if event["stream"] is not None:
+        event["stream"] = bool(event["stream"])
+    return event
+
+
+def top_errors(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
+    where, params = scope.where()
+    params["limit"] = limit
+    rows = engine.rows(
+        f"""
+        SELECT error_type, model_id, count() AS n,
+            sum(n) OVER () AS total,
+            argMax(toString(event_id), ts) AS latest_event_id
+        FROM {TABLE}
+        WHERE {where} AND status = 'error'
+        GROUP BY error_type, model_id
+        ORDER BY n DESC, error_type, model_id
+        LIMIT {{limit:UInt32}}
+        """,
+        params,
+    )
+    examples = _events_by_id(engine, scope.project, [r["latest_event_id"] for r in rows])
+    errors = [
+        {
+            "error_type": r["error_type"],
+            "model_id": r["model_id"],
+            "count": r["n"],
+            "share": r["n"] / r["total"],
+            "latest": examples.get(r["latest_event_id"]),
+        }
+        for r in rows
+    ]
+    return {"errors": errors}
+
+
+def _events_by_id(engine: Engine, project: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = engine.rows(
+        f"SELECT {_EVENT_COLUMNS} FROM {TABLE} "
+        "WHERE project = {p:String} AND event_id IN {ids:Array(UUID)}",
+        {"p": project, "ids": ids},
+    )
+    return {e["event_id"]: e for e in map(_event, rows)}
+
+
+def get_event(engine: Engine, project: str, event_id: str) -> dict[str, Any] | None:
+    found = _events_by_id(engine, project, [canonical_event_id(event_id)])
+    return next(iter(found.values()), None)
+
+
+def _encode_cursor(ts_ms: int, event_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([ts_ms, event_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        ts_ms, event_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return int(ts_ms), canonical_event_id(str(event_id))
+    except (ValueError, TypeError) as exc:
+        raise QueryError("cursor", "not a cursor returned by this API") from exc
+
+
+def list_requests(
+    engine: Engine, scope: Scope, limit: int, cursor: str | None, search: str | None = None
+) -> dict[str, Any]:
+    """Newest first; `next_cursor` continues after the last one returned."""
+    where, params = scope.where()
+    if cursor:
+        ts_ms, event_id = _decode_cursor(cursor)
+        where += (
+            " AND (toUnixTimestamp64Milli(ts), event_id) < ({c_ts:Int64}, toUUID({c_id:String}))"
+        )
+        params.update(c_ts=ts_ms, c_id=event_id)
+    if search:
+        where += (
+            " AND (toString(event_id) = {q:String} OR request_id = {q:String} OR"
+            " trace_id = {q:String} OR session_id = {q:String} OR user_id = {q:String})"
+        )
+        params["q"] = search
+    params["limit"] = limit + 1
+    rows = engine.rows(
+        f"SELECT {_EVENT_COLUMNS} FROM {TABLE} WHERE {where} "
+        "ORDER BY ts DESC, event_id DESC LIMIT {limit:UInt32}",
+        params,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(rows[-1]["ts_ms"], rows[-1]["id"]) if more else None
+    return {"requests": [_event(r) for r in rows], "next_cursor": next_cursor}
+
+
+def rejected(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
+    # Rejected events have no dimensions to filter on: only project and time apply.
+    where, params = Scope(scope.project, scope.start, scope.end).where("received_at")
+    params["limit"] = limit
+    rows = engine.rows(
+        "SELECT toUnixTimestamp64Milli(received_at) AS received_ms, source, reason, raw "
+        f"FROM rejected_events WHERE {where} "
+        "ORDER BY received_at DESC LIMIT {limit:UInt32}",
+        params,
+    )
+    for row in rows:
+        row["received_at"] = iso_ms(row.pop("received_ms"))
+    return {"rejected": rows}
+
+
+def unpriced_models(engine: Engine, scope: Scope) -> dict[str, Any]:
+    where, params = scope.where()
+    rows = engine.rows(
+        f"""
+        SELECT model_id, provider, count() AS events,
+            toUnixTimestamp64Milli(max(ts)) AS last_seen
+        FROM {TABLE}
+        WHERE {where} AND cost_status = 'unpriced'
+        GROUP BY model_id, provider
+        ORDER BY events DESC
+        """,
+        params,
+    )
+    for row in rows:
+        row["last_seen"] = iso_ms(row["last_seen"])
+    return {"models": rows}

@@ -1,0 +1,23 @@
+"""`Authorization: Bearer KEY` -> the project every read and write belongs to."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+
+from llmpulse.server.context import NO_AUTH_PROJECT, Platform, platform
+from llmpulse.server.errors import ApiError
+
+
+def current_project(request: Request, ctx: Platform = Depends(platform)) -> str:
+    if ctx.settings.no_auth:
+        return NO_AUTH_PROJECT
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if not header:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "malformed Authorization header: expected 'Bearer KEY'")
+    project = ctx.keys.project_for(key.strip())
+    if project is None:
+        raise ApiError(401, "unknown or revoked API key")
+    return project

@@ -1,0 +1,136 @@
+"""Projects and API keys: a small SQLite file beside the data, safe for several processes.
+
+It is control-plane state, not telemetry: the CLI must be able to create and revoke keys
+while `llmpulse serve` holds the (single-process) chDB store, so it does not live there.
+Keys are stored as SHA-256 hashes; the key itself is shown once, when created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    project TEXT NOT NULL REFERENCES projects(name),
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+"""
+
+
+class KeyStoreError(ValueError):
+    """A project or key operation that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    project: str
+    created_at: float
+    revoked_at: float | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_project_name(name: str) -> str:
+    if not PROJECT_NAME.fullmatch(name):
+        raise KeyStoreError(
+            f"invalid project name {name!r}: use 1-64 letters, digits, '_', '.' or '-'"
+        )
+    return name
+
+
+class KeyStore:
+    def __init__(self, path: Path, provisioned: dict[str, str] | None = None) -> None:
+        """`provisioned` maps keys given in settings to their project (never written)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._provisioned = {hash_key(k): p for k, p in (provisioned or {}).items()}
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            yield db
+        finally:
+            db.close()
+
+    def create_project(self, name: str) -> None:
+        check_project_name(name)
+        with self._db() as db:
+            try:
+                db.execute("INSERT INTO projects VALUES (?, ?)", (name, time.time()))
+            except sqlite3.IntegrityError as exc:
+                raise KeyStoreError(f"project {name!r} already exists") from exc
+
+    def ensure_project(self, name: str) -> None:
+        check_project_name(name)
+        with self._db() as db:
+            db.execute("INSERT OR IGNORE INTO projects VALUES (?, ?)", (name, time.time()))
+
+    def projects(self) -> list[str]:
+        with self._db() as db:
+            return [r[0] for r in db.execute("SELECT name FROM projects ORDER BY name")]
+
+    def create_key(self, project: str) -> tuple[str, str]:
+        """A new key for an existing project: (key_id, key). The key is not stored."""
+        key_id = secrets.token_hex(4)
+        key = f"lp_{key_id}_{secrets.token_urlsafe(24)}"
+        with self._db() as db:
+            if not db.execute("SELECT 1 FROM projects WHERE name = ?", (project,)).fetchone():
+                raise KeyStoreError(
+                    f"no project {project!r}: create it with `llmpulse projects create {project}`"
+                )
+            db.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
+                (key_id, project, hash_key(key), time.time()),
+            )
+        return key_id, key
+
+    def list_keys(self) -> list[KeyInfo]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT key_id, project, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            ).fetchall()
+        return [KeyInfo(*row) for row in rows]
+
+    def revoke(self, key_id: str) -> None:
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (time.time(), key_id),
+            )
+            if cursor.rowcount == 0:
+                known = db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+                raise KeyStoreError(
+                    f"key {key_id!r} is already revoked" if known else f"no key with id {key_id!r}"
+                )
+
+    def project_for(self, key: str) -> str | None:
+        """The project a live key belongs to, or None for an unknown or revoked key."""
+        digest = hash_key(key)
+        if digest in self._provisioned:
+            return self._provisioned[digest]
+        with self._db() as db:
+            row = db.execute(
+                "SELECT project FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                (digest,),
+            ).fetchone()
+        return row[0] if row else None

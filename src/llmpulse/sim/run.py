@@ -1,0 +1,77 @@
+"""Drive a simulation: live traffic at a rate, or a backfill of history, sent in batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from llmpulse.sim.sender import EventSender
+from llmpulse.sim.traffic import TrafficGenerator
+
+TICK_S = 0.5  # live traffic is sent at least this often
+
+
+def run_simulation(
+    sender: EventSender,
+    generator: TrafficGenerator,
+    *,
+    count: int | None,
+    duration_s: float | None,
+    qps: float,
+    batch_size: int = 500,
+    backfill_s: float = 0.0,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Send events until `count` are sent or `duration_s` has passed; returns how many.
+
+    With `backfill_s`, the events' timestamps are spread evenly over that much past time,
+    ending now, and are sent as fast as the collector takes them (qps is ignored).
+    """
+    if count is None and duration_s is None:
+        raise ValueError("give a count or a duration")
+    if backfill_s > 0:
+        if count is None:
+            raise ValueError("a backfill needs a count of events")
+        return _backfill(sender, generator, count, backfill_s, batch_size, on_sent)
+    sent = 0
+    started = time.monotonic()
+    while count is None or sent < count:
+        elapsed = time.monotonic() - started
+        if duration_s is not None and elapsed >= duration_s:
+            break
+        due = int((elapsed + TICK_S) * qps) - sent if qps > 0 else batch_size
+        due = min(due, batch_size, (count - sent) if count is not None else batch_size)
+        if due <= 0:
+            time.sleep(min(TICK_S, 1 / qps))
+            continue
+        now = datetime.now(UTC)
+        sender.send([generator.event(now) for _ in range(due)])
+        sent += due
+        if on_sent:
+            on_sent(due)
+    return sent
+
+
+def _backfill(
+    sender: EventSender,
+    generator: TrafficGenerator,
+    count: int,
+    span_s: float,
+    batch_size: int,
+    on_sent: Callable[[int], None] | None,
+) -> int:
+    first = time.time() - span_s
+    step = span_s / max(count, 1)
+    sent = 0
+    while sent < count:
+        size = min(batch_size, count - sent)
+        batch = [
+            generator.event(datetime.fromtimestamp(first + (sent + i) * step, tz=UTC))
+            for i in range(size)
+        ]
+        sender.send(batch)
+        sent += size
+        if on_sent:
+            on_sent(size)
+    return sent

@@ -1,0 +1,153 @@
+"""Realistic LLM traffic: models with their own latency, TTFT, token sizes and error mix;
+users in sessions; an A/B experiment; error bursts. Deterministic for a given seed."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    model_id: str
+    provider: str
+    latency_ms: float  # median; log-normal around it
+    latency_sigma: float
+    ttft_ms: float  # median
+    tokens_in: float  # median
+    tokens_out: float  # median
+    error_weight: float  # multiplies the base error rate
+    share: float  # of traffic
+
+
+MODELS: tuple[ModelProfile, ...] = (
+    ModelProfile("gpt-4o", "openai", 950, 0.45, 380, 700, 260, 1.0, 0.24),
+    ModelProfile("gpt-4o-mini", "openai", 520, 0.40, 210, 600, 220, 0.6, 0.22),
+    ModelProfile("claude-sonnet-4-5", "anthropic", 1500, 0.50, 620, 900, 380, 1.2, 0.16),
+    ModelProfile("claude-haiku-4-5", "anthropic", 650, 0.40, 260, 650, 240, 0.8, 0.12),
+    ModelProfile("gemini-2.5-flash", "google", 720, 0.55, 300, 800, 300, 1.0, 0.12),
+    ModelProfile("grok-4", "x-ai", 1700, 0.60, 800, 750, 420, 1.5, 0.07),
+    ModelProfile("llama3.1:8b", "ollama", 2300, 0.35, 450, 500, 280, 0.7, 0.07),
+)
+# error type -> (relative weight, HTTP status)
+ERRORS: dict[str, tuple[float, int]] = {
+    "rate_limit": (0.35, 429),
+    "timeout": (0.20, 504),
+    "server_error": (0.25, 500),
+    "content_filter": (0.07, 400),
+    "context_length": (0.08, 400),
+    "network": (0.05, 502),
+}
+PROMPT_VERSIONS = (("pv_1", 0.15), ("pv_2", 0.35), ("pv_3", 0.5))
+REGIONS = (("us-east", 0.5), ("eu-central", 0.35), ("ap-south", 0.15))
+CLIENTS = ((("web", "macos"), 0.3), (("web", "windows"), 0.25), (("ios", "ios"), 0.2),
+           (("android", "android"), 0.15), (("api", "linux"), 0.1))  # fmt: skip
+ENVIRONMENTS = (("production", 0.85), ("staging", 0.15))
+EXPERIMENT = "reranker_v2"
+VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster
+BURST_CHANCE = 0.002  # per event, a model starts a burst of rate limits or server errors
+BURST_LENGTH = 150
+
+
+def _pick(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
+    values, weights = zip(*options, strict=True)
+    return rng.choices(values, weights)[0]
+
+
+class TrafficGenerator:
+    def __init__(self, seed: int = 0, users: int = 100, error_rate: float = 0.05) -> None:
+        self._rng = random.Random(seed)
+        self._users = [f"user_{i:04d}" for i in range(users)]
+        # Some users are much busier than others (Zipf-like).
+        self._user_weights = [1 / (i + 1) ** 0.8 for i in range(users)]
+        self._sessions: dict[str, tuple[str, int]] = {}  # user -> (session id, calls left)
+        self._error_rate = error_rate
+        self._bursts: dict[str, tuple[str, int]] = {}  # model -> (error type, events left)
+        self._model_weights = [m.share for m in MODELS]
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _session(self, user: str) -> str:
+        session, left = self._sessions.get(user, ("", 0))
+        if left <= 0:
+            session, left = f"sess_{self._uuid()[:12]}", self._rng.randint(2, 12)
+        self._sessions[user] = (session, left - 1)
+        return session
+
+    def _error(self, model: ModelProfile) -> str | None:
+        rng = self._rng
+        burst = self._bursts.pop(model.model_id, None)
+        if burst is None and rng.random() < BURST_CHANCE * self._error_rate / 0.05:
+            burst = (rng.choice(("rate_limit", "server_error")), BURST_LENGTH)
+        if burst is not None:
+            kind, left = burst
+            if left > 1:
+                self._bursts[model.model_id] = (kind, left - 1)
+            if rng.random() < 0.6:
+                return kind
+        if rng.random() < self._error_rate * model.error_weight:
+            return str(_pick(rng, tuple((k, w) for k, (w, _) in ERRORS.items())))
+        return None
+
+    def event(self, ts: datetime) -> dict[str, Any]:
+        rng = self._rng
+        model = rng.choices(MODELS, self._model_weights)[0]
+        user = rng.choices(self._users, self._user_weights)[0]
+        variant = "B" if hash_bucket(user) else "A"
+        speed = VARIANT_B_SPEEDUP if variant == "B" else 1.0
+        latency = model.latency_ms * speed * math.exp(rng.gauss(0, model.latency_sigma))
+        ttft = min(latency, model.ttft_ms * speed * math.exp(rng.gauss(0, 0.35)))
+        tokens_in = max(1, round(model.tokens_in * math.exp(rng.gauss(0, 0.7))))
+        tokens_out = max(1, round(model.tokens_out * math.exp(rng.gauss(0, 0.6))))
+        error = self._error(model)
+        stream = rng.random() < 0.7
+        app, os_name = _pick(rng, CLIENTS)
+        event: dict[str, Any] = {
+            "event_id": self._uuid(),
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "user_id": user,
+            "session_id": self._session(user),
+            "request_id": f"req_{self._uuid()[:16]}",
+            "model_id": model.model_id,
+            "provider": model.provider,
+            "prompt_version": _pick(rng, PROMPT_VERSIONS),
+            "experiment": {"name": EXPERIMENT, "variant": variant},
+            "operation": "chat",
+            "region": _pick(rng, REGIONS),
+            "environment": _pick(rng, ENVIRONMENTS),
+            "client": {"app": app, "os": os_name},
+            "stream": stream,
+            "temperature": rng.choice((0.0, 0.2, 0.7, 1.0)),
+            "max_tokens": 1024,
+            "tokens_in": tokens_in,
+        }
+        if error is None:
+            event.update(
+                latency_ms=round(latency, 2),
+                ttft_ms=round(ttft, 2) if stream else None,
+                tokens_out=tokens_out,
+                tokens_cached=rng.choice((0, 0, 0, tokens_in // 2)),
+                status="ok",
+                finish_reason=rng.choices(("stop", "length"), (0.93, 0.07))[0],
+                http_status=200,
+            )
+        else:
+            timeout = error == "timeout"
+            event.update(
+                latency_ms=round(30000 + rng.random() * 30000 if timeout else latency * 0.3, 2),
+                tokens_out=0,
+                status="error",
+                error_type=error,
+                http_status=ERRORS[error][1],
+            )
+        return event
+
+
+def hash_bucket(user: str) -> bool:
+    """Stable 50/50 split of users between experiment variants."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, user).int % 2 == 1

@@ -1,0 +1,31 @@
+"""The `Engine` protocol: the only way our code talks to ClickHouse, embedded or remote."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+# A query parameter, bound server-side as `{name:Type}` in the SQL text.
+Param = str | int | float | datetime | Sequence[str] | Sequence[int] | Sequence[float]
+
+
+class StoreError(RuntimeError):
+    """The store refused or failed a statement; the message is ClickHouse's."""
+
+
+class Engine(Protocol):
+    """ClickHouse SQL in, rows out. chDB in-process or a ClickHouse server over HTTP."""
+
+    url: str
+
+    def execute(self, sql: str, params: dict[str, Param] | None = None) -> None:
+        """Run a statement that returns nothing (DDL, INSERT ... SELECT)."""
+
+    def rows(self, sql: str, params: dict[str, Param] | None = None) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts (column name -> value)."""
+
+    def insert_json_rows(self, table: str, ndjson: bytes) -> None:
+        """Insert JSONEachRow data; unknown keys are ignored, nulls take the column default."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,58 @@
+"""Versioned, idempotent migrations: `migrations/NNN_name.sql`, applied in order at start."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from llmpulse.store.engine import Engine
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations
+(version UInt32, name String, applied_at DateTime DEFAULT now())
+ENGINE = MergeTree ORDER BY version
+"""
+# Tables whose rows expire after the retention period, with their time column.
+_RETAINED = {"llm_events": "ts", "rejected_events": "received_at"}
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("llmpulse.store.migrations").iterdir():
+        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text()))
+    return sorted(found)
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply the migrations this store has not seen; returns their names."""
+    engine.execute(_VERSION_TABLE)
+    done = {r["version"] for r in engine.rows("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, sql in _migrations():
+        if version in done:
+            continue
+        for statement in (s.strip() for s in sql.split(";")):
+            if statement and not all(line.startswith("--") for line in statement.splitlines()):
+                engine.execute(statement)
+        engine.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+            {"v": version, "n": name},
+        )
+        applied.append(f"{version:03d}_{name}")
+    return applied
+
+
+def apply_retention(engine: Engine, days: int) -> None:
+    """Set each table's TTL to `days`, only when it differs (a change rewrites TTL info)."""
+    for table, column in _RETAINED.items():
+        ttl = f"toDateTime({column}) + toIntervalDay({days})"
+        current = engine.rows(
+            "SELECT create_table_query AS q FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {t:String}",
+            {"t": table},
+        )
+        if current and f"toIntervalDay({days})" in current[0]["q"]:
+            continue
+        engine.execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")
