@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from llmpulse.events.schema import EVENT_FIELDS, event_validator, field_path
+from llmpulse.events.schema import EVENT_FIELDS, error_message, event_validator, field_path
 from llmpulse.pricing.prices import PriceBook
 
 MAX_FUTURE_MS = 5 * 60 * 1000
@@ -102,7 +102,10 @@ class Normalizer:
         try:
             event: dict[str, Any] = event_validator.validate_python(item)  # type: ignore[assignment]
         except ValidationError as exc:
-            return [(field_path(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+            return [
+                (field_path(e["loc"]), error_message(e["msg"]))
+                for e in exc.errors(include_url=False)
+            ]
 
         row = ROW_DEFAULTS.copy()
         row.update(event)

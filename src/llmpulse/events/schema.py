@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Final, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
 
 from llmpulse.events.taxonomy import ERROR_TYPES, OPERATIONS, STATUSES
@@ -17,7 +17,16 @@ MAX_TAGS = 64
 Id = Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
-Scalar = str | bool | int | float
+
+
+def _scalar(value: object) -> object:
+    if not isinstance(value, str | bool | int | float):
+        raise ValueError("must be a string, number or boolean")
+    return value
+
+
+# One clear error for a bad metadata value, rather than one per member of a union.
+Scalar = Annotated[object, AfterValidator(_scalar)]
 
 Operation = Literal["chat", "completion", "embedding", "tool", "agent", "other"]
 Status = Literal["ok", "error"]
@@ -103,3 +112,8 @@ assert set(ERROR_TYPES) == set(ErrorType.__args__)
 def field_path(loc: tuple[int | str, ...]) -> str:
     """The dotted field name of a pydantic error location, e.g. `experiment.variant`."""
     return ".".join(str(part) for part in loc)
+
+
+def error_message(msg: str) -> str:
+    """A pydantic message without the 'Value error, ' our own validators get."""
+    return msg.removeprefix("Value error, ")

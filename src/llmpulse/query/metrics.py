@@ -41,9 +41,9 @@ MAX_POINTS: Final = 10_000
 
 
 def _number(value: Any) -> float | None:
-    """SQL NULL/NaN/inf (an empty aggregate) as None, else a float."""
-    if value is None:
-        return None
+    """SQL NULL/NaN/inf (an empty aggregate) as None; counts stay ints."""
+    if value is None or isinstance(value, int):
+        return value
     number = float(value)
     return number if math.isfinite(number) else None
 

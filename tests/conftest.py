@@ -1,0 +1,117 @@
+"""Test helpers: a real `llmpulse serve` subprocess on a free port, with its own data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ADMIN_KEY = "lp_test_admin_key_0001"
+OTHER_KEY = "lp_test_other_key_0002"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(
+    *args: str, data_dir: Path | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "llmpulse", *args]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+class Server:
+    """`llmpulse serve` in a subprocess. Keys: ADMIN_KEY -> project 'test', OTHER_KEY -> 'other'."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.extra = extra
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"{data_dir.name}-server.log"
+
+    def start(self) -> Server:
+        env = dict(os.environ, LLMPULSE_API_KEYS=f"test:{ADMIN_KEY},other:{OTHER_KEY}")
+        cmd = [sys.executable, "-m", "llmpulse", "serve", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), *self.extra]  # fmt: skip
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def wait_loaded(self, timeout: float = 60) -> None:
+        """Until the spool is empty: everything acknowledged is queryable."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = httpx.get(f"{self.url}/health", timeout=10).json()
+            if health["spool"]["pending_batches"] == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"spool not drained: {health}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server shared by tests that use their own project or tolerate others' data."""
+    srv = Server(tmp_path_factory.mktemp("shared") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "data")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def project_key(server: Server) -> str:
+    """A key to a new, empty project on the shared server."""
+    from llmpulse.server.keys import KeyStore
+
+    store = KeyStore(server.data_dir / "keys.sqlite3")
+    name = f"p{time.time_ns()}"
+    store.create_project(name)
+    return store.create_key(name)[1]

@@ -1,0 +1,189 @@
+"""Each bad-input rule: its status code, the field named, and the server still serving."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from conftest import Server
+
+GOOD = {"model_id": "gpt-4o", "latency_ms": 120.5}
+
+
+def post(server: Server, key: str, body: Any, **headers: str) -> httpx.Response:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = {"Content-Type": "application/json", **headers}
+    with server.client(key) as http:
+        return http.post("/v1/events", content=content, headers=headers)
+
+
+def future(minutes: float) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        ({"latency_ms": 5}, "model_id", "Field required"),
+        ({"model_id": "m"}, "latency_ms", "Field required"),
+        ({**GOOD, "model_id": ""}, "model_id", "at least 1 character"),
+        ({**GOOD, "latency_ms": -1}, "latency_ms", "greater than or equal to 0"),
+        ({**GOOD, "latency_ms": 3_600_001}, "latency_ms", "less than or equal to 3600000"),
+        ({**GOOD, "latency_ms": "fast"}, "latency_ms", "valid number"),
+        ({**GOOD, "ttft_ms": 500}, "ttft_ms", "must not exceed latency_ms"),
+        ({**GOOD, "ttft_ms": -2}, "ttft_ms", "greater than or equal to 0"),
+        ({**GOOD, "tokens_in": -1}, "tokens_in", "greater than or equal to 0"),
+        ({**GOOD, "tokens_out": 10_000_001}, "tokens_out", "less than or equal to 10000000"),
+        ({**GOOD, "status": "maybe"}, "status", "'ok' or 'error'"),
+        ({**GOOD, "error_type": "oops"}, "error_type", "'timeout'"),
+        ({**GOOD, "status": "ok", "error_type": "timeout"}, "status", "must be 'error'"),
+        ({**GOOD, "operation": "dance"}, "operation", "'chat'"),
+        ({**GOOD, "ts": future(10)}, "ts", "5 minutes in the future"),
+        ({**GOOD, "ts": "yesterday-ish"}, "ts", "valid datetime"),
+        ({**GOOD, "ts": "2020-01-01T00:00:00Z"}, "ts", "retention window"),
+        ({**GOOD, "user_id": "u" * 257}, "user_id", "at most 256 characters"),
+        ({**GOOD, "prompt": "p" * 1_000_001}, "prompt", "at most 1000000 characters"),
+        (
+            {**GOOD, "metadata": {"nested": {"a": 1}}},
+            "metadata.nested",
+            "must be a string, number or boolean",
+        ),
+        ({**GOOD, "tags": "one"}, "tags", "valid list"),
+        ({**GOOD, "experiment": {"name": "x"}}, "experiment.variant", "Field required"),
+        ({**GOOD, "http_status": 999}, "http_status", "less than or equal to 599"),
+        ({**GOOD, "cost_usd": -0.5}, "cost_usd", "greater than or equal to 0"),
+        (["not", "an", "object"], "", "must be a JSON object"),
+    ],
+)
+def test_invalid_event_rejected_with_field(
+    server: Server, project_key: str, event: Any, field: str, message: str
+) -> None:
+    r = post(server, project_key, [event])
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["accepted"] == 0 and body["rejected"] == 1
+    assert body["errors"][0]["index"] == 0
+    assert body["errors"][0]["field"] == field
+    assert message in body["errors"][0]["error"]
+
+
+def test_valid_events_kept_when_others_in_batch_fail(server: Server, project_key: str) -> None:
+    batch = [GOOD, {"model_id": "m"}, {**GOOD, "ttft_ms": 1}, {**GOOD, "latency_ms": -5}]
+    r = post(server, project_key, batch)
+    assert r.status_code == 202
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (2, 2)
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [
+        (1, "latency_ms"),
+        (3, "latency_ms"),
+    ]
+    server.wait_loaded()
+    with server.client(project_key) as http:
+        summary = http.get("/v1/metrics/summary").json()["groups"][0]
+        rejected = http.get("/v1/rejected").json()["rejected"]
+    assert summary["requests"] == 2
+    assert sorted(
+        orjson.loads(r["raw"])["latency_ms"] for r in rejected if "latency_ms" in r["raw"]
+    ) == [-5]
+    assert sorted(r["reason"] for r in rejected) == [
+        "latency_ms: Field required",
+        "latency_ms: Input should be greater than or equal to 0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        (b'{"model_id": "m", "latency_ms": ', {}, 400, "malformed JSON"),
+        (
+            b'{"model_id":"m","latency_ms":1}\n{oops}\n',
+            {"Content-Type": "application/x-ndjson"},
+            400,
+            "line 2",
+        ),
+        (b"not gzip at all", {"Content-Encoding": "gzip"}, 400, "malformed gzip"),
+        (b"[]", {}, 400, "no events"),
+        (orjson.dumps([GOOD] * 10_001), {}, 413, "limit is 10000"),
+        (b"x" * (10 * 1024 * 1024 + 1), {}, 413, "exceeds"),
+        (
+            gzip.compress(b"[" + b" " * (11 * 1024 * 1024) + b"]"),
+            {"Content-Encoding": "gzip"},
+            413,
+            "decompressed",
+        ),
+        (orjson.dumps(GOOD), {"Content-Type": "text/csv"}, 415, "unsupported content type"),
+        (orjson.dumps(GOOD), {"Content-Encoding": "br"}, 415, "unsupported encoding"),
+    ],
+)
+def test_unreadable_body(
+    server: Server,
+    project_key: str,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    r = post(server, project_key, body, **headers)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+    assert r.json()["detail"][0]["field"]
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_malformed_body_kept_in_dead_letter(server: Server, project_key: str) -> None:
+    assert post(server, project_key, b'{"model_id": broken').status_code == 400
+    server.wait_loaded()
+    with server.client(project_key) as http:
+        rejected = http.get("/v1/rejected").json()["rejected"]
+    assert rejected[0]["raw"] == '{"model_id": broken'
+    assert "malformed JSON" in rejected[0]["reason"]
+
+
+def test_accepted_forms_and_unknown_fields(server: Server, project_key: str) -> None:
+    single = {
+        **GOOD,
+        "event_id": "a3d7f6a8-0000-4000-8000-000000000001",
+        "team": "search",
+        "retries": 2,
+    }
+    ndjson = b"\n".join(orjson.dumps({**GOOD, "tags": ["nd"]}) for _ in range(3)) + b"\n"
+    assert post(server, project_key, single).status_code == 202
+    assert (
+        post(server, project_key, ndjson, **{"Content-Type": "application/x-ndjson"}).status_code
+        == 202
+    )
+    zipped = gzip.compress(orjson.dumps([GOOD, GOOD]))
+    assert post(server, project_key, zipped, **{"Content-Encoding": "gzip"}).status_code == 202
+    server.wait_loaded()
+    with server.client(project_key) as http:
+        assert http.get("/v1/metrics/summary").json()["groups"][0]["requests"] == 6
+        stored = http.get(f"/v1/requests/{single['event_id']}").json()
+    assert stored["metadata"] == {"team": "search", "retries": "2"}
+    assert stored["provider"] == "openai"
+
+
+def test_query_parameters_checked(server: Server, project_key: str) -> None:
+    cases = [
+        ("/v1/metrics/summary?group_by=colour", "group_by"),
+        ("/v1/metrics/summary?from=tomorrow", "from"),
+        ("/v1/metrics/summary?from=-1h&to=-2h", "from"),
+        ("/v1/metrics/summary?modelid=x", "modelid"),
+        ("/v1/metrics/timeseries?metric=vibes", "metric"),
+        ("/v1/metrics/timeseries?interval=7s", "interval"),
+        ("/v1/metrics/timeseries?interval=1m&from=-30d", "interval"),
+        ("/v1/requests?limit=0", "limit"),
+        ("/v1/requests?cursor=nonsense", "cursor"),
+    ]
+    with server.client(project_key) as http:
+        for url, field in cases:
+            r = http.get(url)
+            assert r.status_code == 400, (url, r.text)
+            assert r.json()["detail"][0]["field"] == field, (url, r.json())
+        missing = http.get("/v1/requests/0b7e4f4e-8a1c-4a43-9d55-3c2a7f0e9b11")
+    assert missing.status_code == 404
+    assert "no event" in missing.json()["error"]

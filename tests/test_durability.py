@@ -1,0 +1,143 @@
+"""Acknowledged means durable, counted once: kill -9, restarts, retries and replays."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from conftest import ADMIN_KEY, Server
+from llmpulse.sim.traffic import TrafficGenerator
+
+
+def stored_ids(server: Server, key: str = ADMIN_KEY) -> list[str]:
+    """Every event id in the project, via the paginated request log."""
+    ids: list[str] = []
+    cursor = None
+    with server.client(key) as http:
+        while True:
+            params: dict[str, Any] = {"from": "-2d", "limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            page = http.get("/v1/requests", params=params).json()
+            ids += [r["event_id"] for r in page["requests"]]
+            if not (cursor := page["next_cursor"]):
+                return ids
+
+
+def summary(server: Server, key: str, **params: str) -> dict[str, Any]:
+    with server.client(key) as http:
+        r = http.get("/v1/metrics/summary", params={"from": "-2d", **params})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
+    server = fresh_server.start()
+    gen = TrafficGenerator(seed=3)
+    now = datetime.now(UTC)
+    batches = [[gen.event(now - timedelta(seconds=i * 300 + j)) for j in range(300)] for i in range(400)]
+    acknowledged: list[list[dict[str, Any]]] = []
+    stop = threading.Event()
+
+    def send(mine: list[list[dict[str, Any]]]) -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10) as http:
+            for batch in mine:
+                if stop.is_set():
+                    return
+                try:
+                    r = http.post(f"{server.url}/v1/events", content=orjson.dumps(batch),
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+                except httpx.TransportError:
+                    return
+                if r.status_code == 202:
+                    acknowledged.append(batch)
+
+    senders = [threading.Thread(target=send, args=(batches[i::3],)) for i in range(3)]
+    for t in senders:
+        t.start()
+    while len(acknowledged) < 60:
+        time.sleep(0.01)
+    server.kill9()
+    stop.set()
+    for t in senders:
+        t.join()
+    assert len(acknowledged) < len(batches), "the kill came too late to test anything"
+
+    server.start()
+    server.wait_loaded()
+    ids = stored_ids(server)
+    acked = {e["event_id"] for batch in acknowledged for e in batch}
+    assert acked <= set(ids), f"{len(acked - set(ids))} acknowledged events lost"
+    assert len(ids) == len(set(ids)), "an event is stored twice"
+
+    # Now every batch arrives (the acknowledged ones a second time): each counted once.
+    with server.client() as http:
+        for batch in batches:
+            r = http.post("/v1/events", content=orjson.dumps(batch), headers={"Content-Type": "application/json"})
+            assert r.status_code == 202
+    server.wait_loaded()
+    assert summary(server, ADMIN_KEY)["groups"][0]["requests"] == sum(len(b) for b in batches)
+
+
+def test_resent_batch_changes_no_count(server: Server, project_key: str) -> None:
+    gen = TrafficGenerator(seed=11)
+    now = datetime.now(UTC)
+    batch = [gen.event(now - timedelta(seconds=i)) for i in range(500)]
+    # Events without ts get the time of receipt; a retry is still recognised by event_id.
+    for e in batch[:50]:
+        del e["ts"]
+    # Client ids that are not UUIDs are accepted and deduplicated too.
+    for i, e in enumerate(batch[50:100]):
+        e["event_id"] = f"client-id-{i}"
+
+    def answers() -> list[dict[str, Any]]:
+        return [
+            summary(server, project_key, group_by="model_id"),
+            summary(server, project_key, group_by="error_type,experiment_variant"),
+        ]
+
+    with server.client(project_key) as http:
+        assert http.post("/v1/events", json=batch).json()["accepted"] == 500
+        server.wait_loaded()
+        before = answers()
+        assert sum(g["requests"] for g in before[0]["groups"]) == 500
+        time.sleep(0.05)  # so ts-less events would get a different ts if they were new
+        assert http.post("/v1/events", json=batch).json()["accepted"] == 500
+        assert http.post("/v1/events", json=batch[:10] + batch[:10]).status_code == 202
+        server.wait_loaded()
+        after = answers()
+    assert after == before
+    assert len(stored_ids(server, project_key)) == 500
+
+
+def test_duplicates_within_one_request_counted_once(server: Server, project_key: str) -> None:
+    event = {"event_id": str(uuid.uuid4()), "model_id": "gpt-4o", "latency_ms": 10}
+    with server.client(project_key) as http:
+        r = http.post("/v1/events", json=[event, event, event])
+    assert r.status_code == 202
+    server.wait_loaded()
+    assert summary(server, project_key)["groups"][0]["requests"] == 1
+
+
+def test_torn_spool_tail_is_cut_and_good_records_load(fresh_server: Server, tmp_path: Path) -> None:
+    server = fresh_server.start()
+    with server.client() as http:
+        assert http.post("/v1/events", json=[{"model_id": "m", "latency_ms": 1}] * 5).status_code == 202
+    server.kill9()
+    # A crash mid-append leaves a partial record, never acknowledged.
+    segment = sorted((server.data_dir / "spool").glob("segment-*.log"))[-1]
+    with open(segment, "ab") as f:
+        f.write(b"LP\x00\x10\x00\x00garbage")
+    server.start()
+    server.wait_loaded()
+    with server.client() as http:
+        assert http.post("/v1/events", json={"model_id": "m", "latency_ms": 2}).status_code == 202
+    server.wait_loaded()
+    assert summary(server, ADMIN_KEY)["groups"][0]["requests"] == 6
