@@ -42,7 +42,9 @@ def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
     server = fresh_server.start()
     gen = TrafficGenerator(seed=3)
     now = datetime.now(UTC)
-    batches = [[gen.event(now - timedelta(seconds=i * 300 + j)) for j in range(300)] for i in range(400)]
+    batches = [
+        [gen.event(now - timedelta(seconds=i * 300 + j)) for j in range(300)] for i in range(400)
+    ]
     acknowledged: list[list[dict[str, Any]]] = []
     stop = threading.Event()
 
@@ -80,7 +82,11 @@ def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
     # Now every batch arrives (the acknowledged ones a second time): each counted once.
     with server.client() as http:
         for batch in batches:
-            r = http.post("/v1/events", content=orjson.dumps(batch), headers={"Content-Type": "application/json"})
+            r = http.post(
+                "/v1/events",
+                content=orjson.dumps(batch),
+                headers={"Content-Type": "application/json"},
+            )
             assert r.status_code == 202
     server.wait_loaded()
     assert summary(server, ADMIN_KEY)["groups"][0]["requests"] == sum(len(b) for b in batches)
@@ -129,7 +135,10 @@ def test_duplicates_within_one_request_counted_once(server: Server, project_key:
 def test_torn_spool_tail_is_cut_and_good_records_load(fresh_server: Server, tmp_path: Path) -> None:
     server = fresh_server.start()
     with server.client() as http:
-        assert http.post("/v1/events", json=[{"model_id": "m", "latency_ms": 1}] * 5).status_code == 202
+        assert (
+            http.post("/v1/events", json=[{"model_id": "m", "latency_ms": 1}] * 5).status_code
+            == 202
+        )
     server.kill9()
     # A crash mid-append leaves a partial record, never acknowledged.
     segment = sorted((server.data_dir / "spool").glob("segment-*.log"))[-1]

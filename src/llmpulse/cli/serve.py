@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
 from llmpulse.pricing.prices import PriceFileError
-from llmpulse.server.keys import KeyStore
+from llmpulse.server.keys import KeyStore, KeyStoreError
 from llmpulse.server.logs import configure_logging
 from llmpulse.server.settings import Settings
 from llmpulse.sim.run import run_simulation
@@ -73,20 +73,21 @@ def make_settings(**flags: Any) -> Settings:
 
 
 def _serve(settings: Settings, on_ready: Any = None) -> None:
-    from llmpulse.server.app import create_app
+    from llmpulse.server.app import build_platform, create_app
 
     configure_logging()
+    try:
+        ctx = build_platform(settings)
+    except (StoreError, PriceFileError, KeyStoreError, ValueError) as exc:
+        raise fail(str(exc)) from None
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        create_app(ctx), host=settings.host, port=settings.port, log_config=None,
         access_log=False,
     )  # fmt: skip
     server = uvicorn.Server(config)
     if on_ready is not None:
         threading.Thread(target=on_ready, args=(server,), daemon=True).start()
-    try:
-        server.run()
-    except (StoreError, PriceFileError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    server.run()
     if not server.started:
         raise fail(
             f"the server did not start on {settings.host}:{settings.port} (see the log above)"

@@ -29,6 +29,10 @@ def simulate(
     error_rate: Annotated[float, typer.Option(min=0, max=1, help="Base error rate.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Same seed, same events (ids included).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Events per request.")] = 500,
+    retries: Annotated[
+        int,
+        typer.Option(min=0, help="Retries of a failed batch (same event ids) before giving up."),
+    ] = 7,
     backfill: Annotated[
         str | None,
         typer.Option(help="Spread the events' timestamps over this much past time, e.g. 7d."),
@@ -44,7 +48,7 @@ def simulate(
     backfill_s = parse_duration(backfill, "--backfill") if backfill else 0.0
     if backfill_s and count is None:
         raise fail("--backfill needs --count")
-    sender = EventSender(url, api_key)
+    sender = EventSender(url, api_key, max_attempts=retries + 1)
     generator = TrafficGenerator(seed=seed, users=users, error_rate=error_rate)
     columns = [
         TextColumn("{task.description}"),

@@ -1,7 +1,7 @@
 """Event schema v1: one event is one LLM call. See docs/event-schema.md."""
 
 from datetime import datetime
-from typing import Annotated, Final, Literal, NotRequired
+from typing import Annotated, Final, Literal, NotRequired, get_args
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
@@ -104,9 +104,9 @@ event_validator: Final = TypeAdapter(EventV1)
 
 
 # Kept beside the Literals above so a mismatch is caught at import, not in production.
-assert set(OPERATIONS) == set(Operation.__args__)
-assert set(STATUSES) == set(Status.__args__)
-assert set(ERROR_TYPES) == set(ErrorType.__args__)
+assert set(OPERATIONS) == set(get_args(Operation))
+assert set(STATUSES) == set(get_args(Status))
+assert set(ERROR_TYPES) == set(get_args(ErrorType))
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

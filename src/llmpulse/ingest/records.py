@@ -9,7 +9,7 @@ A record is one kind byte, a JSON header line, then NDJSON rows ready for the ta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -35,5 +35,5 @@ def encode(kind: bytes, keys: list[EventKey], rows: list[dict[str, Any]]) -> byt
 
 def decode(payload: bytes) -> Record:
     header, _, rows = payload[1:].partition(b"\n")
-    keys = [tuple(k) for k in orjson.loads(header)]
-    return Record(payload[:1], keys, rows)  # type: ignore[arg-type]
+    keys = cast(list[EventKey], [tuple(k) for k in orjson.loads(header)])
+    return Record(payload[:1], keys, rows)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,8 +28,8 @@ class IngestResult:
 
 
 class IngestService:
-    def __init__(self, engine: Engine, spool_dir: Path, prices: PriceBook, retention_days: int):
-        self.spool = Spool(spool_dir)
+    def __init__(self, engine: Engine, spool: Spool, prices: PriceBook, retention_days: int):
+        self.spool = spool
         self.loader = Loader(self.spool, engine)
         self._normalizer = Normalizer(prices, retention_days)
 

@@ -8,6 +8,7 @@ forward only after the store has the data; fully loaded segments are deleted.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -22,6 +23,10 @@ from typing import BinaryIO
 _HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of payload
 _MAGIC = b"LP"
 _SEGMENT_GLOB = "segment-*.log"
+
+
+class SpoolInUseError(ValueError):
+    """Another process has this spool open."""
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +53,16 @@ class Spool:
         self._segment_bytes = segment_bytes
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
+        # One writer per spool: a second server on the same data dir would corrupt it.
+        self._lock_file = open(directory / "lock", "w")  # noqa: SIM115 - held while open
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise SpoolInUseError(
+                f"{directory} is in use by another llmpulse process; "
+                "stop it or use another --data-dir"
+            ) from None
         self._checkpoint_path = directory / "checkpoint"
         self.checkpoint = self._read_checkpoint()
         segments = self._segments()
@@ -140,6 +155,7 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+        self._lock_file.close()
 
     # -- helpers ------------------------------------------------------------------------
 

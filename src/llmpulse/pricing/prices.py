@@ -69,8 +69,10 @@ def load_price_file(path: Path) -> list[tuple[str, Rates]]:
         if not isinstance(prices, dict) or "input" not in prices or "output" not in prices:
             raise PriceFileError(f"{path}: {pattern}: needs 'input' and 'output' ($ per million)")
         try:
+            # Cached input costs as much as input unless the file says otherwise.
             per_m = {
-                k: float(prices.get(k, prices["input"])) for k in ("input", "output", "cached")
+                k: float(prices[k] if k in prices else prices["input"])
+                for k in ("input", "output", "cached")
             }
         except (TypeError, ValueError) as exc:
             raise PriceFileError(f"{path}: {pattern}: prices must be numbers") from exc

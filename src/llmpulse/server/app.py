@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from llmpulse import __version__
 from llmpulse.ingest.routes import router as ingest_router
 from llmpulse.ingest.service import IngestService
+from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.api import router as api_router
@@ -32,15 +33,14 @@ def build_platform(settings: Settings) -> Platform:
     """Open the store, bring its schema up to date, and start the ingest pipeline."""
     overrides = load_price_file(settings.prices) if settings.prices else None
     provisioned = settings.provisioned_keys()
+    spool = Spool(settings.data_dir / "spool")  # first: it locks the data dir
     keys = KeyStore(settings.data_dir / "keys.sqlite3", provisioned)
     for project in set(provisioned.values()):
         keys.ensure_project(project)
     engine = open_engine(settings.store_url)
     migrate(engine)
     apply_retention(engine, settings.retention_days)
-    ingest = IngestService(
-        engine, settings.data_dir / "spool", PriceBook(overrides), settings.retention_days
-    )
+    ingest = IngestService(engine, spool, PriceBook(overrides), settings.retention_days)
     return Platform(settings, engine, ingest, keys)
 
 
@@ -73,10 +73,11 @@ class RequestTimer:
             )
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(ctx: Platform) -> FastAPI:
+    """The app over an opened platform (see build_platform); it closes it on shutdown."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = build_platform(settings)
         app.state.platform = ctx
         register_gauges(ctx)
         ctx.ingest.start()

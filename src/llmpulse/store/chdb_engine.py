@@ -22,7 +22,7 @@ class ChdbEngine:
         self.url = f"chdb://{path}"
         self._lock = threading.Lock()
         try:
-            self._conn = chdb.connect(str(path))
+            self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
         except Exception as exc:  # chDB raises bare RuntimeErrors
             raise StoreError(f"cannot open the chDB store at {path}: {exc}") from exc
         # Large IN lists and inline insert data go in the query text.
