@@ -102,11 +102,19 @@ def serve(
     prices: Prices = None,
     no_auth: NoAuth = False,
     retention_days: Retention = 90,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="LLMPULSE_INGEST_WORKERS",
+            min=0,
+            help="Processes that validate incoming events (default: cores - 1; 0: in-process).",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, store=store, prices=prices,
-        no_auth=no_auth or None, retention_days=retention_days,
+        no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
     )  # fmt: skip
     _serve(settings)
 

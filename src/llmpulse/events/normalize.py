@@ -19,17 +19,6 @@ DAY_MS = 86_400_000
 # Non-UUID event ids map to a UUIDv5 in this namespace, so retries of them still dedupe.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c4a52-3a51-4d3e-9c55-5b0e7a1d1e0f")
 
-# Every llm_events column a row carries, with its value when the event does not say.
-# None is stored as the column default (empty string, 0) unless the column is Nullable.
-ROW_DEFAULTS: dict[str, Any] = {
-    **dict.fromkeys(EVENT_FIELDS - {"experiment", "client"}),
-    "operation": "chat",
-    "experiment_name": "",
-    "experiment_variant": "",
-    "client_app": "",
-    "client_os": "",
-}
-_TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_cached", "tokens_reasoning")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -107,14 +96,16 @@ class Normalizer:
                 for e in exc.errors(include_url=False)
             ]
 
-        row = ROW_DEFAULTS.copy()
-        row.update(event)
-        ttft_ms, error_type, status = row["ttft_ms"], row["error_type"], row["status"]
+        # The validated dict becomes the row. Keys it lacks (and None values) take the
+        # column's default in the store, so rows carry only what the event said.
+        row = event
+        get = row.get
+        ttft_ms, error_type, status = get("ttft_ms"), get("error_type"), get("status")
         if ttft_ms is not None and ttft_ms > row["latency_ms"]:
             return [("ttft_ms", "must not exceed latency_ms")]
         if error_type is not None and status == "ok":
             return [("status", "must be 'error' when error_type is set")]
-        ts = row["ts"]
+        ts = get("ts")
         ts_ms = received_ms if ts is None else _ms(ts)
         if ts_ms > received_ms + MAX_FUTURE_MS:
             return [("ts", "must not be more than 5 minutes in the future")]
@@ -122,24 +113,24 @@ class Normalizer:
             days = self._retention_ms // DAY_MS
             return [("ts", f"is older than the {days}-day retention window")]
 
-        event_id = row["event_id"]
+        extra = row.keys() - EVENT_FIELDS
+        event_id = get("event_id")
         event_id = canonical_event_id(event_id) if event_id else str(uuid.uuid4())
         if status == "error" or error_type is not None:
             row["status"], row["error_type"] = "error", error_type or "other"
         else:
             row["status"] = "ok"
-        for name in _TOKEN_FIELDS:
-            if row[name] is None:
-                row[name] = 0
-        if row["cost_usd"] is not None:
+        if get("operation") is None:
+            row["operation"] = "chat"
+        if get("cost_usd") is not None:
             row["cost_status"] = "reported"
         else:
             cost = self._prices.cost(
                 row["model_id"],
-                row["provider"],
-                row["tokens_in"],
-                row["tokens_out"],
-                row["tokens_cached"],
+                get("provider"),
+                get("tokens_in") or 0,
+                get("tokens_out") or 0,
+                get("tokens_cached") or 0,
             )
             row["cost_usd"], row["cost_status"], row["provider"] = (
                 cost.usd,
@@ -148,21 +139,20 @@ class Normalizer:
             )
         experiment = row.pop("experiment", None)
         if experiment:
-            row["experiment_name"], row["experiment_variant"] = (
-                experiment["name"],
-                experiment["variant"],
-            )
+            row["experiment_name"] = experiment["name"]
+            row["experiment_variant"] = experiment["variant"]
         client = row.pop("client", None)
         if client:
             row["client_app"], row["client_os"] = client.get("app"), client.get("os")
-        extra = event.keys() - EVENT_FIELDS
-        if row["metadata"] or extra:
-            metadata = {k: _text(v) for k, v in (row["metadata"] or {}).items()}
+        metadata = get("metadata")
+        if metadata or extra:
+            metadata = {k: _text(v) for k, v in (metadata or {}).items()}
             metadata.update((k, _text(row.pop(k))) for k in extra)
             row["metadata"] = metadata
-        row.update(
-            project=project, event_id=event_id, ts=ts_ms / 1000, received_at=received_ms / 1000
-        )
+        row["project"] = project
+        row["event_id"] = event_id
+        row["ts"] = ts_ms / 1000
+        row["received_at"] = received_ms / 1000
         out.rows.append(row)
         out.keys.append((event_id, ts_ms, ts is None))
         return []

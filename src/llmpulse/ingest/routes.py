@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from llmpulse.ingest.body import MAX_BODY_BYTES, BodyError, check_content_type
 from llmpulse.server.auth import current_project
@@ -42,11 +41,10 @@ async def post_events(
     in the dead-letter table. 400 when no event is valid."""
     check_content_type(request.headers.get("content-type"))
     body = await read_body(request)
-    result = await run_in_threadpool(
-        ctx.ingest.ingest,
+    result = await ctx.ingest.ingest(
         body,
         request.headers.get("content-type"),
         request.headers.get("content-encoding"),
         project,
     )
-    return JsonResponse(result.body, result.status)
+    return JsonResponse(result.answer, result.status)

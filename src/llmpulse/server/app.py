@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,8 @@ from llmpulse.ingest.routes import router as ingest_router
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.telemetry import PIPELINE
-from llmpulse.pricing.prices import PriceBook, load_price_file
+from llmpulse.ingest.workers import Preparers
+from llmpulse.pricing.prices import load_price_file
 from llmpulse.server.api import router as api_router
 from llmpulse.server.context import Platform, platform
 from llmpulse.server.errors import install_error_handlers
@@ -40,7 +42,10 @@ def build_platform(settings: Settings) -> Platform:
     engine = open_engine(settings.store_url)
     migrate(engine)
     apply_retention(engine, settings.retention_days)
-    ingest = IngestService(engine, spool, PriceBook(overrides), settings.retention_days)
+    workers = settings.ingest_workers
+    if workers is None:
+        workers = max(1, (os.cpu_count() or 1) - 1)
+    ingest = IngestService(engine, spool, Preparers(overrides, settings.retention_days, workers))
     return Platform(settings, engine, ingest, keys)
 
 

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     no_auth: bool = False
     retention_days: int = Field(90, ge=1, le=3650)
     api_keys: str = Field("", description="project:key,... provisioned at start")
+    ingest_workers: int | None = Field(
+        None, ge=0, le=64, description="processes validating events; default cores - 1"
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -49,7 +49,7 @@ CLIENTS = ((("web", "macos"), 0.3), (("web", "windows"), 0.25), (("ios", "ios"),
 ENVIRONMENTS = (("production", 0.85), ("staging", 0.15))
 EXPERIMENT = "reranker_v2"
 VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster
-BURST_CHANCE = 0.002  # per event, a model starts a burst of rate limits or server errors
+BURST_CHANCE = 0.0002  # per event, a model starts a burst of rate limits or server errors
 BURST_LENGTH = 150
 
 

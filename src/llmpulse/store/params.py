@@ -6,12 +6,7 @@ from datetime import UTC, datetime
 from llmpulse.store.engine import Param
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n"})
-
-
-def _quoted(value: str | int | float) -> str:
-    if isinstance(value, str):
-        return "'" + value.translate(_ESCAPES) + "'"
-    return repr(value)
+_SPECIAL = ("\\", "'", "\t", "\n")
 
 
 def param_text(value: Param) -> str:
@@ -23,5 +18,10 @@ def param_text(value: Param) -> str:
     if isinstance(value, str):
         return value.translate(_ESCAPES)
     if isinstance(value, Sequence):
-        return "[" + ",".join(_quoted(v) for v in value) + "]"
+        if all(isinstance(v, str) for v in value):
+            joined = "','".join(value)  # type: ignore[arg-type]
+            if any(c in joined for c in _SPECIAL):  # rare: escape element by element
+                joined = "','".join(v.translate(_ESCAPES) for v in value)  # type: ignore[union-attr]
+            return "['" + joined + "']"
+        return "[" + ",".join(repr(v) for v in value) + "]"
     return repr(value)

@@ -36,8 +36,9 @@ def stored_event_ids(
         params: dict[str, object] = {"p": project, "ids": chunk}
         if since_ms is None:
             ts_filter = "ts IN {ts:Array(DateTime64(3, 'UTC'))}"
-            stamps = sorted({timestamps_ms[i] for i in range(start, start + len(chunk))})
-            params["ts"] = [_ms_datetime(ms).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] for ms in stamps]
+            stamps = {timestamps_ms[i] for i in range(start, start + len(chunk))}
+            # Epoch seconds with milliseconds: exact, and much cheaper than date strings.
+            params["ts"] = [f"{ms // 1000}.{ms % 1000:03d}" for ms in stamps]
         else:
             ts_filter = "ts >= {since:DateTime64(3, 'UTC')}"
             params["since"] = _ms_datetime(since_ms)

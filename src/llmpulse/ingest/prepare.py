@@ -1,0 +1,94 @@
+"""Turn one request body into spool records: parse, validate, normalize, encode.
+
+A pure function of its inputs, so it can run in worker processes (see workers.py): this
+is where ingest spends its CPU, and one process's GIL would cap it at one core.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from llmpulse.events.normalize import Normalizer
+from llmpulse.ingest import records
+from llmpulse.ingest.body import BodyError, decompress, parse_events
+
+MAX_RAW_KEPT = 1024 * 1024  # bytes of a rejected payload kept in the dead-letter table
+
+
+@dataclass
+class Prepared:
+    """What to spool for a request and what to answer."""
+
+    status: int
+    answer: dict[str, Any]
+    payloads: list[bytes] = field(default_factory=list)
+    accepted: int = 0
+    rejected_fields: Counter[str] = field(default_factory=Counter)
+    error: tuple[int, str, str] | None = None  # a BodyError's (status, field, message)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise BodyError(*self.error)
+
+
+def prepare(
+    normalizer: Normalizer,
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    project: str,
+    source: str,
+    received_ms: int,
+) -> Prepared:
+    try:
+        items = parse_events(decompress(body, content_encoding), content_type)
+    except BodyError as exc:
+        out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
+        out.rejected_fields["body"] = 1
+        if exc.status == 400 and exc.field == "body":
+            # Unreadable JSON is kept as one dead letter: nothing is silently dropped.
+            raw = body.decode("utf-8", "replace")
+            row = rejected_row(project, source, received_ms, exc.message, raw)
+            out.payloads.append(records.encode(records.REJECTED, [], [row]))
+        return out
+    batch = normalizer.batch(items, project, received_ms)
+    out = Prepared(
+        202 if batch.rows else 400,
+        {
+            "accepted": len(batch.rows),
+            "rejected": len(batch.rejected_indexes),
+            "errors": [r.as_dict() for r in batch.rejections],
+        },
+        accepted=len(batch.rows),
+        rejected_fields=Counter(r.field or "event" for r in batch.rejections),
+    )
+    if batch.rows:
+        keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
+        out.payloads.append(records.encode(records.EVENTS, keys, batch.rows))
+    if batch.rejections:
+        reasons: dict[int, list[str]] = {}
+        for r in batch.rejections:
+            reasons.setdefault(r.index, []).append(f"{r.field or 'event'}: {r.error}")
+        rows = [
+            rejected_row(project, source, received_ms, "; ".join(reasons[i]), items[i])
+            for i in batch.rejected_indexes
+        ]
+        out.payloads.append(records.encode(records.REJECTED, [], rows))
+    return out
+
+
+def rejected_row(
+    project: str, source: str, received_ms: int, reason: str, raw: Any
+) -> dict[str, Any]:
+    text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    return {
+        "project": project,
+        "received_at": received_ms / 1000,
+        "source": source,
+        "reason": reason,
+        "raw": text[:MAX_RAW_KEPT],
+    }

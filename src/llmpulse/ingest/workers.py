@@ -1,0 +1,76 @@
+"""Run `prepare` in worker processes (or in-process with workers=0).
+
+The workers are spawned, not forked: the server process has chDB's threads running.
+Each builds its own Normalizer once, from the same prices and retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
+from starlette.concurrency import run_in_threadpool
+
+from llmpulse.events.normalize import Normalizer
+from llmpulse.ingest.prepare import Prepared, prepare
+from llmpulse.pricing.prices import PriceBook, Rates
+
+_worker_normalizer: Normalizer | None = None
+
+
+def _init_worker(overrides: list[tuple[str, Rates]] | None, retention_days: int) -> None:
+    global _worker_normalizer
+    _worker_normalizer = Normalizer(PriceBook(overrides), retention_days)
+
+
+def _prepare_in_worker(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    project: str,
+    source: str,
+    received_ms: int,
+) -> Prepared:
+    assert _worker_normalizer is not None, "worker not initialised"
+    return prepare(
+        _worker_normalizer, body, content_type, content_encoding, project, source, received_ms
+    )
+
+
+class Preparers:
+    def __init__(
+        self, overrides: list[tuple[str, Rates]] | None, retention_days: int, workers: int
+    ) -> None:
+        self._local = Normalizer(PriceBook(overrides), retention_days)
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(overrides, retention_days),
+            )
+            # Start every worker now, not on the first request.
+            for future in [self._pool.submit(int) for _ in range(workers)]:
+                future.result()
+
+    async def run(
+        self,
+        body: bytes,
+        content_type: str | None,
+        content_encoding: str | None,
+        project: str,
+        source: str,
+        received_ms: int,
+    ) -> Prepared:
+        args = (body, content_type, content_encoding, project, source, received_ms)
+        if self._pool is None:
+            return await run_in_threadpool(prepare, self._local, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(_prepare_in_worker, *args))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
