@@ -28,8 +28,21 @@ def free_port() -> int:
 def start_server(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "llmpulse", "serve", "--no-auth", "--port", str(port), "--data-dir", str(data_dir), *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "llmpulse",
+        "serve",
+        "--no-auth",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab")
+    )
     for _ in range(600):
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:

@@ -70,16 +70,22 @@ def main() -> None:
         elapsed = time.monotonic() - started
         drain = wait_drained(url)
         rss = rss_mib(proc.pid)
-        count = httpx.get(f"{url}/v1/metrics/summary", params={"from": "-1d"}).json()["groups"][0]["requests"]
+        count = httpx.get(f"{url}/v1/metrics/summary", params={"from": "-1d"}).json()["groups"][0][
+            "requests"
+        ]
         proc.terminate()
         proc.wait()
 
     latencies.sort()
     print(f"machine: {machine()}")
-    print(f"events sent (acknowledged, durable): {sent[0]:,} in {elapsed:.1f}s over {args.connections} connections")
+    print(
+        f"events sent (acknowledged, durable): {sent[0]:,} in {elapsed:.1f}s over {args.connections} connections"
+    )
     print(f"ingest rate: {sent[0] / elapsed:,.0f} events/s")
-    print(f"request latency (1,000 events): p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
+    print(
+        f"request latency (1,000 events): p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+    )
     print(f"store caught up {drain:.1f}s after the last request; rows in store: {count:,}")
     print(f"loaded rate (end to end): {count / (elapsed + drain):,.0f} events/s")
     print(f"server RSS: {rss:.0f} MiB")

@@ -43,11 +43,13 @@ class Loader:
         engine: Engine,
         max_bytes: int = 32 << 20,
         idle_wait_s: float = 0.2,
+        min_interval_s: float = 1.0,
     ) -> None:
         self._spool = spool
         self._engine = engine
         self._max_bytes = max_bytes
         self._idle_wait_s = idle_wait_s
+        self._min_interval_s = min_interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="llmpulse-loader", daemon=True)
@@ -74,6 +76,7 @@ class Loader:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.time()
             try:
                 loaded = self.load_once()
             except StoreError as exc:
@@ -83,7 +86,14 @@ class Loader:
                 PIPELINE.load_failures.inc()
                 self._stop.wait(1.0)
                 continue
-            if not loaded:
+            if loaded:
+                # Under steady traffic, insert about once a second: each insert makes a
+                # part that ClickHouse later merges, and few large parts merge cheaply.
+                # A quiet stream still loads at once (the pause follows a load), and a
+                # backlog is worked off without pauses.
+                if self._spool.pending()[1] < self._max_bytes:
+                    self._stop.wait(max(0.0, self._min_interval_s - (time.time() - started)))
+            else:
                 self._wake.wait(self._idle_wait_s)
                 self._wake.clear()
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
@@ -23,6 +26,14 @@ _worker_normalizer: Normalizer | None = None
 def _init_worker(overrides: list[tuple[str, Rates]] | None, retention_days: int) -> None:
     global _worker_normalizer
     _worker_normalizer = Normalizer(PriceBook(overrides), retention_days)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A server killed with -9 cannot stop its workers: they notice and leave by themselves."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _prepare_in_worker(

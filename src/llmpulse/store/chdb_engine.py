@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import orjson
 
 from llmpulse.store.engine import Param, StoreError
-from llmpulse.store.params import param_text
+from llmpulse.store.params import param_text, string_literal
 
 
 class ChdbEngine:
@@ -20,6 +21,8 @@ class ChdbEngine:
 
         path.mkdir(parents=True, exist_ok=True)
         self.url = f"chdb://{path}"
+        self._scratch = path / "scratch"
+        self._scratch.mkdir(exist_ok=True)
         self._lock = threading.Lock()
         try:
             self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
@@ -45,11 +48,16 @@ class ChdbEngine:
         return [orjson.loads(line) for line in data.splitlines()] if data else []
 
     def insert_json_rows(self, table: str, ndjson: bytes) -> None:
-        sql = (
-            f"INSERT INTO {table} SETTINGS input_format_skip_unknown_fields = 1 "
-            "FORMAT JSONEachRow\n" + ndjson.decode()
-        )
-        self._run(sql, "CSV", None)
+        # Through a file: chDB reads one about twice as fast as data inline in the query.
+        with tempfile.NamedTemporaryFile(dir=self._scratch, suffix=".ndjson") as f:
+            f.write(ndjson)
+            f.flush()
+            self._run(
+                f"INSERT INTO {table} FROM INFILE {string_literal(f.name)} "
+                "SETTINGS input_format_skip_unknown_fields = 1 FORMAT JSONEachRow",
+                "CSV",
+                None,
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -9,6 +9,11 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n"})
 _SPECIAL = ("\\", "'", "\t", "\n")
 
 
+def string_literal(value: str) -> str:
+    """A ClickHouse string literal, for the few places that take no parameter (INFILE)."""
+    return "'" + value.translate(_ESCAPES) + "'"
+
+
 def param_text(value: Param) -> str:
     """The text ClickHouse parses for `{name:Type}`: escaped scalars, quoted array elements."""
     if isinstance(value, datetime):
