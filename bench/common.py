@@ -40,9 +40,8 @@ def start_server(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], 
         str(data_dir),
         *extra,
     ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab")
-    )
+    with open(data_dir.parent / "server.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     for _ in range(600):
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:

@@ -39,11 +39,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--ingest-workers", type=int, default=None, help="passed to llmpulse serve")
     args = parser.parse_args()
 
     body = template()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_server(Path(tmp) / "data")
+        extra = (
+            [] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)]
+        )
+        proc, url = start_server(Path(tmp) / "data", *extra)
         latencies: list[float] = []
         sent = [0]
         stop = time.monotonic() + args.seconds

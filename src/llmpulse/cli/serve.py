@@ -107,7 +107,7 @@ def serve(
         typer.Option(
             envvar="LLMPULSE_INGEST_WORKERS",
             min=0,
-            help="Processes that validate incoming events (default: cores - 1; 0: in-process).",
+            help="Processes that validate incoming events (default: one per core; 0: none).",
         ),
     ] = None,
 ) -> None:

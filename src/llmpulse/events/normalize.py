@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -53,10 +53,14 @@ def canonical_event_id(raw: str) -> str:
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, raw))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
+
+
 def _ms(ts: datetime) -> int:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return round(ts.timestamp() * 1000)
+    """Epoch milliseconds; a naive time is taken as UTC."""
+    return (ts - (_EPOCH if ts.tzinfo is not None else _EPOCH_NAIVE)) // _MS
 
 
 def _text(value: Any) -> str:

@@ -128,36 +128,34 @@ class Loader:
 
     def _unique_rows(self, run: _Run) -> bytes:
         """The run's event rows minus those already stored or repeated within the run."""
-        lines = [line for chunk in run.events for line in chunk.splitlines(keepends=True)]
-        by_project: dict[str, list[int]] = defaultdict(list)
+        # Group first occurrences by project: (index, event_id, ts_ms, ts_defaulted).
+        by_project: dict[str, list[tuple[int, str, int, bool]]] = defaultdict(list)
         seen: set[tuple[str, str]] = set()
-        keep = [False] * len(lines)
-        for i, (project, event_id, _, _) in enumerate(run.keys):
-            if (project, event_id) not in seen:
+        drop: set[int] = set()
+        for i, (project, event_id, ts_ms, defaulted) in enumerate(run.keys):
+            if (project, event_id) in seen:
+                drop.add(i)
+            else:
                 seen.add((project, event_id))
-                by_project[project].append(i)
-                keep[i] = True
-        for project, indexes in by_project.items():
-            stored = self._stored(project, [run.keys[i] for i in indexes])
-            for i in indexes:
-                if run.keys[i][1] in stored:
-                    keep[i] = False
-        duplicates = len(lines) - sum(keep)
-        if duplicates:
-            PIPELINE.duplicates.inc(duplicates)
-        if duplicates == 0:
-            return b"".join(lines)
-        return b"".join(line for line, k in zip(lines, keep, strict=True) if k)
+                by_project[project].append((i, event_id, ts_ms, defaulted))
+        for project, keys in by_project.items():
+            stored = self._stored(project, keys)
+            if stored:
+                drop.update(i for i, event_id, _, _ in keys if event_id in stored)
+        if not drop:
+            return b"".join(run.events)
+        PIPELINE.duplicates.inc(len(drop))
+        lines = [line for chunk in run.events for line in chunk.splitlines(keepends=True)]
+        return b"".join(line for i, line in enumerate(lines) if i not in drop)
 
-    def _stored(self, project: str, keys: list[records.EventKey]) -> set[str]:
-        exact = [(k[1], k[2]) for k in keys if not k[3]]
-        received = [(k[1], k[2]) for k in keys if k[3]]
+    def _stored(self, project: str, keys: list[tuple[int, str, int, bool]]) -> set[str]:
+        """Event ids among `keys` that the store already has for the project."""
         stored: set[str] = set()
-        if exact:
-            ids, stamps = zip(*exact, strict=True)
-            stored |= stored_event_ids(self._engine, project, ids, stamps)
-        if received:
-            ids, stamps = zip(*received, strict=True)
-            since = min(stamps) - RECEIVED_TS_WINDOW_MS
+        for defaulted in (False, True):
+            ids = [k[1] for k in keys if k[3] is defaulted]
+            if not ids:
+                continue
+            stamps = [k[2] for k in keys if k[3] is defaulted]
+            since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
             stored |= stored_event_ids(self._engine, project, ids, stamps, since_ms=since)
         return stored

@@ -24,9 +24,6 @@ class Record:
     keys: list[EventKey]
     rows: bytes  # NDJSON, one line per row, newline-terminated
 
-    def lines(self) -> list[bytes]:
-        return self.rows.splitlines(keepends=True)
-
 
 def encode(kind: bytes, keys: list[EventKey], rows: list[dict[str, Any]]) -> bytes:
     body = b"".join(orjson.dumps(row) + b"\n" for row in rows)
@@ -35,5 +32,6 @@ def encode(kind: bytes, keys: list[EventKey], rows: list[dict[str, Any]]) -> byt
 
 def decode(payload: bytes) -> Record:
     header, _, rows = payload[1:].partition(b"\n")
-    keys = cast(list[EventKey], [tuple(k) for k in orjson.loads(header)])
+    # JSON arrays come back as lists; they unpack like the EventKey tuples written.
+    keys = cast(list[EventKey], orjson.loads(header))
     return Record(payload[:1], keys, rows)

@@ -11,7 +11,7 @@ import bisect
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import yaml
 
@@ -47,8 +47,7 @@ class Rates:
     cached: float
 
 
-@dataclass(frozen=True)
-class Cost:
+class Cost(NamedTuple):  # a tuple, not a dataclass: built once per event, so cheap matters
     usd: float | None
     status: CostStatus
     provider: str | None

@@ -44,7 +44,7 @@ def build_platform(settings: Settings) -> Platform:
     apply_retention(engine, settings.retention_days)
     workers = settings.ingest_workers
     if workers is None:
-        workers = max(1, (os.cpu_count() or 1) - 1)
+        workers = os.cpu_count() or 1
     ingest = IngestService(engine, spool, Preparers(overrides, settings.retention_days, workers))
     return Platform(settings, engine, ingest, keys)
 

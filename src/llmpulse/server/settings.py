@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(90, ge=1, le=3650)
     api_keys: str = Field("", description="project:key,... provisioned at start")
     ingest_workers: int | None = Field(
-        None, ge=0, le=64, description="processes validating events; default cores - 1"
+        None, ge=0, le=64, description="processes validating events; default: one per core"
     )
 
     @field_validator("data_dir")
