@@ -231,3 +231,22 @@ def test_requests_pagination_returns_every_event_once(server: Server, traffic: A
     assert one["experiment_variant"] == newest["experiment"]["variant"]
     assert one["client_app"] == newest["client"]["app"]
     assert one["ts"] == newest["ts"]
+
+
+def test_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
+    """Whole hours come from the hourly rollup unless a filter needs raw rows: same numbers."""
+    key, events, start = traffic
+    regions = sorted({e["region"] for e in events})
+    base = [("from", (start - timedelta(minutes=17)).isoformat()), ("group_by", "model_id")]
+    with server.client(key) as http:
+        rolled = http.get("/v1/metrics/summary", params=base).json()["groups"]
+        raw = http.get("/v1/metrics/summary", params=base + [("region", r) for r in regions]).json()["groups"]
+    assert [g["key"] for g in rolled] == [g["key"] for g in raw]
+    for a, b in zip(rolled, raw, strict=True):
+        assert a["requests"] == b["requests"] and a["errors"] == b["errors"] and a["unpriced"] == b["unpriced"]
+        assert a["tokens_in"] == b["tokens_in"] and a["tokens_out"] == b["tokens_out"]
+        for field in ("latency_ms", "ttft_ms"):
+            for stat in ("avg", "p50", "p95", "p99"):
+                assert a[field][stat] == pytest.approx(b[field][stat], rel=1e-9), (field, stat)
+        assert a["cost_usd"] == pytest.approx(b["cost_usd"], rel=1e-9)
+        assert a["tokens_per_s"] == pytest.approx(b["tokens_per_s"], rel=1e-9)

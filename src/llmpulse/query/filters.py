@@ -75,14 +75,16 @@ class Scope:
         chosen = {k: list(v) for k, v in filters.items() if k in DIMENSIONS and v}
         return cls(project, begin, finish, chosen)
 
-    def where(self, time_column: str = "ts") -> tuple[str, dict[str, Param]]:
-        """A WHERE clause (without the keyword) and its parameters."""
+    def where(self, time_column: str = "ts", prefix: str = "") -> tuple[str, dict[str, Param]]:
+        """A WHERE clause (without the keyword) and its parameters, named with `prefix` so
+        two scopes can share one query."""
+        start, end = f"{prefix}start", f"{prefix}end"
         clauses = [
             "project = {project:String}",
-            f"{time_column} >= {{start:DateTime64(3, 'UTC')}}",
-            f"{time_column} < {{end:DateTime64(3, 'UTC')}}",
+            f"{time_column} >= {{{start}:DateTime64(3, 'UTC')}}",
+            f"{time_column} < {{{end}:DateTime64(3, 'UTC')}}",
         ]
-        params: dict[str, Param] = {"project": self.project, "start": self.start, "end": self.end}
+        params: dict[str, Param] = {"project": self.project, start: self.start, end: self.end}
         for name, values in sorted(self.filters.items()):
             clauses.append(f"{name} IN {{f_{name}:Array(String)}}")
             params[f"f_{name}"] = values

@@ -1,127 +1,89 @@
-"""Metric definitions and their SQL: summary by group, and time series.
+"""The metrics of the API: summary by group, and one metric as a time series.
 
-Percentiles use ClickHouse's DDSketch (quantileDD) with 0.1% relative accuracy, well inside
-the 1% the API promises, at a fraction of the memory of exact quantiles.
 tokens_per_s is output tokens over generation time (latency minus TTFT, or latency when
-TTFT is unknown), summed over successful calls that produced output.
+TTFT is unknown), summed over successful calls that produced output in measurable time.
+Percentiles come from DDSketch (see aggregates.py): within 0.5% of the exact value.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
+from llmpulse.query.aggregates import MEASURES, QUANTILE_LEVELS, aggregate, number
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.store.engine import Engine
 
-TABLE: Final = "llm_events"
-QUANTILES: Final = (0.5, 0.95, 0.99)
-_DD = "quantilesDD(0.001, 0.5, 0.95, 0.99)"
-_GEN_MS = "(latency_ms - ifNull(ttft_ms, 0))"
-_TPS_OK = f"status = 'ok' AND tokens_out > 0 AND {_GEN_MS} > 0"
-TOKENS_PER_S: Final = f"sumIf(tokens_out, {_TPS_OK}) * 1000 / sumIf({_GEN_MS}, {_TPS_OK})"
+Row = dict[str, Any]
 
-# metric name -> (SQL aggregate, value of an empty bucket)
-TIMESERIES_METRICS: Final[dict[str, tuple[str, float | None]]] = {
-    "requests": ("count()", 0),
-    "errors": ("countIf(status = 'error')", 0),
-    "error_rate": ("countIf(status = 'error') / count()", 0),
-    "latency_p50": ("quantileDD(0.001, 0.5)(latency_ms)", None),
-    "latency_p95": ("quantileDD(0.001, 0.95)(latency_ms)", None),
-    "latency_p99": ("quantileDD(0.001, 0.99)(latency_ms)", None),
-    "ttft_p95": ("quantileDD(0.001, 0.95)(ttft_ms)", None),
-    "tokens_per_s": (TOKENS_PER_S, 0),
-    "tokens": ("sum(tokens_in + tokens_out)", 0),
-    "cost_usd": ("sum(cost_usd)", 0),
+
+def _ratio(top: Any, bottom: Any) -> float | None:
+    return top / bottom if bottom else None
+
+
+def _quantile(measure: str, level: float) -> Callable[[Row], Any]:
+    index = QUANTILE_LEVELS.index(level)
+    return lambda r: r[measure][index] if r[measure] else None
+
+
+# metric -> (measures it needs, its value from a merged row, value of an empty bucket)
+TIMESERIES_METRICS: Final[dict[str, tuple[list[str], Callable[[Row], Any], float | None]]] = {
+    "requests": (["requests"], lambda r: r["requests"], 0),
+    "errors": (["errors"], lambda r: r["errors"], 0),
+    "error_rate": (["requests", "errors"], lambda r: _ratio(r["errors"], r["requests"]), 0),
+    "latency_p50": (["latency_q"], _quantile("latency_q", 0.5), None),
+    "latency_p95": (["latency_q"], _quantile("latency_q", 0.95), None),
+    "latency_p99": (["latency_q"], _quantile("latency_q", 0.99), None),
+    "ttft_p95": (["ttft_q"], _quantile("ttft_q", 0.95), None),
+    "tokens_per_s": (
+        ["tps_tokens", "tps_ms"],
+        lambda r: _ratio(r["tps_tokens"] * 1000, r["tps_ms"]) or 0.0,
+        0,
+    ),
+    "tokens": (["tokens_in", "tokens_out"], lambda r: r["tokens_in"] + r["tokens_out"], 0),
+    "cost_usd": (["cost_usd"], lambda r: r["cost_usd"], 0),
 }
 INTERVALS: Final = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 MAX_POINTS: Final = 10_000
 
 
-def _number(value: Any) -> float | None:
-    """SQL NULL/NaN/inf (an empty aggregate) as None; counts stay ints."""
-    if value is None or isinstance(value, int):
-        return value
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _percentiles(values: list[Any] | None, avg: Any) -> dict[str, float | None]:
-    points = values or [None] * len(QUANTILES)
-    result = {"avg": _number(avg)}
-    for q, v in zip(QUANTILES, points, strict=True):
-        result[f"p{round(q * 100)}"] = _number(v)
+def _distribution(quantiles: list[Any] | None, total: Any, count: Any) -> dict[str, Any]:
+    points = quantiles or [None] * len(QUANTILE_LEVELS)
+    result = {"avg": number(_ratio(total, count))}
+    for level, value in zip(QUANTILE_LEVELS, points, strict=True):
+        result[f"p{round(level * 100)}"] = number(value)
     return result
 
 
 def summary(engine: Engine, scope: Scope, group_by: list[str]) -> dict[str, Any]:
-    where, params = scope.where()
-    keys = ", ".join(group_by)
-    sql = f"""
-        SELECT {keys + "," if keys else ""}
-            count() AS n_requests,
-            countIf(status = 'error') AS n_errors,
-            avg(latency_ms) AS latency_avg,
-            {_DD}(latency_ms) AS latency_q,
-            avg(ttft_ms) AS ttft_avg,
-            {_DD}(ttft_ms) AS ttft_q,
-            sum(tokens_in) AS n_tokens_in,
-            sum(tokens_out) AS n_tokens_out,
-            {TOKENS_PER_S} AS n_tokens_per_s,
-            sum(cost_usd) AS n_cost_usd,
-            countIf(cost_status = 'unpriced') AS n_unpriced
-        FROM {TABLE}
-        WHERE {where}
-        {"GROUP BY " + keys if keys else ""}
-        ORDER BY n_requests DESC
-    """
-    groups = []
-    for row in engine.rows(sql, params):
-        if row["n_requests"] == 0:
-            continue  # the no-group aggregate over nothing
-        groups.append(
-            {
-                "key": {k: row[k] for k in group_by},
-                "requests": row["n_requests"],
-                "errors": row["n_errors"],
-                "error_rate": row["n_errors"] / row["n_requests"],
-                "latency_ms": _percentiles(row["latency_q"], row["latency_avg"]),
-                "ttft_ms": _percentiles(row["ttft_q"], row["ttft_avg"]),
-                "tokens_in": row["n_tokens_in"],
-                "tokens_out": row["n_tokens_out"],
-                "tokens_per_s": _number(row["n_tokens_per_s"]) or 0.0,
-                "cost_usd": _number(row["n_cost_usd"]) or 0.0,
-                "unpriced": row["n_unpriced"],
-            }
-        )
-    if not group_by and not groups:
-        groups.append(_empty_group())
+    rows = aggregate(engine, scope, group_by, list(MEASURES))
+    groups = [
+        {
+            "key": {k: r[k] for k in group_by},
+            "requests": r["requests"],
+            "errors": r["errors"],
+            "error_rate": _ratio(r["errors"], r["requests"]) or 0.0,
+            "latency_ms": _distribution(r["latency_q"], r["latency_sum"], r["requests"]),
+            "ttft_ms": _distribution(r["ttft_q"], r["ttft_sum"], r["ttft_count"]),
+            "tokens_in": r["tokens_in"],
+            "tokens_out": r["tokens_out"],
+            "tokens_per_s": number(_ratio(r["tps_tokens"] * 1000, r["tps_ms"])) or 0.0,
+            "cost_usd": number(r["cost_usd"]) or 0.0,
+            "unpriced": r["unpriced"],
+        }
+        for r in rows
+        if r["requests"] or not group_by  # no group_by: one group, even when empty
+    ]
+    groups.sort(key=lambda g: (-g["requests"], sorted(g["key"].items())))
     return {"groups": groups}
-
-
-def _empty_group() -> dict[str, Any]:
-    none = {"avg": None, "p50": None, "p95": None, "p99": None}
-    return {
-        "key": {},
-        "requests": 0,
-        "errors": 0,
-        "error_rate": 0.0,
-        "latency_ms": dict(none),
-        "ttft_ms": dict(none),
-        "tokens_in": 0,
-        "tokens_out": 0,
-        "tokens_per_s": 0.0,
-        "cost_usd": 0.0,
-        "unpriced": 0,
-    }
 
 
 @dataclass(frozen=True)
 class Buckets:
     seconds: int
-    first: datetime
+    first_ms: int
     count: int
 
     @classmethod
@@ -129,43 +91,30 @@ class Buckets:
         if interval not in INTERVALS:
             raise QueryError("interval", f"use one of {', '.join(INTERVALS)}")
         seconds = INTERVALS[interval]
-        start = scope.start.timestamp()
-        first = math.floor(start / seconds) * seconds
+        first = math.floor(scope.start.timestamp() / seconds) * seconds
         count = math.ceil((scope.end.timestamp() - first) / seconds)
         if count > MAX_POINTS:
             raise QueryError(
                 "interval", f"{interval} over this range makes {count} points (max {MAX_POINTS})"
             )
-        return cls(seconds, datetime.fromtimestamp(first, tz=scope.start.tzinfo), count)
+        return cls(seconds, first * 1000, count)
 
     def starts_ms(self) -> list[int]:
-        base = int(self.first.timestamp() * 1000)
-        return [base + i * self.seconds * 1000 for i in range(self.count)]
+        return [self.first_ms + i * self.seconds * 1000 for i in range(self.count)]
 
 
 def timeseries(
     engine: Engine, scope: Scope, metric: str, interval: str, group_by: list[str]
 ) -> dict[str, Any]:
     if metric not in TIMESERIES_METRICS:
-        raise QueryError(
-            "metric", f"unknown metric {metric!r}; one of {', '.join(TIMESERIES_METRICS)}"
-        )
-    expression, empty = TIMESERIES_METRICS[metric]
+        known = ", ".join(TIMESERIES_METRICS)
+        raise QueryError("metric", f"unknown metric {metric!r}; one of {known}")
+    measures, value_of, empty = TIMESERIES_METRICS[metric]
     buckets = Buckets.cover(scope, interval)
-    where, params = scope.where()
-    keys = "".join(f"{k}, " for k in group_by)
-    sql = f"""
-        SELECT {keys}
-            toUnixTimestamp(toStartOfInterval(ts, toIntervalSecond({buckets.seconds}))) * 1000 AS t,
-            {expression} AS value
-        FROM {TABLE}
-        WHERE {where}
-        GROUP BY {keys} t
-    """
-    series: dict[tuple[str, ...], dict[int, float | None]] = {}
-    for row in engine.rows(sql, params):
+    series: dict[tuple[str, ...], dict[int, Any]] = {}
+    for row in aggregate(engine, scope, group_by, measures, buckets.seconds):
         key = tuple(row[k] for k in group_by)
-        series.setdefault(key, {})[row["t"]] = _number(row["value"])
+        series.setdefault(key, {})[row["t"]] = number(value_of(row))
     if not group_by and not series:
         series[()] = {}
     starts = buckets.starts_ms()
