@@ -107,3 +107,13 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
     assert "llmpulse_loader_lag_seconds 0.0" in text
     assert "llmpulse_store_insert_seconds_count" in text
     assert ADMIN_KEY not in text
+
+
+def test_rejection_metric_labels_are_bounded(server: Server, project_key: str) -> None:
+    bad = [{"model_id": "m", "latency_ms": 1, "metadata": {f"k{i}": {"x": 1}}} for i in range(5)]
+    with server.client(project_key) as http:
+        r = http.post("/v1/events", json=bad)
+    assert {e["field"] for e in r.json()["errors"]} == {f"metadata.k{i}" for i in range(5)}
+    text = httpx.get(f"{server.url}/metrics").text
+    assert 'reason="metadata"' in text
+    assert "k3" not in text

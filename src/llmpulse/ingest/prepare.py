@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from llmpulse.events.normalize import Normalizer
+from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
 from llmpulse.ingest.body import BodyError, decompress, parse_events
 
@@ -64,7 +65,7 @@ def prepare(
             "errors": [r.as_dict() for r in batch.rejections],
         },
         accepted=len(batch.rows),
-        rejected_fields=Counter(r.field or "event" for r in batch.rejections),
+        rejected_fields=Counter(metric_reason(r.field) for r in batch.rejections),
     )
     if batch.rows:
         keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
@@ -79,6 +80,13 @@ def prepare(
         ]
         out.payloads.append(records.encode(records.REJECTED, [], rows))
     return out
+
+
+def metric_reason(field: str) -> str:
+    """The schema field at fault, for a metric label: never a client's own key (a metadata
+    key or an unknown field) that would let clients create label values without bound."""
+    top = field.split(".", 1)[0]
+    return top if top in EVENT_FIELDS else "event"
 
 
 def rejected_row(
