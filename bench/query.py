@@ -94,7 +94,9 @@ def fill(data_dir: Path, events: int, days: int) -> tuple[float, float]:
     return elapsed, size["b"] / size["r"]
 
 
-def timed(http: httpx.Client, path: str, params: dict[str, str], runs: int = 5) -> tuple[float, int]:
+def timed(
+    http: httpx.Client, path: str, params: dict[str, str], runs: int = 5
+) -> tuple[float, int]:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -115,15 +117,31 @@ def main() -> None:
         proc, url = start_server(data_dir)
         day_ago = (datetime.now(UTC) - timedelta(days=1)).isoformat()
         queries = {
-            "summary by model_id, 7 days": ("/v1/metrics/summary", {"from": f"-{args.days}d", "group_by": "model_id"}),
-            "latency_p95 1m timeseries, 1 day": ("/v1/metrics/timeseries", {"from": day_ago, "metric": "latency_p95", "interval": "1m"}),
-            "latency_p95 1m by model, 1 day": ("/v1/metrics/timeseries", {"from": day_ago, "metric": "latency_p95", "interval": "1m", "group_by": "model_id"}),
+            "summary by model_id, 7 days": (
+                "/v1/metrics/summary",
+                {"from": f"-{args.days}d", "group_by": "model_id"},
+            ),
+            "latency_p95 1m timeseries, 1 day": (
+                "/v1/metrics/timeseries",
+                {"from": day_ago, "metric": "latency_p95", "interval": "1m"},
+            ),
+            "latency_p95 1m by model, 1 day": (
+                "/v1/metrics/timeseries",
+                {
+                    "from": day_ago,
+                    "metric": "latency_p95",
+                    "interval": "1m",
+                    "group_by": "model_id",
+                },
+            ),
             "top errors, 7 days": ("/v1/errors/top", {"from": f"-{args.days}d"}),
             "newest 50 requests": ("/v1/requests", {"from": f"-{args.days}d"}),
         }
         results = []
         with httpx.Client(base_url=url, timeout=120) as http:
-            count = http.get("/v1/metrics/summary", params={"from": f"-{args.days + 1}d"}).json()["groups"]
+            count = http.get("/v1/metrics/summary", params={"from": f"-{args.days + 1}d"}).json()[
+                "groups"
+            ]
             for name, (path, params) in queries.items():
                 ms, size = timed(http, path, params)
                 results.append((name, ms, size))
@@ -131,8 +149,10 @@ def main() -> None:
         proc.terminate()
         proc.wait()
     print(f"machine: {machine()}")
-    print(f"events: {args.events:,} over {args.days} days (generated in ClickHouse in {fill_s:.1f}s); "
-          f"rows seen by the API: {sum(g['requests'] for g in count):,}")
+    print(
+        f"events: {args.events:,} over {args.days} days (generated in ClickHouse in {fill_s:.1f}s); "
+        f"rows seen by the API: {sum(g['requests'] for g in count):,}"
+    )
     for name, ms, size in results:
         print(f"{name}: {ms:.0f} ms median of 5 ({size:,} bytes of JSON)")
     print(f"storage: {per_event:.1f} bytes per event on disk (after merges)")

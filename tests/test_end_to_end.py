@@ -240,10 +240,16 @@ def test_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
     base = [("from", (start - timedelta(minutes=17)).isoformat()), ("group_by", "model_id")]
     with server.client(key) as http:
         rolled = http.get("/v1/metrics/summary", params=base).json()["groups"]
-        raw = http.get("/v1/metrics/summary", params=base + [("region", r) for r in regions]).json()["groups"]
+        raw = http.get(
+            "/v1/metrics/summary", params=base + [("region", r) for r in regions]
+        ).json()["groups"]
     assert [g["key"] for g in rolled] == [g["key"] for g in raw]
     for a, b in zip(rolled, raw, strict=True):
-        assert a["requests"] == b["requests"] and a["errors"] == b["errors"] and a["unpriced"] == b["unpriced"]
+        assert (
+            a["requests"] == b["requests"]
+            and a["errors"] == b["errors"]
+            and a["unpriced"] == b["unpriced"]
+        )
         assert a["tokens_in"] == b["tokens_in"] and a["tokens_out"] == b["tokens_out"]
         for field in ("latency_ms", "ttft_ms"):
             for stat in ("avg", "p50", "p95", "p99"):
