@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,13 +26,25 @@ BATCH = 1000
 
 
 def template() -> bytes:
-    """A 1,000-event body with `%s` where each event id goes (ids are filled per request)."""
+    """A 1,000-event body with `%s` where each event's id and ts go: every request sends
+    new ids, timestamped at the time of sending, as live traffic would."""
     gen = TrafficGenerator(seed=1)
     now = datetime.now(UTC)
-    events = [gen.event(now - timedelta(milliseconds=i * 7)) for i in range(BATCH)]
+    events = [gen.event(now) for i in range(BATCH)]
     for e in events:
         e["event_id"] = "@ID@"
-    return orjson.dumps(events).replace(b"%", b"%%").replace(b"@ID@", b"%s")
+        e["ts"] = "@TS@"
+    body = orjson.dumps(events).replace(b"%", b"%%")
+    return body.replace(b'"@ID@"', b'"%s"').replace(b'"@TS@"', b"%s")
+
+
+def fill(body: bytes) -> bytes:
+    now_ms = time.time_ns() // 1_000_000
+    values: list[bytes] = []
+    for i in range(BATCH):
+        values.append(str(uuid.uuid4()).encode())
+        values.append(str(now_ms - i).encode())  # Unix ms, a millisecond apart
+    return body % tuple(values)
 
 
 def main() -> None:
@@ -56,9 +68,9 @@ def main() -> None:
         def load() -> None:
             with httpx.Client(timeout=60, headers={"Content-Type": "application/json"}) as http:
                 while time.monotonic() < stop:
-                    ids = tuple(str(uuid.uuid4()).encode() for _ in range(BATCH))
+                    content = fill(body)
                     t0 = time.perf_counter()
-                    r = http.post(f"{url}/v1/events", content=body % ids)
+                    r = http.post(f"{url}/v1/events", content=content)
                     elapsed = time.perf_counter() - t0
                     assert r.status_code == 202, r.text[:300]
                     with lock:

@@ -41,7 +41,7 @@ class Loader:
         self,
         spool: Spool,
         engine: Engine,
-        max_bytes: int = 32 << 20,
+        max_bytes: int = 64 << 20,
         idle_wait_s: float = 0.2,
         min_interval_s: float = 1.0,
     ) -> None:

@@ -9,7 +9,7 @@ from llmpulse.store.engine import Engine
 EVENTS_TABLE = "llm_events"
 REJECTED_TABLE = "rejected_events"
 # Ids per lookup query: keeps the statement (and a server's URL) a sane size.
-_LOOKUP_CHUNK = 10_000
+_LOOKUP_CHUNK = 20_000
 
 
 def stored_event_ids(
