@@ -86,6 +86,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         drain = wait_drained(url)
         rss = rss_mib(proc.pid)
+        store = httpx.get(f"{url}/health").json()["store"]
         count = httpx.get(f"{url}/v1/metrics/summary", params={"from": "-1d"}).json()["groups"][0][
             "requests"
         ]
@@ -105,6 +106,8 @@ def main() -> None:
     print(f"store caught up {drain:.1f}s after the last request; rows in store: {count:,}")
     print(f"loaded rate (end to end): {count / (elapsed + drain):,.0f} events/s")
     print(f"server RSS: {rss:.0f} MiB")
+    per_event = store["bytes_on_disk"] / store["events"]
+    print(f"storage: {per_event:.0f} bytes per event on disk (as loaded, before background merges)")
 
 
 if __name__ == "__main__":

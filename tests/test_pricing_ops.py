@@ -94,6 +94,8 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
     health = httpx.get(f"{server.url}/health").json()
     assert health["status"] == "ok"
     assert health["store"]["ok"] is True
+    assert health["store"]["events"] == 14
+    assert health["store"]["bytes_on_disk"] > 0
     assert health["spool"] == {"pending_batches": 0, "pending_bytes": 0}
     assert health["loader"]["lag_seconds"] == 0
     text = httpx.get(f"{server.url}/metrics").text

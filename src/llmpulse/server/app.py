@@ -28,7 +28,9 @@ from llmpulse.server.responses import JsonResponse
 from llmpulse.server.settings import Settings
 from llmpulse.server.telemetry import register_gauges
 from llmpulse.store import open_engine
+from llmpulse.store.engine import StoreError
 from llmpulse.store.migrate import apply_retention, migrate
+from llmpulse.store.stats import events_on_disk
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -119,8 +121,8 @@ def health_report(ctx: Platform) -> tuple[dict[str, Any], int]:
     records, size = ctx.ingest.spool.pending()
     store: dict[str, Any] = {"url": ctx.engine.url, "ok": True}
     try:
-        ctx.engine.rows("SELECT 1 AS ok")
-    except Exception as exc:
+        store.update(events_on_disk(ctx.engine))
+    except StoreError as exc:
         store.update(ok=False, error=str(exc))
     loader = ctx.ingest.loader
     report = {

@@ -1,0 +1,16 @@
+"""Size of the stored data, for /health and capacity planning."""
+
+from __future__ import annotations
+
+from llmpulse.store.engine import Engine
+from llmpulse.store.writes import EVENTS_TABLE
+
+
+def events_on_disk(engine: Engine) -> dict[str, int]:
+    """Rows and bytes on disk of the events table (all projects, active parts)."""
+    row = engine.rows(
+        "SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts "
+        "WHERE active AND database = currentDatabase() AND table = {t:String}",
+        {"t": EVENTS_TABLE},
+    )[0]
+    return {"events": int(row["rows"] or 0), "bytes_on_disk": int(row["bytes"] or 0)}
