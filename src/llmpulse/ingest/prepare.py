@@ -36,23 +36,28 @@ class Prepared:
             raise BodyError(*self.error)
 
 
-def prepare(
-    normalizer: Normalizer,
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None,
-    project: str,
-    source: str,
-    received_ms: int,
-) -> Prepared:
+@dataclass(frozen=True)
+class IngestRequest:
+    """One ingest request as received: what `prepare` needs, small enough to pickle."""
+
+    body: bytes
+    content_type: str | None
+    content_encoding: str | None
+    project: str
+    source: str
+    received_ms: int
+
+
+def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
+    project, source, received_ms = request.project, request.source, request.received_ms
     try:
-        items = parse_events(decompress(body, content_encoding), content_type)
+        items = parse_events(decompress(body, request.content_encoding), request.content_type)
     except BodyError as exc:
         out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
         out.rejected_fields["body"] = 1
         if exc.status == 400 and exc.field == "body":
             # Unreadable JSON is kept as one dead letter: nothing is silently dropped.
-            raw = body.decode("utf-8", "replace")
+            raw = request.body.decode("utf-8", "replace")
             row = rejected_row(project, source, received_ms, exc.message, raw)
             out.payloads.append(records.encode(records.REJECTED, [], [row]))
         return out

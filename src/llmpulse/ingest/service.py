@@ -7,7 +7,7 @@ import time
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.ingest.loader import Loader
-from llmpulse.ingest.prepare import Prepared
+from llmpulse.ingest.prepare import IngestRequest, Prepared
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.ingest.workers import Preparers
@@ -41,10 +41,10 @@ class IngestService:
         Raises BodyError when the body as a whole cannot be read (after keeping it as a
         dead letter when it was unreadable JSON).
         """
-        received_ms = time.time_ns() // 1_000_000
-        prepared = await self._preparers.run(
-            body, content_type, content_encoding, project, source, received_ms
+        request = IngestRequest(
+            body, content_type, content_encoding, project, source, time.time_ns() // 1_000_000
         )
+        prepared = await self._preparers.run(request)
         await run_in_threadpool(self._commit, prepared, source)
         prepared.raise_error()
         return prepared

@@ -12,12 +12,11 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.events.normalize import Normalizer
-from llmpulse.ingest.prepare import Prepared, prepare
+from llmpulse.ingest.prepare import IngestRequest, Prepared, prepare
 from llmpulse.pricing.prices import PriceBook, Rates
 
 _worker_normalizer: Normalizer | None = None
@@ -36,18 +35,9 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _prepare_in_worker(
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None,
-    project: str,
-    source: str,
-    received_ms: int,
-) -> Prepared:
+def _prepare_in_worker(request: IngestRequest) -> Prepared:
     assert _worker_normalizer is not None, "worker not initialised"
-    return prepare(
-        _worker_normalizer, body, content_type, content_encoding, project, source, received_ms
-    )
+    return prepare(_worker_normalizer, request)
 
 
 class Preparers:
@@ -67,20 +57,11 @@ class Preparers:
             for future in [self._pool.submit(int) for _ in range(workers)]:
                 future.result()
 
-    async def run(
-        self,
-        body: bytes,
-        content_type: str | None,
-        content_encoding: str | None,
-        project: str,
-        source: str,
-        received_ms: int,
-    ) -> Prepared:
-        args = (body, content_type, content_encoding, project, source, received_ms)
+    async def run(self, request: IngestRequest) -> Prepared:
         if self._pool is None:
-            return await run_in_threadpool(prepare, self._local, *args)
+            return await run_in_threadpool(prepare, self._local, request)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, partial(_prepare_in_worker, *args))
+        return await loop.run_in_executor(self._pool, _prepare_in_worker, request)
 
     def close(self) -> None:
         if self._pool is not None:
