@@ -51,7 +51,9 @@ class IngestRequest:
 def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
     project, source, received_ms = request.project, request.source, request.received_ms
     try:
-        items = parse_events(decompress(body, request.content_encoding), request.content_type)
+        items = parse_events(
+            decompress(request.body, request.content_encoding), request.content_type
+        )
     except BodyError as exc:
         out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
         out.rejected_fields["body"] = 1
