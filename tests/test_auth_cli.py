@@ -126,3 +126,17 @@ def test_simulate_command_sends_count_events(server: Server, project_key: str) -
     assert (
         bad_url.returncode == 1 and "error:" in bad_url.stderr and "Traceback" not in bad_url.stderr
     )
+
+
+def test_port_in_use_is_one_clear_line(server: Server, tmp_path: Path) -> None:
+    out = run_cli("serve", "--port", str(server.port), data_dir=tmp_path)
+    assert out.returncode == 1
+    assert f"did not start on 127.0.0.1:{server.port}" in out.stderr
+
+
+def test_openapi_docs_served(server: Server) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert {"/v1/events", "/v1/metrics/summary", "/v1/metrics/timeseries", "/v1/errors/top",
+            "/v1/requests", "/v1/requests/{event_id}", "/v1/rejected", "/v1/pricing/unpriced",
+            "/health", "/metrics"} <= set(spec["paths"])  # fmt: skip
+    assert httpx.get(f"{server.url}/docs").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
 import time
@@ -87,7 +88,8 @@ def _serve(settings: Settings, on_ready: Any = None) -> None:
     server = uvicorn.Server(config)
     if on_ready is not None:
         threading.Thread(target=on_ready, args=(server,), daemon=True).start()
-    server.run()
+    with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+        server.run()
     if not server.started:
         raise fail(
             f"the server did not start on {settings.host}:{settings.port} (see the log above)"
