@@ -158,3 +158,108 @@ def unpriced_models(engine: Engine, scope: Scope) -> dict[str, Any]:
     for row in rows:
         row["last_seen"] = iso_ms(row["last_seen"])
     return {"models": rows}
+
+
+def related(
+    engine: Engine, project: str, event: dict[str, Any], limit: int = 200
+) -> dict[str, Any]:
+    """The other calls of the event's trace and of its session, oldest first."""
+    out: dict[str, Any] = {"trace": [], "session": []}
+    for kind, column in (("trace", "trace_id"), ("session", "session_id")):
+        if not event.get(column):
+            continue
+        rows = engine.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM {TABLE} WHERE project = {{p:String}} "
+            f"AND {column} = {{v:String}} AND event_id != toUUID({{id:String}}) "
+            "ORDER BY ts LIMIT {limit:UInt32}",
+            {"p": project, "v": event[column], "id": event["event_id"], "limit": limit},
+        )
+        out[kind] = [_event(r) for r in rows]
+    return out
+
+
+def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
+    """Sessions with activity in the range, newest first: start, duration, calls, cost."""
+    where, params = scope.where()
+    params["limit"] = limit
+    rows = engine.rows(
+        f"""
+        SELECT session_id, any(user_id) AS user,
+            toUnixTimestamp64Milli(min(ts)) AS start_ms,
+            toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts)) AS duration_ms,
+            count() AS calls, countIf(status = 'error') AS errors,
+            sum(ifNull(cost_usd, 0)) AS cost, groupUniqArray(5)(model_id) AS models
+        FROM {TABLE}
+        WHERE {where} AND session_id != ''
+        GROUP BY session_id
+        ORDER BY start_ms DESC
+        LIMIT {{limit:UInt32}}
+        """,
+        params,
+    )
+    return {
+        "sessions": [
+            {
+                "session_id": r["session_id"],
+                "user_id": r["user"],
+                "start": iso_ms(r["start_ms"]),
+                "duration_ms": r["duration_ms"],
+                "calls": r["calls"],
+                "errors": r["errors"],
+                "cost_usd": r["cost"],
+                "models": sorted(r["models"]),
+            }
+            for r in rows
+        ]
+    }
+
+
+def compare_models(
+    engine: Engine, scope: Scope, bins: int = 30, points: int = 1500
+) -> dict[str, Any]:
+    """Per model (the scope's model_id filter picks 2-4): a latency histogram on shared
+    log-spaced bins, and a sample of (tokens, latency, status) for a scatter plot."""
+    where, params = scope.where()
+    bounds = engine.rows(
+        f"SELECT min(latency_ms) AS lo, max(latency_ms) AS hi FROM {TABLE} WHERE {where}", params
+    )[0]
+    lo, hi = max(float(bounds["lo"] or 1.0), 1.0), max(float(bounds["hi"] or 1.0), 2.0)
+    params.update(lo=lo, hi=hi, bins=bins, points=points)
+    # Where latency falls between lo and hi on a log scale, 0..1.
+    position = (
+        "log(greatest(latency_ms, {lo:Float64}) / {lo:Float64}) / log({hi:Float64} / {lo:Float64})"
+    )
+    histogram = engine.rows(
+        f"""
+        SELECT model_id,
+            least(toUInt32(floor({position} * {{bins:UInt32}})), {{bins:UInt32}} - 1) AS bin,
+            count() AS n
+        FROM {TABLE} WHERE {where}
+        GROUP BY model_id, bin ORDER BY model_id, bin
+        """,
+        params,
+    )
+    sample = engine.rows(
+        f"""
+        SELECT model_id, tokens_in + tokens_out AS tokens, latency_ms, status
+        FROM {TABLE} WHERE {where}
+        ORDER BY cityHash64(event_id) LIMIT {{points:UInt32}} BY model_id
+        """,
+        params,
+    )
+    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)]
+    models: dict[str, dict[str, Any]] = {}
+    for r in histogram:
+        entry = models.setdefault(r["model_id"], {"histogram": [0] * bins, "sample": []})
+        entry["histogram"][r["bin"]] = r["n"]
+    for r in sample:
+        models[r["model_id"]]["sample"].append([r["tokens"], r["latency_ms"], r["status"]])
+    return {"bin_edges_ms": edges, "models": models}
+
+
+def has_events(engine: Engine, project: str) -> bool:
+    """Whether the project has stored any event at all (an empty project gets onboarding)."""
+    rows = engine.rows(
+        f"SELECT 1 AS found FROM {TABLE} WHERE project = {{p:String}} LIMIT 1", {"p": project}
+    )
+    return bool(rows)

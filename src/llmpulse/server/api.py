@@ -104,6 +104,31 @@ async def get_request(
     return found
 
 
+@router.get("/requests/{event_id}/related", summary="Other calls of the event's trace and session")
+async def related_requests(
+    event_id: str, ctx: Ctx, project: str = Depends(current_project)
+) -> dict[str, Any]:
+    found = await run_in_threadpool(events.get_event, ctx.engine, project, event_id)
+    if found is None:
+        raise ApiError(404, f"no event {event_id!r} in this project")
+    return await run_in_threadpool(events.related, ctx.engine, project, found)
+
+
+@router.get("/sessions", summary="Sessions: start, duration, calls, errors, cost; newest first")
+async def sessions(
+    s: Scoped, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    return await run_in_threadpool(events.sessions, ctx.engine, s, limit)
+
+
+@router.get(
+    "/models/compare",
+    summary="Latency histograms and a tokens-vs-latency sample per model (pick with model_id)",
+)
+async def compare_models(s: Scoped, ctx: Ctx) -> dict[str, Any]:
+    return await run_in_threadpool(events.compare_models, ctx.engine, s)
+
+
 @router.get("/rejected", summary="Events that failed validation, newest first, with the reason")
 async def rejected(
     s: Scoped, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 100

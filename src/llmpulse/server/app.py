@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
@@ -31,6 +32,8 @@ from llmpulse.store import open_engine
 from llmpulse.store.engine import StoreError
 from llmpulse.store.migrate import apply_retention, migrate
 from llmpulse.store.stats import events_on_disk
+from llmpulse.web.routes import LoginRequired, login_redirect
+from llmpulse.web.routes import router as web_router
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -105,6 +108,9 @@ def create_app(ctx: Platform) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(api_router)
+    app.include_router(web_router)
+    app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
 
     @app.get("/health", tags=["ops"], summary="Store, spool and loader state")
     def health(ctx: Platform = Depends(platform)) -> JsonResponse:

@@ -1,4 +1,8 @@
-"""`Authorization: Bearer KEY` -> the project every read and write belongs to."""
+"""API key -> the project every read and write belongs to.
+
+The key comes in `Authorization: Bearer KEY` (API clients) or, for the dashboard, in the
+HttpOnly, SameSite=Strict cookie set by the login form.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,22 @@ from fastapi import Depends, Request
 from llmpulse.server.context import NO_AUTH_PROJECT, Platform, platform
 from llmpulse.server.errors import ApiError
 
+KEY_COOKIE = "llmpulse_key"
+
 
 def current_project(request: Request, ctx: Platform = Depends(platform)) -> str:
     if ctx.settings.no_auth:
         return NO_AUTH_PROJECT
     header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
     if not header:
-        raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "malformed Authorization header: expected 'Bearer KEY'")
+        cookie = request.cookies.get(KEY_COOKIE)
+        if not cookie:
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'")
+        key = cookie
+    else:
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ApiError(401, "malformed Authorization header: expected 'Bearer KEY'")
     project = ctx.keys.project_for(key.strip())
     if project is None:
         raise ApiError(401, "unknown or revoked API key")

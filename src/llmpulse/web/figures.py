@@ -1,0 +1,133 @@
+"""Plotly figures as plain dicts (the JSON Plotly.js draws): fast to build per request.
+
+Colours and fonts come from the page's CSS variables (see app.js), so light and dark
+themes need no second figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+Figure = dict[str, Any]
+Series = dict[str, list[tuple[str, float | None]]]  # name -> [(iso time, value)]
+
+_LAYOUT: dict[str, Any] = {
+    "margin": {"l": 48, "r": 12, "t": 8, "b": 36},
+    "legend": {"orientation": "h", "y": -0.2},
+    "hovermode": "x unified",
+    "autosize": True,
+    "height": 280,
+}
+DASHES = {"p50": "solid", "p95": "dash", "p99": "dot"}
+
+
+def _layout(y_title: str, **extra: Any) -> dict[str, Any]:
+    return {**_LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}, **extra}
+
+
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948",
+           "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
+
+
+def lines(series: Series, y_title: str, dashes: dict[str, str] | None = None) -> Figure:
+    """One line per series. With `dashes`, names are 'group level' (e.g. 'gpt-4o p95'):
+    a group keeps one colour and one legend entry, each level gets its dash."""
+    traces = []
+    colours: dict[str, str] = {}
+    for name, points in series.items():
+        group, _, level = name.rpartition(" ") if dashes else (name, "", "")
+        colour = colours.setdefault(group, PALETTE[len(colours) % len(PALETTE)])
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": group if dashes else name,
+                "legendgroup": group,
+                "showlegend": not dashes or level == next(iter(dashes)),
+                "x": [t for t, _ in points],
+                "y": [v for _, v in points],
+                "line": {"dash": (dashes or {}).get(level, "solid"), "width": 1.6, "color": colour},
+                "hovertemplate": f"{name}: %{{y:.4~g}}<extra></extra>",
+                "connectgaps": False,
+            }
+        )
+    return {"data": traces, "layout": _layout(y_title)}
+
+
+def stacked_bars(series: Series, y_title: str) -> Figure:
+    traces = [
+        {"type": "bar", "name": name, "x": [t for t, _ in pts], "y": [v for _, v in pts]}
+        for name, pts in series.items()
+    ]
+    return {"data": traces, "layout": _layout(y_title, barmode="stack")}
+
+
+def bars(labels: Sequence[str], values: Sequence[float | None], y_title: str) -> Figure:
+    trace = {"type": "bar", "x": list(labels), "y": list(values), "name": y_title}
+    return {"data": [trace], "layout": _layout(y_title, hovermode="closest", showlegend=False)}
+
+
+def histograms(edges: Sequence[float], counts: dict[str, list[int]]) -> Figure:
+    """Share of calls per latency bin (log-spaced), one outline per model."""
+    centers = [(a * b) ** 0.5 for a, b in itertools.pairwise(edges)]
+    traces = []
+    for name, values in counts.items():
+        total = sum(values) or 1
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hvh"},
+                "name": name,
+                "x": centers,
+                "y": [v / total for v in values],
+            }
+        )
+    layout = _layout("share of calls", hovermode="closest")
+    layout["xaxis"] = {"type": "log", "title": {"text": "latency ms"}}
+    return {"data": traces, "layout": layout}
+
+
+def scatter(points: dict[str, Iterable[Sequence[Any]]]) -> Figure:
+    """(tokens, latency, status) points; errors drawn as crosses."""
+    traces = []
+    for name, rows in points.items():
+        rows = list(rows)
+        for status, symbol in (("ok", "circle"), ("error", "x")):
+            chosen = [r for r in rows if r[2] == status]
+            if chosen:
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "name": f"{name} {status}",
+                        "x": [r[0] for r in chosen],
+                        "y": [r[1] for r in chosen],
+                        "marker": {"size": 5, "symbol": symbol, "opacity": 0.6},
+                    }
+                )
+    layout = _layout("latency ms", hovermode="closest")
+    layout["xaxis"] = {"title": {"text": "tokens (in + out)"}, "type": "log"}
+    layout["yaxis"]["type"] = "log"
+    return {"data": traces, "layout": layout}
+
+
+def timeline(calls: Sequence[dict[str, Any]]) -> Figure:
+    """A session's calls as bars from start to end, one row per call."""
+    labels = [f"{i + 1}. {c['model_id']}" for i, c in enumerate(calls)]
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "y": labels,
+        "x": [c["latency_ms"] for c in calls],
+        "base": [c["ts"] for c in calls],
+        "marker": {"color": ["#d9534f" if c["status"] == "error" else "#4e79a7" for c in calls]},
+        "hovertext": [f"{c['latency_ms']:.0f} ms, {c['status']}" for c in calls],
+    }
+    layout = _layout("", hovermode="closest", showlegend=False)
+    layout["xaxis"] = {"type": "date"}
+    layout["yaxis"] = {"autorange": "reversed"}
+    layout["height"] = max(200, 26 * len(calls) + 60)
+    return {"data": [trace], "layout": layout}

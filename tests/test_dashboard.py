@@ -1,0 +1,192 @@
+"""The dashboard in real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from conftest import ADMIN_KEY, Server
+from llmpulse.sim.sender import EventSender
+from llmpulse.sim.traffic import TrafficGenerator
+
+CHROMIUM = "/usr/bin/chromium"
+PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users")
+CHART_PAGES = ("/", "/models", "/errors", "/costs")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, datetime, datetime]]:
+    """A server with auth on and 6,000 simulated events over the 6 hours before `end`."""
+    server = Server(tmp_path_factory.mktemp("dash") / "data").start()
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(hours=6)
+    gen = TrafficGenerator(seed=21, users=40)
+    events = [gen.event(start + i * timedelta(hours=6) / 6000) for i in range(6000)]
+    sender = EventSender(server.url, ADMIN_KEY)
+    for i in range(0, len(events), 1000):
+        sender.send(events[i : i + 1000])
+    server.wait_loaded()
+    yield server, start, end
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+def logged_in(browser: Browser, server: Server, key: str = ADMIN_KEY, **options: Any) -> Page:
+    page = browser.new_page(**options)
+    page.goto(f"{server.url}/login")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(rf"{re.escape(server.url)}/(\?.*)?$"))
+    return page
+
+
+def custom_range(start: datetime, end: datetime) -> str:
+    return f"range=custom&from={start.isoformat().replace('+00:00', 'Z')}&to={end.isoformat().replace('+00:00', 'Z')}"
+
+
+def test_every_page_loads_without_console_errors(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for path in PAGES:
+        page.goto(f"{server.url}{path}?{custom_range(start, end)}")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("h1").inner_text(), path
+        if path in CHART_PAGES:
+            charts = page.locator("[data-chart]")
+            assert charts.count() >= 2, path
+            for i in range(charts.count()):
+                chart = charts.nth(i)
+                chart.locator(".main-svg").first.wait_for()
+                drawn = chart.locator(".scatterlayer .trace, .barlayer .trace").count()
+                assert drawn > 0, (path, chart.get_attribute("data-chart"))
+    assert errors == []
+
+
+def test_overview_kpis_equal_the_json_api(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/?{custom_range(start, end)}")
+    shown = {
+        el.get_attribute("data-kpi"): el.get_attribute("data-value")
+        for el in page.locator("[data-kpi]").all()
+    }
+    with server.client() as http:
+        api = http.get(
+            "/v1/metrics/summary", params={"from": start.isoformat(), "to": end.isoformat()}
+        ).json()
+    g = api["groups"][0]
+    assert int(shown["requests"]) == g["requests"] == 6000
+    assert float(shown["error_rate"]) == pytest.approx(g["error_rate"])
+    assert float(shown["latency_p50"]) == pytest.approx(g["latency_ms"]["p50"])
+    assert float(shown["latency_p95"]) == pytest.approx(g["latency_ms"]["p95"])
+    assert float(shown["latency_p99"]) == pytest.approx(g["latency_ms"]["p99"])
+    assert float(shown["ttft_p95"]) == pytest.approx(g["ttft_ms"]["p95"])
+    assert float(shown["tokens_per_s"]) == pytest.approx(g["tokens_per_s"])
+    assert int(shown["tokens"]) == g["tokens_in"] + g["tokens_out"]
+    assert float(shown["cost_usd"]) == pytest.approx(g["cost_usd"])
+    assert float(shown["cost_per_hour"]) == pytest.approx(g["cost_usd"] / 6)
+
+
+def test_filter_and_range_change_url_and_numbers(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/?{custom_range(start, end)}")
+    before = int(page.locator("[data-kpi=requests]").get_attribute("data-value") or 0)
+    page.select_option("#filter-dim", "model_id")
+    page.fill("#filter-value", "gpt-4o")
+    page.click("#add-filter")
+    page.wait_for_url(re.compile(r"model_id=gpt-4o"))
+    after = int(page.locator("[data-kpi=requests]").get_attribute("data-value") or 0)
+    with server.client() as http:
+        api = http.get(
+            "/v1/metrics/summary",
+            params={"from": start.isoformat(), "to": end.isoformat(), "model_id": "gpt-4o"},
+        ).json()
+    assert after == api["groups"][0]["requests"] < before
+    page.reload()  # the URL alone restores the view
+    assert int(page.locator("[data-kpi=requests]").get_attribute("data-value") or 0) == after
+
+    page.select_option("select[name=range]", "1h")
+    page.wait_for_url(re.compile(r"range=1h"))
+    assert "model_id=gpt-4o" in page.url
+    page.select_option("select[name=refresh]", "30s")
+    page.wait_for_url(re.compile(r"refresh=30s"))
+    assert page.locator("#updated").inner_text().startswith("updated ")
+
+
+def test_request_detail_opens_with_its_session(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/requests?{custom_range(start, end)}")
+    first = page.locator("tr[data-event]").first
+    event_id = first.get_attribute("data-event")
+    first.click()
+    page.locator("#detail h2").first.wait_for()
+    detail = page.locator("#detail").inner_text()
+    assert f"Request {event_id}" in detail
+    assert "Same session" in detail
+    with server.client() as http:
+        related = http.get(f"/v1/requests/{event_id}/related").json()
+    assert f"Same session ({len(related['session'])})" in detail
+
+
+def test_login_logout_and_wrong_key(browser: Browser, site: Any) -> None:
+    server, _, _ = site
+    page = browser.new_page()
+    page.goto(f"{server.url}/costs")
+    assert "/login" in page.url
+    page.fill("input[name=key]", "lp_wrong")
+    page.click("button[type=submit]")
+    assert "not valid" in page.locator("#login-error").inner_text()
+    page.fill("input[name=key]", ADMIN_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/costs$"))
+    cookie = next(c for c in page.context.cookies() if c["name"] == "llmpulse_key")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.click("#logout")
+    page.wait_for_url(re.compile(r"/login"))
+    page.goto(f"{server.url}/")
+    assert "/login" in page.url
+
+
+def test_empty_project_shows_how_to_send_events(browser: Browser, site: Any) -> None:
+    from llmpulse.server.keys import KeyStore
+
+    server, _, _ = site
+    keys = KeyStore(server.data_dir / "keys.sqlite3")
+    keys.create_project("fresh")
+    _, key = keys.create_key("fresh")
+    page = logged_in(browser, server, key)
+    assert "No events in project fresh" in page.locator("#onboarding").inner_text()
+    assert "curl -X POST" in page.content()
+    assert page.locator("[data-chart]").count() == 0
+
+
+def test_phone_width_has_no_horizontal_scroll(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server, viewport={"width": 390, "height": 844})
+    page.goto(f"{server.url}/?{custom_range(start, end)}")
+    page.wait_for_load_state("networkidle")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1
