@@ -90,9 +90,11 @@ def aggregate(
     group_by: list[str],
     measures: list[str],
     bucket_s: int | None = None,
+    with_total: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per group (and per time bucket `t`, epoch ms, when bucket_s is given), with
-    each measure merged to its final value."""
+    each measure merged to its final value. `with_total` adds, in the same scan, the row
+    over all groups, marked `is_total = 1` (no buckets)."""
     raw_keys, roll_keys, keys = list(group_by), list(group_by), list(group_by)
     select = list(group_by)
     if bucket_s is not None:
@@ -117,6 +119,9 @@ def aggregate(
         f"SELECT {', '.join(raw_keys + raw_cols)} FROM {EVENTS} AS e WHERE {raw_where}{group}"
     )
     merged = [f"{MEASURES[m].merge.format(c=m)} AS {m}" for m in measures]
+    if with_total and group_by and bucket_s is None:
+        select.append(f"grouping({group_by[0]}) AS is_total")
+        group = f" GROUP BY GROUPING SETS (({', '.join(keys)}), ())"
     sql = f"SELECT {', '.join(select + merged)} FROM ({' UNION ALL '.join(parts)}){group}"
     return engine.rows(sql, params)
 

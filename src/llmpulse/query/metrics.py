@@ -58,26 +58,52 @@ def _distribution(quantiles: list[Any] | None, total: Any, count: Any) -> dict[s
 
 
 def summary(engine: Engine, scope: Scope, group_by: list[str]) -> dict[str, Any]:
-    rows = aggregate(engine, scope, group_by, list(MEASURES))
-    groups = [
-        {
-            "key": {k: r[k] for k in group_by},
-            "requests": r["requests"],
-            "errors": r["errors"],
-            "error_rate": _ratio(r["errors"], r["requests"]) or 0.0,
-            "latency_ms": _distribution(r["latency_q"], r["latency_sum"], r["requests"]),
-            "ttft_ms": _distribution(r["ttft_q"], r["ttft_sum"], r["ttft_count"]),
-            "tokens_in": r["tokens_in"],
-            "tokens_out": r["tokens_out"],
-            "tokens_per_s": number(_ratio(r["tps_tokens"] * 1000, r["tps_ms"])) or 0.0,
-            "cost_usd": number(r["cost_usd"]) or 0.0,
-            "unpriced": r["unpriced"],
-        }
-        for r in rows
-        if r["requests"] or not group_by  # no group_by: one group, even when empty
-    ]
+    return {"groups": summary_groups(engine, scope, group_by)[0]}
+
+
+def summary_groups(
+    engine: Engine, scope: Scope, group_by: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The summary's groups, and (in the same scan) the group over everything."""
+    rows = aggregate(engine, scope, group_by, list(MEASURES), with_total=bool(group_by))
+    if not group_by:  # an aggregate without GROUP BY always answers one row
+        everything = _group(rows[0], [])
+        return [everything], everything
+    totals = [_group(r, []) for r in rows if r["is_total"]]
+    groups = [_group(r, group_by) for r in rows if not r["is_total"] and r["requests"]]
     groups.sort(key=lambda g: (-g["requests"], sorted(g["key"].items())))
-    return {"groups": groups}
+    return groups, totals[0] if totals and totals[0]["requests"] else _EMPTY
+
+
+def _group(r: dict[str, Any], group_by: list[str]) -> dict[str, Any]:
+    return {
+        "key": {k: r[k] for k in group_by},
+        "requests": r["requests"],
+        "errors": r["errors"],
+        "error_rate": _ratio(r["errors"], r["requests"]) or 0.0,
+        "latency_ms": _distribution(r["latency_q"], r["latency_sum"], r["requests"]),
+        "ttft_ms": _distribution(r["ttft_q"], r["ttft_sum"], r["ttft_count"]),
+        "tokens_in": r["tokens_in"],
+        "tokens_out": r["tokens_out"],
+        "tokens_per_s": number(_ratio(r["tps_tokens"] * 1000, r["tps_ms"])) or 0.0,
+        "cost_usd": number(r["cost_usd"]) or 0.0,
+        "unpriced": r["unpriced"],
+    }
+
+
+_EMPTY: Final[dict[str, Any]] = {
+    "key": {},
+    "requests": 0,
+    "errors": 0,
+    "error_rate": 0.0,
+    "latency_ms": {"avg": None, "p50": None, "p95": None, "p99": None},
+    "ttft_ms": {"avg": None, "p50": None, "p95": None, "p99": None},
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "tokens_per_s": 0.0,
+    "cost_usd": 0.0,
+    "unpriced": 0,
+}
 
 
 @dataclass(frozen=True)

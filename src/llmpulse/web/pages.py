@@ -6,7 +6,7 @@ A page is a dict of KPIs, tables and Plotly figures; templates only render it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmpulse.query import events, metrics
@@ -25,28 +25,46 @@ def interval_for(scope: Scope) -> int:
     return next(seconds for limit, seconds in _INTERVALS if limit is None or span <= limit)
 
 
-def _series(
-    engine: Engine,
-    scope: Scope,
-    group_by: list[str],
-    measures: list[str],
-    values: dict[str, Callable[[Row], Any]],
-    bucket_s: int,
-) -> dict[str, figures.Series]:
-    """For each named value, one series per group, every bucket present (None if empty)."""
+@dataclass
+class Grid:
+    """Aggregated rows by group name and bucket start (epoch ms), every bucket listed."""
+
+    buckets: list[int]
+    groups: dict[str, dict[int, Row]]
+
+    def series(self, value: Callable[[Row], Any]) -> figures.Series:
+        """One series per group; a bucket without rows is None."""
+        return {
+            group: [
+                (iso_ms(t), number(value(rows[t])) if t in rows else None) for t in self.buckets
+            ]
+            for group, rows in sorted(self.groups.items())
+        }
+
+    def by(self, name: Callable[[Row], str], sums: list[str]) -> Grid:
+        """Regrouped by another name, summing the `sums` measures (sums only)."""
+        out: dict[str, dict[int, Row]] = {}
+        for rows in self.groups.values():
+            for t, row in rows.items():
+                target = out.setdefault(name(row), {}).setdefault(t, dict.fromkeys(sums, 0))
+                for m in sums:
+                    target[m] += row[m] or 0
+        return Grid(self.buckets, out)
+
+
+def grid(
+    engine: Engine, scope: Scope, group_by: list[str], measures: list[str], bucket_s: int
+) -> Grid:
     rows = aggregate(engine, scope, group_by, measures, bucket_s)
     buckets = metrics.Buckets.cover(scope, _interval_name(bucket_s)).starts_ms()
-    by_group: dict[str, dict[int, Row]] = {}
+    groups: dict[str, dict[int, Row]] = {}
     for row in rows:
-        name = " / ".join(str(row[k]) or "(none)" for k in group_by) or "all"
-        by_group.setdefault(name, {})[row["t"]] = row
-    out: dict[str, figures.Series] = {}
-    for value_name, value in values.items():
-        out[value_name] = {
-            group: [(iso_ms(t), number(value(r[t])) if t in r else None) for t in buckets]
-            for group, r in sorted(by_group.items())
-        }
-    return out
+        groups.setdefault(_group_name(row, group_by), {})[row["t"]] = row
+    return Grid(buckets, groups)
+
+
+def _group_name(row: Row, group_by: list[str]) -> str:
+    return " / ".join(str(row[k]) or "(none)" for k in group_by) or "all"
 
 
 def _interval_name(seconds: int) -> str:
@@ -68,13 +86,13 @@ def _change(now: float | None, before: float | None) -> float | None:
     return (now - before) / before
 
 
-def kpis(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
-    """Headline numbers with their change against the previous period of the same length."""
+def kpis(engine: Engine, scope: Scope, now_g: dict[str, Any]) -> list[dict[str, Any]]:
+    """Headline numbers (`now_g`: the scope's summary) with their change against the
+    previous period of the same length."""
     length = scope.end - scope.start
     before = replace(scope, start=scope.start - length, end=scope.start)
     hours = length.total_seconds() / 3600
     cards: list[dict[str, Any]] = []
-    now_g = metrics.summary(engine, scope, [])["groups"][0]
     then_g = metrics.summary(engine, before, [])["groups"][0]
     readers: tuple[tuple[str, str, str, Callable[[Row], Any]], ...] = (
         ("requests", "Requests", "", lambda g: g["requests"]),
@@ -99,51 +117,42 @@ def kpis(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
 
 def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
     bucket = interval_for(scope)
-    per_minute = 60 / bucket
-    by_model = _series(
-        engine,
-        scope,
-        ["model_id"],
-        ["requests", "latency_q", "ttft_q", "tps_tokens", "tps_ms"],
-        {
-            **{f"p{round(q * 100)}": _quantile("latency_q", q) for q in QUANTILE_LEVELS},
-            "ttft_p95": _quantile("ttft_q", 0.95),
-            "tokens_per_s": _per("tps_tokens", "tps_ms", 1000),
-            "rate": lambda r: r["requests"] * per_minute,
-        },
-        bucket,
+    sums = ["requests", "tokens_in", "tokens_out", "cost_usd"]
+    by_model = grid(
+        engine, scope, ["model_id"], [*sums, "latency_q", "ttft_q", "tps_tokens", "tps_ms"], bucket
     )
-    overall = _series(
-        engine,
-        scope,
-        [],
-        ["requests", "tokens_in", "tokens_out", "cost_usd"],
-        {
-            "tokens_per_request": lambda r: (
-                (r["tokens_in"] + r["tokens_out"]) / r["requests"] if r["requests"] else None
-            ),
-            "cost_per_hour": lambda r: r["cost_usd"] * 3600 / bucket,
-            "requests": lambda r: r["requests"],
-        },
-        bucket,
-    )
+    overall = by_model.by(lambda r: "all", sums)
     latency: figures.Series = {}
-    for level in ("p50", "p95", "p99"):
-        latency.update({f"{m} {level}": pts for m, pts in by_model[level].items()})
-    models = metrics.summary(engine, scope, ["model_id"])["groups"]
+    for level in QUANTILE_LEVELS:
+        named = by_model.series(_quantile("latency_q", level))
+        latency.update({f"{m} p{round(level * 100)}": pts for m, pts in named.items()})
+    tokens = overall.series(_per_request)
+    models, total = metrics.summary_groups(engine, scope, ["model_id"])
     return {
-        "kpis": kpis(engine, scope),
+        "kpis": kpis(engine, scope, total),
         "models": models,
         "charts": {
             "Latency p50 (solid) / p95 (dash) / p99 (dot) by model": latency_figure(latency),
-            "Time to first token p95 by model": figures.lines(by_model["ttft_p95"], "ms"),
-            "Tokens per second by model": figures.lines(by_model["tokens_per_s"], "tokens/s"),
-            "Requests per minute by model": figures.lines(by_model["rate"], "requests/min"),
-            "Average tokens per request": figures.lines(overall["tokens_per_request"], "tokens"),
-            "Cost per hour": figures.stacked_bars(overall["cost_per_hour"], "USD/hour"),
-            "Error rate by error type": error_rate_by(engine, scope, "error_type", bucket),
+            "Time to first token p95 by model": figures.lines(
+                by_model.series(_quantile("ttft_q", 0.95)), "ms"
+            ),
+            "Tokens per second by model": figures.lines(
+                by_model.series(_per("tps_tokens", "tps_ms", 1000)), "tokens/s"
+            ),
+            "Requests per minute by model": figures.lines(
+                by_model.series(lambda r: r["requests"] * 60 / bucket), "requests/min"
+            ),
+            "Average tokens per request": figures.lines(tokens, "tokens"),
+            "Cost per hour": figures.stacked_bars(
+                overall.series(lambda r: r["cost_usd"] * 3600 / bucket), "USD/hour"
+            ),
+            "Error rate by error type": error_rate_by(engine, scope, "error_type", overall),
         },
     }
+
+
+def _per_request(r: Row) -> float | None:
+    return (r["tokens_in"] + r["tokens_out"]) / r["requests"] if r["requests"] else None
 
 
 def latency_figure(latency: figures.Series) -> figures.Figure:
@@ -152,35 +161,31 @@ def latency_figure(latency: figures.Series) -> figures.Figure:
     return figure
 
 
-def error_rate_by(engine: Engine, scope: Scope, dimension: str, bucket: int) -> figures.Figure:
-    """Errors of each kind (or model) as a share of all calls in each bucket."""
-    totals = _series(engine, scope, [], ["requests"], {"n": lambda r: r["requests"]}, bucket)
-    total_by_t = {t: v for t, v in totals["n"].get("all", [])}
-    errors = _series(
-        engine,
-        replace(scope, filters={**scope.filters, "status": ["error"]}),
-        [dimension],
-        ["errors"],
-        {"n": lambda r: r["errors"]},
-        bucket,
-    )["n"]
+def error_rate_by(engine: Engine, scope: Scope, dimension: str, totals: Grid) -> figures.Figure:
+    """Errors of each kind (or model) as a share of all calls in each bucket; `totals` has
+    the requests per bucket (group 'all')."""
+    bucket = (totals.buckets[1] - totals.buckets[0]) // 1000 if len(totals.buckets) > 1 else 60
+    failed = replace(scope, filters={**scope.filters, "status": ["error"]})
+    errors = grid(engine, failed, [dimension], ["errors"], bucket)
+    requests = totals.groups.get("all", {})
     rates: figures.Series = {}
-    for name, pts in errors.items():
+    for name, rows in sorted(errors.groups.items()):
         rates[name] = []
-        for t, v in pts:
-            total = total_by_t.get(t)
-            rates[name].append((t, (v or 0) / total if total else None))
+        for t in totals.buckets:
+            total = requests[t]["requests"] if t in requests else 0
+            failed_n = rows[t]["errors"] if t in rows else 0
+            rates[name].append((iso_ms(t), failed_n / total if total else None))
     figure = figures.lines(rates, "share of calls")
     figure["layout"]["yaxis"]["tickformat"] = ".1%"
     return figure
 
 
 def errors_page(engine: Engine, scope: Scope) -> dict[str, Any]:
-    bucket = interval_for(scope)
+    totals = grid(engine, scope, [], ["requests"], interval_for(scope))
     return {
         "charts": {
-            "Error rate by error type": error_rate_by(engine, scope, "error_type", bucket),
-            "Error rate by model": error_rate_by(engine, scope, "model_id", bucket),
+            "Error rate by error type": error_rate_by(engine, scope, "error_type", totals),
+            "Error rate by model": error_rate_by(engine, scope, "model_id", totals),
         },
         "top": events.top_errors(engine, scope, 20)["errors"],
         "rejected": events.rejected(engine, scope, 50)["rejected"],
@@ -198,27 +203,50 @@ COST_DIMENSIONS = (
 
 def costs_page(engine: Engine, scope: Scope) -> dict[str, Any]:
     bucket = interval_for(scope)
+    sums = ["requests", "cost_usd", "unpriced"]
+    # One scan for every low-cardinality breakdown; Python regroups it per chart.
+    dims = [d for d, _ in COST_DIMENSIONS if d != "user_id"]
+    combined = grid(engine, scope, dims, sums, bucket)
     charts = {}
     for dimension, label in COST_DIMENSIONS:
-        series = _series(
-            engine, scope, [dimension], ["cost_usd"], {"c": lambda r: r["cost_usd"]}, bucket
-        )["c"]
-        if dimension == "user_id":
-            top = sorted(series, key=lambda k: -sum(v or 0 for _, v in series[k]))[:10]
-            series = {k: series[k] for k in top}
-        charts[f"Cost by {label}"] = figures.stacked_bars(series, "USD")
+        if dimension == "user_id":  # thousands of users: chart the 10 that cost most
+            totals = aggregate(engine, scope, ["user_id"], ["cost_usd"])
+            top = [r["user_id"] for r in sorted(totals, key=lambda r: -r["cost_usd"])[:10]]
+            chosen = replace(scope, filters={**scope.filters, "user_id": top})
+            regrouped = grid(engine, chosen, ["user_id"], ["cost_usd"], bucket)
+        else:
+            regrouped = combined.by(_named_by(dimension), sums)
+        charts[f"Cost by {label}"] = figures.stacked_bars(
+            regrouped.series(lambda r: r["cost_usd"]), "USD"
+        )
+    per_model = combined.by(lambda r: r["model_id"], sums)
+    by_model = []
+    for model, rows in per_model.groups.items():
+        requests = sum(r["requests"] for r in rows.values())
+        cost = sum(r["cost_usd"] for r in rows.values())
+        unpriced = sum(r["unpriced"] for r in rows.values())
+        by_model.append({"model_id": model, "requests": requests, "cost_usd": cost,
+                         "cost_per_request": cost / requests if requests else None,
+                         "unpriced": unpriced})  # fmt: skip
+    by_model.sort(key=lambda m: -m["cost_usd"])
     return {
         "charts": charts,
         "unpriced": events.unpriced_models(engine, scope)["models"],
-        "by_model": metrics.summary(engine, scope, ["model_id"])["groups"],
+        "cost_by_model": by_model,
     }
 
 
+def _named_by(dimension: str) -> Callable[[Row], str]:
+    return lambda r: r[dimension] or "(none)"
+
+
 def users_page(engine: Engine, scope: Scope) -> dict[str, Any]:
-    users = metrics.summary(engine, scope, ["user_id"])["groups"]
+    users = aggregate(
+        engine, scope, ["user_id"], ["requests", "errors", "tokens_in", "tokens_out", "cost_usd"]
+    )
     return {
-        "top_by_requests": users[:20],
-        "top_by_cost": sorted(users, key=lambda g: -g["cost_usd"])[:20],
+        "top_by_requests": sorted(users, key=lambda r: -r["requests"])[:20],
+        "top_by_cost": sorted(users, key=lambda r: -r["cost_usd"])[:20],
         "sessions": events.sessions(engine, scope, 100)["sessions"],
     }
 
