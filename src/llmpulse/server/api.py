@@ -94,24 +94,29 @@ async def list_requests(
     return await run_in_threadpool(events.list_requests, ctx.engine, s, limit, cursor, q)
 
 
-@router.get("/requests/{event_id}", summary="One event with every field")
-async def get_request(
+async def stored_event(
     event_id: str, ctx: Ctx, project: str = Depends(current_project)
 ) -> dict[str, Any]:
+    """The event named in the path, or 404."""
     found = await run_in_threadpool(events.get_event, ctx.engine, project, event_id)
     if found is None:
         raise ApiError(404, f"no event {event_id!r} in this project")
     return found
 
 
+Event = Annotated[dict[str, Any], Depends(stored_event)]
+
+
+@router.get("/requests/{event_id}", summary="One event with every field")
+async def get_request(event: Event) -> dict[str, Any]:
+    return event
+
+
 @router.get("/requests/{event_id}/related", summary="Other calls of the event's trace and session")
 async def related_requests(
-    event_id: str, ctx: Ctx, project: str = Depends(current_project)
+    event: Event, ctx: Ctx, project: str = Depends(current_project)
 ) -> dict[str, Any]:
-    found = await run_in_threadpool(events.get_event, ctx.engine, project, event_id)
-    if found is None:
-        raise ApiError(404, f"no event {event_id!r} in this project")
-    return await run_in_threadpool(events.related, ctx.engine, project, found)
+    return await run_in_threadpool(events.related, ctx.engine, project, event)
 
 
 @router.get("/sessions", summary="Sessions: start, duration, calls, errors, cost; newest first")
