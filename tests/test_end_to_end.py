@@ -256,3 +256,29 @@ def test_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
                 assert a[field][stat] == pytest.approx(b[field][stat], rel=1e-9), (field, stat)
         assert a["cost_usd"] == pytest.approx(b["cost_usd"], rel=1e-9)
         assert a["tokens_per_s"] == pytest.approx(b["tokens_per_s"], rel=1e-9)
+
+
+def test_dimension_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
+    """Hourly sums by prompt version come from the per-dimension rollup; a filter forces raw."""
+    key, events, start = traffic
+    regions = sorted({e["region"] for e in events})
+    base = [("from", start.isoformat()), ("metric", "cost_usd"), ("interval", "1h"),
+            ("group_by", "prompt_version")]  # fmt: skip
+    with server.client(key) as http:
+        rolled = http.get("/v1/metrics/timeseries", params=base).json()["series"]
+        raw = http.get(
+            "/v1/metrics/timeseries", params=base + [("region", r) for r in regions]
+        ).json()["series"]
+    assert [s["key"] for s in rolled] == [s["key"] for s in raw]
+    for a, b in zip(rolled, raw, strict=True):
+        assert [p["t"] for p in a["points"]] == [p["t"] for p in b["points"]]
+        assert [p["value"] for p in a["points"]] == pytest.approx(
+            [p["value"] for p in b["points"]], rel=1e-9
+        )
+    expected: dict[str, float] = {}
+    for e in events:
+        expected[e["prompt_version"]] = expected.get(e["prompt_version"], 0) + (
+            expected_cost(e) or 0
+        )
+    totals = {s["key"]["prompt_version"]: sum(p["value"] for p in s["points"]) for s in rolled}
+    assert totals == pytest.approx(expected, rel=1e-6)

@@ -1,10 +1,12 @@
-"""Aggregates over events, read from the hourly rollup where it can answer.
+"""Aggregates over events, read from an hourly rollup where one can answer.
 
 Every metric is built from mergeable partial aggregates ("measures"). A query reads the
-whole hours of its range from `llm_rollup_1h` and the partial hours at its edges from
+whole hours of its range from a rollup and the partial hours at its edges from
 `llm_events`, then merges both: the same numbers as a scan of the raw table, at a
-fraction of the cost over long ranges. Queries on dimensions the rollup does not keep
-(user, session, region, ...), and series finer than an hour, read `llm_events` only.
+fraction of the cost over long ranges. `llm_rollup_1h` keeps every measure by the main
+low-cardinality dimensions; `llm_dimension_rollup_1h` keeps sums by one other dimension
+at a time (prompt version, variant, region, client, user). Anything else (sessions,
+filters on those dimensions, series finer than an hour) reads `llm_events` only.
 """
 
 from __future__ import annotations
@@ -72,16 +74,70 @@ def number(value: Any) -> Any:
     return result if math.isfinite(result) else None
 
 
-def _rollup_span(scope: Scope, group_by: list[str], bucket_s: int | None) -> tuple[int, int]:
-    """The whole hours [a, b) of the scope that the rollup can answer (a >= b: none)."""
-    dims = set(group_by) | set(scope.filters)
-    if not dims <= ROLLUP_DIMENSIONS or (bucket_s is not None and bucket_s % ROLLUP_SECONDS):
-        return 0, 0
+@dataclass(frozen=True)
+class Rollup:
+    """An hourly rollup table and what it can answer."""
+
+    table: str
+    dimensions: frozenset[str]
+    measures: frozenset[str]
+    single_dimension: bool = False  # one row per (dimension, value): no filters, one key
+
+    def answers(self, scope: Scope, group_by: list[str], measures: list[str]) -> bool:
+        if not set(measures) <= self.measures:
+            return False
+        if self.single_dimension:
+            return not scope.filters and len(group_by) == 1 and group_by[0] in self.dimensions
+        return set(group_by) | set(scope.filters) <= self.dimensions
+
+    def key(self, dimension: str) -> str:
+        return f"value AS {dimension}" if self.single_dimension else dimension
+
+    def where(self, hours: Scope, group_by: list[str]) -> tuple[str, dict[str, Any]]:
+        where, params = hours.where("hour", prefix="roll_")
+        if self.single_dimension:
+            where += " AND dimension = {roll_dimension:String}"
+            params["roll_dimension"] = group_by[0]
+        return where, params
+
+
+_SUMS = frozenset(
+    ("requests", "errors", "latency_sum", "tokens_in", "tokens_out", "cost_usd", "unpriced")
+)
+# Tried in order. Columns mirror store/migrations/002_rollup_1h.sql and 003_....sql.
+ROLLUPS: Final = (
+    Rollup(ROLLUP, ROLLUP_DIMENSIONS, frozenset(MEASURES)),
+    Rollup(
+        "llm_dimension_rollup_1h",
+        frozenset(
+            (
+                "prompt_version",
+                "experiment_name",
+                "experiment_variant",
+                "region",
+                "client_app",
+                "client_os",
+                "model_version",
+                "user_id",
+            )
+        ),
+        _SUMS,
+        single_dimension=True,
+    ),
+)
+
+
+def _rollup_for(
+    scope: Scope, group_by: list[str], measures: list[str], bucket_s: int | None
+) -> tuple[Rollup | None, int, int]:
+    """The rollup that can answer, and the whole hours [a, b) of the scope it covers."""
+    if bucket_s is not None and bucket_s % ROLLUP_SECONDS:
+        return None, 0, 0
+    rollup = next((r for r in ROLLUPS if r.answers(scope, group_by, measures)), None)
     start, end = scope.start.timestamp(), scope.end.timestamp()
-    return (
-        math.ceil(start / ROLLUP_SECONDS) * ROLLUP_SECONDS,
-        math.floor(end / ROLLUP_SECONDS) * ROLLUP_SECONDS,
-    )
+    first = math.ceil(start / ROLLUP_SECONDS) * ROLLUP_SECONDS
+    last = math.floor(end / ROLLUP_SECONDS) * ROLLUP_SECONDS
+    return rollup, first, last
 
 
 def aggregate(
@@ -95,8 +151,9 @@ def aggregate(
     """One row per group (and per time bucket `t`, epoch ms, when bucket_s is given), with
     each measure merged to its final value. `with_total` adds, in the same scan, the row
     over all groups, marked `is_total = 1` (no buckets)."""
-    raw_keys, roll_keys, keys = list(group_by), list(group_by), list(group_by)
-    select = list(group_by)
+    rollup, a, b = _rollup_for(scope, group_by, measures, bucket_s)
+    raw_keys, keys, select = list(group_by), list(group_by), list(group_by)
+    roll_keys = [rollup.key(k) for k in group_by] if rollup else []
     if bucket_s is not None:
         raw_keys.append(f"toStartOfInterval(ts, toIntervalSecond({bucket_s})) AS bucket")
         roll_keys.append(f"toStartOfInterval(hour, toIntervalSecond({bucket_s})) AS bucket")
@@ -104,15 +161,16 @@ def aggregate(
         select.append("toUnixTimestamp(bucket) * 1000 AS t")
     raw_where, params = scope.where()
     parts = []
-    a, b = _rollup_span(scope, group_by, bucket_s)
-    if a < b:
+    if rollup is not None and a < b:
         hours = replace(scope, start=_at(a), end=_at(b))
-        roll_where, roll_params = hours.where("hour", prefix="roll_")
+        roll_where, roll_params = rollup.where(hours, group_by)
         params.update(roll_params)
         raw_where += (
             " AND (ts < {roll_start:DateTime64(3, 'UTC')} OR ts >= {roll_end:DateTime64(3, 'UTC')})"
         )
-        parts.append(f"SELECT {', '.join(roll_keys + measures)} FROM {ROLLUP} WHERE {roll_where}")
+        parts.append(
+            f"SELECT {', '.join(roll_keys + measures)} FROM {rollup.table} WHERE {roll_where}"
+        )
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     raw_cols = [f"{MEASURES[m].raw} AS {m}" for m in measures]
     parts.append(

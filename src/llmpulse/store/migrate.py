@@ -13,7 +13,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations
 ENGINE = MergeTree ORDER BY version
 """
 # Tables whose rows expire after the retention period, with their time column.
-_RETAINED = {"llm_events": "ts", "rejected_events": "received_at", "llm_rollup_1h": "hour"}
+_RETAINED = {
+    "llm_events": "ts",
+    "rejected_events": "received_at",
+    "llm_rollup_1h": "hour",
+    "llm_dimension_rollup_1h": "hour",
+}
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -204,24 +204,26 @@ COST_DIMENSIONS = (
 def costs_page(engine: Engine, scope: Scope) -> dict[str, Any]:
     bucket = interval_for(scope)
     sums = ["requests", "cost_usd", "unpriced"]
-    # One scan for every low-cardinality breakdown; Python regroups it per chart.
     dims = [d for d, _ in COST_DIMENSIONS if d != "user_id"]
-    combined = grid(engine, scope, dims, sums, bucket)
-    charts = {}
-    for dimension, label in COST_DIMENSIONS:
-        if dimension == "user_id":  # thousands of users: chart the 10 that cost most
-            totals = aggregate(engine, scope, ["user_id"], ["cost_usd"])
-            top = [r["user_id"] for r in sorted(totals, key=lambda r: -r["cost_usd"])[:10]]
-            chosen = replace(scope, filters={**scope.filters, "user_id": top})
-            regrouped = grid(engine, chosen, ["user_id"], ["cost_usd"], bucket)
-        else:
-            regrouped = combined.by(_named_by(dimension), sums)
-        charts[f"Cost by {label}"] = figures.stacked_bars(
-            regrouped.series(lambda r: r["cost_usd"]), "USD"
+    if bucket % 3600:
+        # Finer than the hourly rollups: one raw scan for every breakdown at once.
+        combined = grid(engine, scope, dims, sums, bucket)
+        by_dim = {d: combined.by(_named_by(d), sums) for d in dims}
+    else:
+        by_dim = {d: grid(engine, scope, [d], sums, bucket) for d in dims}
+    # Thousands of users: chart the 10 that cost most.
+    totals = aggregate(engine, scope, ["user_id"], ["cost_usd"])
+    top = [r["user_id"] for r in sorted(totals, key=lambda r: -r["cost_usd"])[:10]]
+    top_users = replace(scope, filters={**scope.filters, "user_id": top})
+    by_dim["user_id"] = grid(engine, top_users, ["user_id"], ["cost_usd"], bucket)
+    charts = {
+        f"Cost by {label}": figures.stacked_bars(
+            by_dim[dimension].series(lambda r: r["cost_usd"]), "USD"
         )
-    per_model = combined.by(lambda r: r["model_id"], sums)
+        for dimension, label in COST_DIMENSIONS
+    }
     by_model = []
-    for model, rows in per_model.groups.items():
+    for model, rows in by_dim["model_id"].groups.items():
         requests = sum(r["requests"] for r in rows.values())
         cost = sum(r["cost_usd"] for r in rows.values())
         unpriced = sum(r["unpriced"] for r in rows.values())
