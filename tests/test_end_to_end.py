@@ -282,3 +282,10 @@ def test_dimension_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> N
         )
     totals = {s["key"]["prompt_version"]: sum(p["value"] for p in s["points"]) for s in rolled}
     assert totals == pytest.approx(expected, rel=1e-6)
+    # Filtered on the grouped dimension itself: still the rollup, same numbers.
+    with server.client(key) as http:
+        one = http.get("/v1/metrics/timeseries", params=[*base, ("prompt_version", "pv_2")]).json()[
+            "series"
+        ]
+    assert [s["key"] for s in one] == [{"prompt_version": "pv_2"}]
+    assert sum(p["value"] for p in one[0]["points"]) == pytest.approx(expected["pv_2"], rel=1e-6)

@@ -81,23 +81,33 @@ class Rollup:
     table: str
     dimensions: frozenset[str]
     measures: frozenset[str]
-    single_dimension: bool = False  # one row per (dimension, value): no filters, one key
+    # One row per (dimension, value): one key, filtered on that key alone.
+    single_dimension: bool = False
 
     def answers(self, scope: Scope, group_by: list[str], measures: list[str]) -> bool:
         if not set(measures) <= self.measures:
             return False
         if self.single_dimension:
-            return not scope.filters and len(group_by) == 1 and group_by[0] in self.dimensions
+            return (
+                len(group_by) == 1
+                and group_by[0] in self.dimensions
+                and set(scope.filters) <= {group_by[0]}
+            )
         return set(group_by) | set(scope.filters) <= self.dimensions
 
     def key(self, dimension: str) -> str:
         return f"value AS {dimension}" if self.single_dimension else dimension
 
     def where(self, hours: Scope, group_by: list[str]) -> tuple[str, dict[str, Any]]:
-        where, params = hours.where("hour", prefix="roll_")
-        if self.single_dimension:
-            where += " AND dimension = {roll_dimension:String}"
-            params["roll_dimension"] = group_by[0]
+        if not self.single_dimension:
+            return hours.where("hour", prefix="roll_")
+        dimension = group_by[0]
+        where, params = replace(hours, filters={}).where("hour", prefix="roll_")
+        where += " AND dimension = {roll_dimension:String}"
+        params["roll_dimension"] = dimension
+        if dimension in hours.filters:
+            where += " AND value IN {roll_values:Array(String)}"
+            params["roll_values"] = hours.filters[dimension]
         return where, params
 
 
