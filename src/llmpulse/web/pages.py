@@ -264,10 +264,8 @@ def models_page(engine: Engine, scope: Scope, chosen: list[str]) -> dict[str, An
     names = [g["key"]["model_id"] for g in all_models]
     chosen = [m for m in chosen if m in names][:4] or names[:2]
     picked = replace(scope, filters={**scope.filters, "model_id": chosen})
-    summary = {
-        g["key"]["model_id"]: g for g in metrics.summary(engine, picked, ["model_id"])["groups"]
-    }
     compared = events.compare_models(engine, picked)
+    summary = {g["key"]["model_id"]: g for g in compared["summary"]}
     rows = []
     for model in chosen:
         g = summary.get(model)
