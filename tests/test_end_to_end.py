@@ -289,3 +289,32 @@ def test_dimension_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> N
         ]
     assert [s["key"] for s in one] == [{"prompt_version": "pv_2"}]
     assert sum(p["value"] for p in one[0]["points"]) == pytest.approx(expected["pv_2"], rel=1e-6)
+
+
+def test_model_comparison_histogram_matches_numpy(server: Server, traffic: Any) -> None:
+    key, events, start = traffic
+    chosen = ["gpt-4o", "claude-sonnet-4-5"]
+    with server.client(key) as http:
+        r = http.get(
+            "/v1/models/compare",
+            params=[("from", start.isoformat()), *(("model_id", m) for m in chosen)],
+        )
+    body = r.json()
+    assert set(body["models"]) == set(chosen)
+    edges = np.array(body["bin_edges_ms"])
+    assert len(edges) == 65 and edges[0] == pytest.approx(1.0)
+    for model in chosen:
+        latency = np.array([e["latency_ms"] for e in events if e["model_id"] == model])
+        bins = np.minimum(63, np.floor(4.0 * np.log(np.maximum(latency, 1.0)))).astype(int)
+        assert body["models"][model]["histogram"] == np.bincount(bins, minlength=64).tolist()
+        sample = body["models"][model]["sample"]
+        assert 0 < len(sample) <= 1500
+        sent = {
+            (e["tokens_in"] + e["tokens_out"], e["latency_ms"], e["status"])
+            for e in events
+            if e["model_id"] == model
+        }
+        assert all(tuple(s) in sent for s in sample)
+    assert [g["key"]["model_id"] for g in body["summary"]] == sorted(
+        chosen, key=lambda m: -sum(e["model_id"] == m for e in events)
+    )

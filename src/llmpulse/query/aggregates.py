@@ -28,6 +28,13 @@ ROLLUP_DIMENSIONS: Final = frozenset(
 # DDSketch with 0.5% relative accuracy: inside the API's 1% promise, and cheap to merge.
 QUANTILE_LEVELS: Final = (0.5, 0.95, 0.99)
 _DD_ARGS = "(0.005, 0.5, 0.95, 0.99)"
+# Latency histogram: 64 log-spaced bins, each 28% wider than the last, from 1 ms to ~2
+# hours; bin i starts at exp(i / LATENCY_BINS_PER_E) ms. Mirrors 002_rollup_1h.sql.
+LATENCY_BINS_PER_E: Final = 4.0
+LATENCY_BIN_COUNT: Final = 64
+LATENCY_BIN: Final = (
+    f"least({LATENCY_BIN_COUNT - 1}, floor({LATENCY_BINS_PER_E} * log(greatest(e.latency_ms, 1))))"
+)
 # Columns are qualified (e.) because some measures are named like columns (tokens_out):
 # unqualified, ClickHouse would read the alias.
 _GEN_MS = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
@@ -63,7 +70,10 @@ MEASURES: Final[dict[str, Measure]] = {
     "tps_ms": _sum(f"sumIf({_GEN_MS}, {_TPS_OK})"),
     "cost_usd": _sum("sum(ifNull(e.cost_usd, 0))"),
     "unpriced": _sum("countIf(e.cost_status = 'unpriced')"),
+    "latency_bins": Measure(f"sumMap(map(toUInt8({LATENCY_BIN}), toUInt64(1)))", "sumMap({c})"),
 }
+# What a summary reads: every measure but the histogram.
+SUMMARY_MEASURES: Final = [m for m in MEASURES if m != "latency_bins"]
 
 
 def number(value: Any) -> Any:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import math
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Final
 
 import orjson
 
 from llmpulse.events.normalize import canonical_event_id
+from llmpulse.query.aggregates import LATENCY_BIN_COUNT, LATENCY_BINS_PER_E, aggregate
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.query.metrics import summary_groups
 from llmpulse.store.engine import Engine
@@ -222,38 +226,22 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
     }
 
 
-def compare_models(
-    engine: Engine, scope: Scope, bins: int = 30, points: int = 1500
-) -> dict[str, Any]:
-    """Per model (the scope's model_id filter picks 2-4): the summary, a latency histogram
-    on shared log-spaced bins, and a sample of (tokens, latency, status) for a scatter.
+SAMPLE_WINDOW = timedelta(days=1)
 
-    The bins' range and the sampling rate come from the models' summary (from the rollup
-    over long ranges), so the raw rows are read twice, not four times."""
+
+def compare_models(engine: Engine, scope: Scope, points: int = 1500) -> dict[str, Any]:
+    """Per model (the scope's model_id filter picks 2-4): the summary, a latency histogram
+    (64 log-spaced bins, from the hourly rollup over long ranges), and a sample of (tokens,
+    latency, status) calls from the last day of the range for a scatter plot."""
     groups, _ = summary_groups(engine, scope, ["model_id"])
-    medians = [g["latency_ms"]["p50"] for g in groups if g["latency_ms"]["p50"]]
-    tails = [g["latency_ms"]["p99"] for g in groups if g["latency_ms"]["p99"]]
-    lo = max(1.0, min(medians, default=1.0) / 20)
-    hi = max(lo * 2, max(tails, default=2.0) * 2)
-    busiest = max((g["requests"] for g in groups), default=0)
-    where, params = scope.where()
-    params.update(lo=lo, hi=hi, bins=bins, points=points, every=max(1, busiest // points))
-    # Where latency falls between lo and hi on a log scale, 0..1 (clamped into the end bins).
-    position = (
-        "log(greatest(latency_ms, {lo:Float64}) / {lo:Float64}) / log({hi:Float64} / {lo:Float64})"
-    )
-    histogram = engine.rows(
-        f"""
-        SELECT model_id,
-            least(toUInt32(floor({position} * {{bins:UInt32}})), {{bins:UInt32}} - 1) AS bin,
-            count() AS n
-        FROM {TABLE} WHERE {where}
-        GROUP BY model_id, bin ORDER BY model_id, bin
-        """,
-        params,
-    )
+    bins = aggregate(engine, scope, ["model_id"], ["latency_bins"])
+    recent = replace(scope, start=max(scope.start, scope.end - SAMPLE_WINDOW))
+    where, params = recent.where()
     # Every n-th millisecond of ts picks about `points` calls of the busiest model, from a
     # column the filter reads anyway, without a sort.
+    busiest = max((g["requests"] for g in groups), default=0)
+    share = (recent.end - recent.start) / (scope.end - scope.start)
+    params.update(points=points, every=max(1, int(busiest * share) // points))
     sample = engine.rows(
         f"""
         SELECT model_id, tokens_in + tokens_out AS tokens, latency_ms, status
@@ -263,13 +251,15 @@ def compare_models(
         """,
         params,
     )
-    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)]
     models: dict[str, dict[str, Any]] = {}
-    for r in histogram:
-        entry = models.setdefault(r["model_id"], {"histogram": [0] * bins, "sample": []})
-        entry["histogram"][r["bin"]] = r["n"]
+    for r in bins:
+        histogram = [0] * LATENCY_BIN_COUNT
+        for index, count in r["latency_bins"].items():
+            histogram[int(index)] = count
+        models[r["model_id"]] = {"histogram": histogram, "sample": []}
     for r in sample:
         models[r["model_id"]]["sample"].append([r["tokens"], r["latency_ms"], r["status"]])
+    edges = [math.exp(i / LATENCY_BINS_PER_E) for i in range(LATENCY_BIN_COUNT + 1)]
     return {"bin_edges_ms": edges, "models": models, "summary": groups}
 
 

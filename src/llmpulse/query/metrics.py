@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from llmpulse.query.aggregates import MEASURES, QUANTILE_LEVELS, aggregate, number
+from llmpulse.query.aggregates import QUANTILE_LEVELS, SUMMARY_MEASURES, aggregate, number
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.store.engine import Engine
 
@@ -65,7 +65,7 @@ def summary_groups(
     engine: Engine, scope: Scope, group_by: list[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The summary's groups, and (in the same scan) the group over everything."""
-    rows = aggregate(engine, scope, group_by, list(MEASURES), with_total=bool(group_by))
+    rows = aggregate(engine, scope, group_by, SUMMARY_MEASURES, with_total=bool(group_by))
     if not group_by:  # an aggregate without GROUP BY always answers one row
         everything = _group(rows[0], [])
         return [everything], everything

@@ -70,10 +70,14 @@ def bars(labels: Sequence[str], values: Sequence[float | None], y_title: str) ->
 
 
 def histograms(edges: Sequence[float], counts: dict[str, list[int]]) -> Figure:
-    """Share of calls per latency bin (log-spaced), one outline per model."""
-    centers = [(a * b) ** 0.5 for a, b in itertools.pairwise(edges)]
+    """Share of calls per latency bin (log-spaced), one outline per model; bins empty for
+    every model at either end are left out."""
+    used = [i for i in range(len(edges) - 1) if any(v[i] for v in counts.values())]
+    first, last = (used[0], used[-1] + 1) if used else (0, 0)
+    centers = [(a * b) ** 0.5 for a, b in itertools.pairwise(edges[first : last + 1])]
     traces = []
-    for name, values in counts.items():
+    for name, all_values in counts.items():
+        values = all_values[first:last]
         total = sum(values) or 1
         traces.append(
             {

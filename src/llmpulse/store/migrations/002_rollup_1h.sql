@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS llm_rollup_1h
     tps_tokens SimpleAggregateFunction(sum, UInt64),
     tps_ms SimpleAggregateFunction(sum, Float64),
     cost_usd SimpleAggregateFunction(sum, Float64),
-    unpriced SimpleAggregateFunction(sum, UInt64)
+    unpriced SimpleAggregateFunction(sum, UInt64),
+    -- Calls per latency bin: 64 log-spaced bins, bin = floor(4 * ln(ms)), from 1 ms to ~2 hours.
+    latency_bins SimpleAggregateFunction(sumMap, Map(UInt8, UInt64))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
@@ -49,7 +51,8 @@ SELECT
     sumIf(e.tokens_out, e.status = 'ok' AND e.tokens_out > 0 AND e.latency_ms - ifNull(e.ttft_ms, 0) > 0) AS tps_tokens,
     sumIf(e.latency_ms - ifNull(e.ttft_ms, 0), e.status = 'ok' AND e.tokens_out > 0 AND e.latency_ms - ifNull(e.ttft_ms, 0) > 0) AS tps_ms,
     sum(ifNull(e.cost_usd, 0)) AS cost_usd,
-    countIf(e.cost_status = 'unpriced') AS unpriced
+    countIf(e.cost_status = 'unpriced') AS unpriced,
+    sumMap(map(toUInt8(least(63, floor(4.0 * log(greatest(e.latency_ms, 1))))), toUInt64(1))) AS latency_bins
 FROM llm_events AS e
 GROUP BY project, hour, model_id, provider, status, error_type, environment, operation;
 
