@@ -190,3 +190,50 @@ def test_phone_width_has_no_horizontal_scroll(browser: Browser, site: Any) -> No
     page.wait_for_load_state("networkidle")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1
+
+
+def test_session_opens_as_a_timeline(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/users?{custom_range(start, end)}")
+    link = page.locator("#sessions a").first
+    session_id = link.inner_text()
+    link.click()
+    page.wait_for_url(re.compile(r"/sessions/"))
+    page.locator("[data-chart=timeline] .barlayer .trace").first.wait_for()
+    rows = page.locator("#session-calls tbody tr").count()
+    with server.client() as http:
+        calls = http.get(
+            "/v1/requests",
+            params={
+                "session_id": session_id,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "limit": 500,
+            },
+        ).json()["requests"]
+    assert rows == len(calls) > 0
+
+
+def test_hostile_names_are_shown_as_text(browser: Browser, site: Any) -> None:
+    server, start, end = site
+    hostile = "</script><script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
+    with server.client() as http:
+        r = http.post(
+            "/v1/events",
+            json={
+                "model_id": hostile,
+                "latency_ms": 5,
+                "ts": (end - timedelta(minutes=1)).isoformat(),
+            },
+        )
+        assert r.status_code == 202
+    server.wait_loaded()
+    page = logged_in(browser, server)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/?{custom_range(start, end + timedelta(minutes=2))}")
+    page.locator("[data-chart] .main-svg").first.wait_for()
+    assert page.evaluate("window.pwned") is None
+    assert hostile in page.locator("#model-table").inner_text()
+    assert errors == []

@@ -256,7 +256,11 @@ def users_page(engine: Engine, scope: Scope) -> dict[str, Any]:
 def session_page(engine: Engine, scope: Scope, session_id: str) -> dict[str, Any]:
     chosen = replace(scope, filters={**scope.filters, "session_id": [session_id]})
     calls = events.list_requests(engine, chosen, 500, None)["requests"][::-1]
-    return {"session_id": session_id, "calls": calls, "timeline": figures.timeline(calls)}
+    return {
+        "session_id": session_id,
+        "calls": calls,
+        "charts": {"timeline": figures.timeline(calls)},
+    }
 
 
 def models_page(engine: Engine, scope: Scope, chosen: list[str]) -> dict[str, Any]:

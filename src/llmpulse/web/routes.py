@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from llmpulse.events.taxonomy import DIMENSIONS
 from llmpulse.query import events
 from llmpulse.query.filters import Scope
-from llmpulse.server.auth import KEY_COOKIE
-from llmpulse.server.context import NO_AUTH_PROJECT, Platform, platform
+from llmpulse.server.auth import KEY_COOKIE, current_project
+from llmpulse.server.context import Platform, platform
+from llmpulse.server.errors import ApiError
 from llmpulse.web import pages
 
 router = APIRouter(include_in_schema=False)
@@ -126,18 +127,11 @@ class View:
         return self.request.url.path + ("?" + urlencode(params) if params else "")
 
 
-def _project(request: Request, ctx: Platform) -> str:
-    if ctx.settings.no_auth:
-        return NO_AUTH_PROJECT
-    key = request.cookies.get(KEY_COOKIE, "")
-    project = ctx.keys.project_for(key) if key else None
-    if project is None:
-        raise LoginRequired
-    return project
-
-
 def view(request: Request, ctx: Platform = Depends(platform)) -> View:
-    project = _project(request, ctx)
+    try:
+        project = current_project(request, ctx)
+    except ApiError:
+        raise LoginRequired from None
     q = request.query_params
     chosen = q.get("range", "24h")
     if chosen == "custom":
@@ -170,7 +164,8 @@ async def render(
         "data": data,
         "has_data": has_data,
         "ingest_url": str(v.request.base_url).rstrip("/") + "/v1/events",
-        "figures_json": orjson.dumps(data.get("charts", {})).decode() if data else "{}",
+        # Inside <script>: "</" would end it early (a model named "</script>..." is data).
+        "figures_json": orjson.dumps(data.get("charts", {})).decode().replace("</", "<\\/"),
     }
     return templates.TemplateResponse(v.request, name if has_data else "empty.html", context)
 
