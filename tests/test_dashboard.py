@@ -237,3 +237,11 @@ def test_hostile_names_are_shown_as_text(browser: Browser, site: Any) -> None:
     assert page.evaluate("window.pwned") is None
     assert hostile in page.locator("#model-table").inner_text()
     assert errors == []
+
+
+def test_bad_custom_range_is_explained_on_the_page(browser: Browser, site: Any) -> None:
+    server, _, _ = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/?range=custom&from=yesterday")
+    assert "from: 'yesterday' is not a time" in page.locator("#control-error").inner_text()
+    assert page.locator("[data-kpi=requests]").count() == 1

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from llmpulse.events.taxonomy import DIMENSIONS
 from llmpulse.query import events
-from llmpulse.query.filters import Scope
+from llmpulse.query.filters import QueryError, Scope
 from llmpulse.server.auth import KEY_COOKIE, current_project
 from llmpulse.server.context import Platform, platform
 from llmpulse.server.errors import ApiError
@@ -109,6 +109,7 @@ class View:
     range: str
     refresh: str
     auth: bool
+    error: str = ""  # a control that could not be used, shown above the page
 
     def url(self, path: str | None = None, **changes: Any) -> str:
         params = [(k, v) for k, v in self.request.query_params.multi_items() if k not in changes]
@@ -141,9 +142,14 @@ def view(request: Request, ctx: Platform = Depends(platform)) -> View:
         start, end = RANGES[chosen], None
     filters = {d: q.getlist(d) for d in DIMENSIONS}
     refresh = q.get("refresh", "off")
-    scope = Scope.build(project, start, end, filters)
+    error = ""
+    try:
+        scope = Scope.build(project, start, end, filters)
+    except QueryError as exc:  # a bad custom range: say so, show the default range
+        error = f"{exc}; showing the last 24 hours"
+        scope = Scope.build(project, RANGES["24h"], None, filters)
     return View(request, project, scope, chosen, refresh if refresh in REFRESH else "off",
-                not ctx.settings.no_auth)  # fmt: skip
+                not ctx.settings.no_auth, error)  # fmt: skip
 
 
 async def render(
