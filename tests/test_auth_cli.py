@@ -92,6 +92,8 @@ def test_no_auth_only_on_loopback(tmp_path: Path) -> None:
     try:
         r = httpx.post(f"{server.url}/v1/events", json={"model_id": "m", "latency_ms": 1})
         assert r.status_code == 202
+        page = httpx.get(f"{server.url}/")  # the dashboard asks for no login either
+        assert page.status_code == 200 and "Log out" not in page.text
     finally:
         server.stop()
 
