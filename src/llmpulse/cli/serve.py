@@ -145,6 +145,7 @@ def demo(
             time.sleep(0.1)
         console.print(f"\n[bold green]LLMPulse is running at {url}[/]  (API docs: {url}/docs)")
         console.print(f"API key for project 'demo': [bold]{key}[/]", highlight=False)
+        console.print(f"Dashboard: open {url} and log in with that key.")
         summary = f"{url}/v1/metrics/summary?group_by=model_id"
         console.print(
             f"try: curl -H 'Authorization: Bearer {key}' '{summary}'\n",
