@@ -23,7 +23,8 @@ def _ratio(top: Any, bottom: Any) -> float | None:
     return top / bottom if bottom else None
 
 
-def _quantile(measure: str, level: float) -> Callable[[Row], Any]:
+def quantile_of(measure: str, level: float) -> Callable[[Row], Any]:
+    """Reads one level of a merged quantiles measure (None when there were no values)."""
     index = QUANTILE_LEVELS.index(level)
     return lambda r: r[measure][index] if r[measure] else None
 
@@ -33,10 +34,10 @@ TIMESERIES_METRICS: Final[dict[str, tuple[list[str], Callable[[Row], Any], float
     "requests": (["requests"], lambda r: r["requests"], 0),
     "errors": (["errors"], lambda r: r["errors"], 0),
     "error_rate": (["requests", "errors"], lambda r: _ratio(r["errors"], r["requests"]), 0),
-    "latency_p50": (["latency_q"], _quantile("latency_q", 0.5), None),
-    "latency_p95": (["latency_q"], _quantile("latency_q", 0.95), None),
-    "latency_p99": (["latency_q"], _quantile("latency_q", 0.99), None),
-    "ttft_p95": (["ttft_q"], _quantile("ttft_q", 0.95), None),
+    "latency_p50": (["latency_q"], quantile_of("latency_q", 0.5), None),
+    "latency_p95": (["latency_q"], quantile_of("latency_q", 0.95), None),
+    "latency_p99": (["latency_q"], quantile_of("latency_q", 0.99), None),
+    "ttft_p95": (["ttft_q"], quantile_of("ttft_q", 0.95), None),
     "tokens_per_s": (
         ["tps_tokens", "tps_ms"],
         lambda r: _ratio(r["tps_tokens"] * 1000, r["tps_ms"]) or 0.0,

@@ -71,11 +71,6 @@ def _interval_name(seconds: int) -> str:
     return next(k for k, v in metrics.INTERVALS.items() if v == seconds)
 
 
-def _quantile(measure: str, level: float) -> Callable[[Row], Any]:
-    index = QUANTILE_LEVELS.index(level)
-    return lambda r: r[measure][index] if r[measure] else None
-
-
 def _per(top: str, bottom: str, scale: float = 1.0) -> Callable[[Row], Any]:
     return lambda r: r[top] * scale / r[bottom] if r[bottom] else None
 
@@ -124,7 +119,7 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
     overall = by_model.by(lambda r: "all", sums)
     latency: figures.Series = {}
     for level in QUANTILE_LEVELS:
-        named = by_model.series(_quantile("latency_q", level))
+        named = by_model.series(metrics.quantile_of("latency_q", level))
         latency.update({f"{m} p{round(level * 100)}": pts for m, pts in named.items()})
     tokens = overall.series(_per_request)
     models, total = metrics.summary_groups(engine, scope, ["model_id"])
@@ -134,7 +129,7 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
         "charts": {
             "Latency p50 (solid) / p95 (dash) / p99 (dot) by model": latency_figure(latency),
             "Time to first token p95 by model": figures.lines(
-                by_model.series(_quantile("ttft_q", 0.95)), "ms"
+                by_model.series(metrics.quantile_of("ttft_q", 0.95)), "ms"
             ),
             "Tokens per second by model": figures.lines(
                 by_model.series(_per("tps_tokens", "tps_ms", 1000)), "tokens/s"
