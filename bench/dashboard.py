@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
+from query import fill
 
 from common import machine, rss_mib, start_server
-from query import fill
 
 PAGES = {
     "overview": "/",
@@ -99,8 +99,12 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"events: {args.events:,} over 7 days; pages at range={args.range}")
     for name in PAGES:
-        print(f"{name:9s} server {server_ms[name]:6.0f} ms   drawn in Chromium {draw_ms[name]:6.0f} ms")
-    print(f"first visit: {first / 1024:,.0f} KiB on the wire; second visit: {second / 1024:,.0f} KiB")
+        print(
+            f"{name:9s} server {server_ms[name]:6.0f} ms   drawn in Chromium {draw_ms[name]:6.0f} ms"
+        )
+    print(
+        f"first visit: {first / 1024:,.0f} KiB on the wire; second visit: {second / 1024:,.0f} KiB"
+    )
     print(f"server RSS: {rss:.0f} MiB")
 
 
