@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
-from query import fill
 
 from common import machine, rss_mib, start_server
+from query import fill
 
 PAGES = {
     "overview": "/",
