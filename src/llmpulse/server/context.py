@@ -22,6 +22,7 @@ class Platform:
     keys: KeyStore
 
 
-def platform(request: Request) -> Platform:
+async def platform(request: Request) -> Platform:
+    """Async: a plain attribute read, not worth a thread-pool hop."""
     found: Platform = request.app.state.platform
     return found

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,17 +61,18 @@ class KeyStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._provisioned = {hash_key(k): p for k, p in (provisioned or {}).items()}
+        # One connection per thread, reused: a key is checked on every request.
+        self._local = threading.local()
         with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        yield db
 
     def create_project(self, name: str) -> None:
         check_project_name(name)

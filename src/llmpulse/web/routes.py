@@ -128,9 +128,9 @@ class View:
         return self.request.url.path + ("?" + urlencode(params) if params else "")
 
 
-def view(request: Request, ctx: Platform = Depends(platform)) -> View:
+async def view(request: Request, ctx: Platform = Depends(platform)) -> View:
     try:
-        project = current_project(request, ctx)
+        project = await current_project(request, ctx)
     except ApiError:
         raise LoginRequired from None
     q = request.query_params
