@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,7 +74,8 @@ def make_settings(**flags: Any) -> Settings:
     return settings
 
 
-def _serve(settings: Settings, on_ready: Any = None) -> None:
+def _serve(settings: Settings, on_ready: Callable[[uvicorn.Server], None] | None = None) -> None:
+    """Run the platform until stopped; `on_ready` runs in a thread once it listens."""
     from llmpulse.server.app import build_platform, create_app
 
     configure_logging()
