@@ -64,7 +64,9 @@ def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
     senders = [threading.Thread(target=send, args=(batches[i::3],)) for i in range(3)]
     for t in senders:
         t.start()
+    deadline = time.monotonic() + 120
     while len(acknowledged) < 60:
+        assert time.monotonic() < deadline, "the server acknowledged too little to test a crash"
         time.sleep(0.01)
     server.kill9()
     stop.set()
