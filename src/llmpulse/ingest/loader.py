@@ -54,7 +54,6 @@ class Loader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="llmpulse-loader", daemon=True)
         self.last_error: str | None = None
-        self.last_load_at: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -123,7 +122,6 @@ class Loader:
         PIPELINE.insert_seconds.observe(time.perf_counter() - started)
         self._spool.commit(end, run.records, run.size)
         self.last_error = None
-        self.last_load_at = time.time()
         return run.records
 
     def _unique_rows(self, run: _Run) -> bytes:

@@ -29,7 +29,7 @@ class SpoolInUseError(ValueError):
     """Another process has this spool open."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Cursor:
     segment: int
     offset: int

@@ -44,7 +44,8 @@ class Preparers:
     def __init__(
         self, overrides: list[tuple[str, Rates]] | None, retention_days: int, workers: int
     ) -> None:
-        self._local = Normalizer(PriceBook(overrides), retention_days)
+        # In-process only when there are no workers; each worker builds its own.
+        self._local = Normalizer(PriceBook(overrides), retention_days) if workers == 0 else None
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
             self._pool = ProcessPoolExecutor(
@@ -59,6 +60,7 @@ class Preparers:
 
     async def run(self, request: IngestRequest) -> Prepared:
         if self._pool is None:
+            assert self._local is not None
             return await run_in_threadpool(prepare, self._local, request)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, _prepare_in_worker, request)

@@ -18,9 +18,8 @@ from typing import Any, Final
 
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
+from llmpulse.store.tables import DIMENSION_ROLLUP_1H, EVENTS, ROLLUP_1H
 
-EVENTS: Final = "llm_events"
-ROLLUP: Final = "llm_rollup_1h"
 ROLLUP_SECONDS: Final = 3600
 ROLLUP_DIMENSIONS: Final = frozenset(
     ("model_id", "provider", "status", "error_type", "environment", "operation")
@@ -126,9 +125,9 @@ _SUMS = frozenset(
 )
 # Tried in order. Columns mirror store/migrations/002_rollup_1h.sql and 003_....sql.
 ROLLUPS: Final = (
-    Rollup(ROLLUP, ROLLUP_DIMENSIONS, frozenset(MEASURES)),
+    Rollup(ROLLUP_1H, ROLLUP_DIMENSIONS, frozenset(MEASURES)),
     Rollup(
-        "llm_dimension_rollup_1h",
+        DIMENSION_ROLLUP_1H,
         frozenset(
             (
                 "prompt_version",

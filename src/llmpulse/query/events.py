@@ -15,8 +15,8 @@ from llmpulse.query.aggregates import LATENCY_BIN_COUNT, LATENCY_BINS_PER_E, agg
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.query.metrics import summary_groups
 from llmpulse.store.engine import Engine
+from llmpulse.store.tables import EVENTS, REJECTED
 
-TABLE: Final = "llm_events"
 # Every stored column, in the API's shape; times as epoch ms, converted below.
 # (Aliases never reuse a column's name: WHERE would then see the alias.)
 _EVENT_COLUMNS: Final = """
@@ -53,7 +53,7 @@ def top_errors(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
         SELECT error_type, model_id, count() AS n,
             sum(n) OVER () AS total,
             argMax(toString(event_id), ts) AS latest_event_id
-        FROM {TABLE}
+        FROM {EVENTS}
         WHERE {where} AND status = 'error'
         GROUP BY error_type, model_id
         ORDER BY n DESC, error_type, model_id
@@ -79,7 +79,7 @@ def _events_by_id(engine: Engine, project: str, ids: list[str]) -> dict[str, dic
     if not ids:
         return {}
     rows = engine.rows(
-        f"SELECT {_EVENT_COLUMNS} FROM {TABLE} "
+        f"SELECT {_EVENT_COLUMNS} FROM {EVENTS} "
         "WHERE project = {p:String} AND event_id IN {ids:Array(UUID)}",
         {"p": project, "ids": ids},
     )
@@ -122,7 +122,7 @@ def list_requests(
         params["q"] = search
     params["limit"] = limit + 1
     rows = engine.rows(
-        f"SELECT {_EVENT_COLUMNS} FROM {TABLE} WHERE {where} "
+        f"SELECT {_EVENT_COLUMNS} FROM {EVENTS} WHERE {where} "
         "ORDER BY ts DESC, event_id DESC LIMIT {limit:UInt32}",
         params,
     )
@@ -138,7 +138,7 @@ def rejected(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
     params["limit"] = limit
     rows = engine.rows(
         "SELECT toUnixTimestamp64Milli(received_at) AS received_ms, source, reason, raw "
-        f"FROM rejected_events WHERE {where} "
+        f"FROM {REJECTED} WHERE {where} "
         "ORDER BY received_at DESC LIMIT {limit:UInt32}",
         params,
     )
@@ -153,7 +153,7 @@ def unpriced_models(engine: Engine, scope: Scope) -> dict[str, Any]:
         f"""
         SELECT model_id, provider, count() AS events,
             toUnixTimestamp64Milli(max(ts)) AS last_seen
-        FROM {TABLE}
+        FROM {EVENTS}
         WHERE {where} AND cost_status = 'unpriced'
         GROUP BY model_id, provider
         ORDER BY events DESC
@@ -174,7 +174,7 @@ def related(
         if not event.get(column):
             continue
         rows = engine.rows(
-            f"SELECT {_EVENT_COLUMNS} FROM {TABLE} WHERE project = {{p:String}} "
+            f"SELECT {_EVENT_COLUMNS} FROM {EVENTS} WHERE project = {{p:String}} "
             f"AND {column} = {{v:String}} AND event_id != toUUID({{id:String}}) "
             "ORDER BY ts LIMIT {limit:UInt32}",
             {"p": project, "v": event[column], "id": event["event_id"], "limit": limit},
@@ -193,7 +193,7 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
     rows = engine.rows(
         f"""
         WITH recent AS (
-            SELECT session_id FROM {TABLE}
+            SELECT session_id FROM {EVENTS}
             WHERE {where} AND session_id != ''
             ORDER BY ts DESC LIMIT 1 BY session_id LIMIT {{limit:UInt32}}
         )
@@ -202,7 +202,7 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
             toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts)) AS duration_ms,
             count() AS calls, countIf(status = 'error') AS errors,
             sum(ifNull(cost_usd, 0)) AS cost, groupUniqArray(5)(model_id) AS models
-        FROM {TABLE}
+        FROM {EVENTS}
         WHERE {where} AND session_id IN (SELECT session_id FROM recent)
         GROUP BY session_id
         ORDER BY max(ts) DESC
@@ -245,7 +245,7 @@ def compare_models(engine: Engine, scope: Scope, points: int = 1500) -> dict[str
     sample = engine.rows(
         f"""
         SELECT model_id, tokens_in + tokens_out AS tokens, latency_ms, status
-        FROM {TABLE}
+        FROM {EVENTS}
         WHERE {where} AND toUnixTimestamp64Milli(ts) % {{every:UInt64}} = 0
         LIMIT {{points:UInt32}} BY model_id
         """,
@@ -266,6 +266,6 @@ def compare_models(engine: Engine, scope: Scope, points: int = 1500) -> dict[str
 def has_events(engine: Engine, project: str) -> bool:
     """Whether the project has stored any event at all (an empty project gets onboarding)."""
     rows = engine.rows(
-        f"SELECT 1 AS found FROM {TABLE} WHERE project = {{p:String}} LIMIT 1", {"p": project}
+        f"SELECT 1 AS found FROM {EVENTS} WHERE project = {{p:String}} LIMIT 1", {"p": project}
     )
     return bool(rows)

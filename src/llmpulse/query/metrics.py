@@ -19,8 +19,14 @@ from llmpulse.store.engine import Engine
 Row = dict[str, Any]
 
 
-def _ratio(top: Any, bottom: Any) -> float | None:
+def ratio(top: Any, bottom: Any) -> float | None:
+    """top / bottom, or None when there is nothing to divide by."""
     return top / bottom if bottom else None
+
+
+def tokens_per_s(r: Row) -> float:
+    """Output tokens per second of generation (0 when nothing was generated)."""
+    return number(ratio(r["tps_tokens"] * 1000, r["tps_ms"])) or 0.0
 
 
 def quantile_of(measure: str, level: float) -> Callable[[Row], Any]:
@@ -33,16 +39,12 @@ def quantile_of(measure: str, level: float) -> Callable[[Row], Any]:
 TIMESERIES_METRICS: Final[dict[str, tuple[list[str], Callable[[Row], Any], float | None]]] = {
     "requests": (["requests"], lambda r: r["requests"], 0),
     "errors": (["errors"], lambda r: r["errors"], 0),
-    "error_rate": (["requests", "errors"], lambda r: _ratio(r["errors"], r["requests"]), 0),
+    "error_rate": (["requests", "errors"], lambda r: ratio(r["errors"], r["requests"]), 0),
     "latency_p50": (["latency_q"], quantile_of("latency_q", 0.5), None),
     "latency_p95": (["latency_q"], quantile_of("latency_q", 0.95), None),
     "latency_p99": (["latency_q"], quantile_of("latency_q", 0.99), None),
     "ttft_p95": (["ttft_q"], quantile_of("ttft_q", 0.95), None),
-    "tokens_per_s": (
-        ["tps_tokens", "tps_ms"],
-        lambda r: _ratio(r["tps_tokens"] * 1000, r["tps_ms"]) or 0.0,
-        0,
-    ),
+    "tokens_per_s": (["tps_tokens", "tps_ms"], tokens_per_s, 0),
     "tokens": (["tokens_in", "tokens_out"], lambda r: r["tokens_in"] + r["tokens_out"], 0),
     "cost_usd": (["cost_usd"], lambda r: r["cost_usd"], 0),
 }
@@ -52,7 +54,7 @@ MAX_POINTS: Final = 10_000
 
 def _distribution(quantiles: list[Any] | None, total: Any, count: Any) -> dict[str, Any]:
     points = quantiles or [None] * len(QUANTILE_LEVELS)
-    result = {"avg": number(_ratio(total, count))}
+    result = {"avg": number(ratio(total, count))}
     for level, value in zip(QUANTILE_LEVELS, points, strict=True):
         result[f"p{round(level * 100)}"] = number(value)
     return result
@@ -81,12 +83,12 @@ def _group(r: dict[str, Any], group_by: list[str]) -> dict[str, Any]:
         "key": {k: r[k] for k in group_by},
         "requests": r["requests"],
         "errors": r["errors"],
-        "error_rate": _ratio(r["errors"], r["requests"]) or 0.0,
+        "error_rate": ratio(r["errors"], r["requests"]) or 0.0,
         "latency_ms": _distribution(r["latency_q"], r["latency_sum"], r["requests"]),
         "ttft_ms": _distribution(r["ttft_q"], r["ttft_sum"], r["ttft_count"]),
         "tokens_in": r["tokens_in"],
         "tokens_out": r["tokens_out"],
-        "tokens_per_s": number(_ratio(r["tps_tokens"] * 1000, r["tps_ms"])) or 0.0,
+        "tokens_per_s": tokens_per_s(r),
         "cost_usd": number(r["cost_usd"]) or 0.0,
         "unpriced": r["unpriced"],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+from llmpulse.store import tables
 from llmpulse.store.engine import Engine
 
 _VERSION_TABLE = """
@@ -14,10 +15,10 @@ ENGINE = MergeTree ORDER BY version
 """
 # Tables whose rows expire after the retention period, with their time column.
 _RETAINED = {
-    "llm_events": "ts",
-    "rejected_events": "received_at",
-    "llm_rollup_1h": "hour",
-    "llm_dimension_rollup_1h": "hour",
+    tables.EVENTS: "ts",
+    tables.REJECTED: "received_at",
+    tables.ROLLUP_1H: "hour",
+    tables.DIMENSION_ROLLUP_1H: "hour",
 }
 
 

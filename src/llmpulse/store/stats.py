@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmpulse.store.engine import Engine
-from llmpulse.store.writes import EVENTS_TABLE
+from llmpulse.store.tables import EVENTS
 
 
 def events_on_disk(engine: Engine) -> dict[str, int]:
@@ -11,6 +11,6 @@ def events_on_disk(engine: Engine) -> dict[str, int]:
     row = engine.rows(
         "SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts "
         "WHERE active AND database = currentDatabase() AND table = {t:String}",
-        {"t": EVENTS_TABLE},
+        {"t": EVENTS},
     )[0]
     return {"events": int(row["rows"] or 0), "bytes_on_disk": int(row["bytes"] or 0)}

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmpulse.store.engine import Engine
+from llmpulse.store.tables import EVENTS, REJECTED
 
-EVENTS_TABLE = "llm_events"
-REJECTED_TABLE = "rejected_events"
 # Ids per lookup query: keeps the statement (and a server's URL) a sane size.
 _LOOKUP_CHUNK = 20_000
 
@@ -32,7 +31,7 @@ def stored_event_ids(
         chunk = order[start : start + _LOOKUP_CHUNK]
         low = timestamps_ms[chunk[0]] if since_ms is None else since_ms
         rows = engine.rows(
-            f"SELECT toString(event_id) AS id FROM {EVENTS_TABLE} "
+            f"SELECT toString(event_id) AS id FROM {EVENTS} "
             "WHERE project = {p:String} "
             "AND ts BETWEEN fromUnixTimestamp64Milli({low:Int64}, 'UTC') "
             "AND fromUnixTimestamp64Milli({high:Int64}, 'UTC') "
@@ -50,8 +49,8 @@ def stored_event_ids(
 
 
 def insert_events(engine: Engine, ndjson: bytes) -> None:
-    engine.insert_json_rows(EVENTS_TABLE, ndjson)
+    engine.insert_json_rows(EVENTS, ndjson)
 
 
 def insert_rejected(engine: Engine, ndjson: bytes) -> None:
-    engine.insert_json_rows(REJECTED_TABLE, ndjson)
+    engine.insert_json_rows(REJECTED, ndjson)

@@ -29,6 +29,7 @@ def interval_for(scope: Scope) -> int:
 class Grid:
     """Aggregated rows by group name and bucket start (epoch ms), every bucket listed."""
 
+    seconds: int  # bucket width
     buckets: list[int]
     groups: dict[str, dict[int, Row]]
 
@@ -49,7 +50,7 @@ class Grid:
                 target = out.setdefault(name(row), {}).setdefault(t, dict.fromkeys(sums, 0))
                 for m in sums:
                     target[m] += row[m] or 0
-        return Grid(self.buckets, out)
+        return Grid(self.seconds, self.buckets, out)
 
 
 def grid(
@@ -60,7 +61,7 @@ def grid(
     groups: dict[str, dict[int, Row]] = {}
     for row in rows:
         groups.setdefault(_group_name(row, group_by), {})[row["t"]] = row
-    return Grid(buckets, groups)
+    return Grid(bucket_s, buckets, groups)
 
 
 def _group_name(row: Row, group_by: list[str]) -> str:
@@ -69,10 +70,6 @@ def _group_name(row: Row, group_by: list[str]) -> str:
 
 def _interval_name(seconds: int) -> str:
     return next(k for k, v in metrics.INTERVALS.items() if v == seconds)
-
-
-def _per(top: str, bottom: str, scale: float = 1.0) -> Callable[[Row], Any]:
-    return lambda r: r[top] * scale / r[bottom] if r[bottom] else None
 
 
 def _change(now: float | None, before: float | None) -> float | None:
@@ -121,7 +118,9 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
     for level in QUANTILE_LEVELS:
         named = by_model.series(metrics.quantile_of("latency_q", level))
         latency.update({f"{m} p{round(level * 100)}": pts for m, pts in named.items()})
-    tokens = overall.series(_per_request)
+    tokens = overall.series(
+        lambda r: metrics.ratio(r["tokens_in"] + r["tokens_out"], r["requests"])
+    )
     models, total = metrics.summary_groups(engine, scope, ["model_id"])
     return {
         "kpis": kpis(engine, scope, total),
@@ -132,7 +131,8 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
                 by_model.series(metrics.quantile_of("ttft_q", 0.95)), "ms"
             ),
             "Tokens per second by model": figures.lines(
-                by_model.series(_per("tps_tokens", "tps_ms", 1000)), "tokens/s"
+                by_model.series(lambda r: metrics.ratio(r["tps_tokens"] * 1000, r["tps_ms"])),
+                "tokens/s",
             ),
             "Requests per minute by model": figures.lines(
                 by_model.series(lambda r: r["requests"] * 60 / bucket), "requests/min"
@@ -146,10 +146,6 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
     }
 
 
-def _per_request(r: Row) -> float | None:
-    return (r["tokens_in"] + r["tokens_out"]) / r["requests"] if r["requests"] else None
-
-
 def latency_figure(latency: figures.Series) -> figures.Figure:
     figure = figures.lines(latency, "ms (log scale)", figures.DASHES)
     figure["layout"]["yaxis"].update(type="log", rangemode="normal")
@@ -159,9 +155,8 @@ def latency_figure(latency: figures.Series) -> figures.Figure:
 def error_rate_by(engine: Engine, scope: Scope, dimension: str, totals: Grid) -> figures.Figure:
     """Errors of each kind (or model) as a share of all calls in each bucket; `totals` has
     the requests per bucket (group 'all')."""
-    bucket = (totals.buckets[1] - totals.buckets[0]) // 1000 if len(totals.buckets) > 1 else 60
     failed = replace(scope, filters={**scope.filters, "status": ["error"]})
-    errors = grid(engine, failed, [dimension], ["errors"], bucket)
+    errors = grid(engine, failed, [dimension], ["errors"], totals.seconds)
     requests = totals.groups.get("all", {})
     rates: figures.Series = {}
     for name, rows in sorted(errors.groups.items()):
@@ -169,7 +164,7 @@ def error_rate_by(engine: Engine, scope: Scope, dimension: str, totals: Grid) ->
         for t in totals.buckets:
             total = requests[t]["requests"] if t in requests else 0
             failed_n = rows[t]["errors"] if t in rows else 0
-            rates[name].append((iso_ms(t), failed_n / total if total else None))
+            rates[name].append((iso_ms(t), metrics.ratio(failed_n, total)))
     figure = figures.lines(rates, "share of calls")
     figure["layout"]["yaxis"]["tickformat"] = ".1%"
     return figure
@@ -223,7 +218,7 @@ def costs_page(engine: Engine, scope: Scope) -> dict[str, Any]:
         cost = sum(r["cost_usd"] for r in rows.values())
         unpriced = sum(r["unpriced"] for r in rows.values())
         by_model.append({"model_id": model, "requests": requests, "cost_usd": cost,
-                         "cost_per_request": cost / requests if requests else None,
+                         "cost_per_request": metrics.ratio(cost, requests),
                          "unpriced": unpriced})  # fmt: skip
     by_model.sort(key=lambda m: -m["cost_usd"])
     return {
@@ -280,8 +275,8 @@ def models_page(engine: Engine, scope: Scope, chosen: list[str]) -> dict[str, An
                 "ttft_p50": g["ttft_ms"]["p50"],
                 "ttft_p95": g["ttft_ms"]["p95"],
                 "tokens_per_s": g["tokens_per_s"],
-                "cost_per_request": g["cost_usd"] / g["requests"] if g["requests"] else None,
-                "cost_per_1k_tokens": g["cost_usd"] * 1000 / tokens if tokens else None,
+                "cost_per_request": metrics.ratio(g["cost_usd"], g["requests"]),
+                "cost_per_1k_tokens": metrics.ratio(g["cost_usd"] * 1000, tokens),
                 "error_rate": g["error_rate"],
                 "unpriced": g["unpriced"],
             }

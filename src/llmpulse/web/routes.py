@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -153,11 +154,17 @@ async def view(request: Request, ctx: Platform = Depends(platform)) -> View:
 
 
 async def render(
-    name: str, v: View, ctx: Platform, build: Any = None, *args: Any, title: str = ""
+    name: str,
+    v: View,
+    ctx: Platform,
+    build: Callable[..., dict[str, Any]],
+    *args: Any,
+    title: str,
 ) -> HTMLResponse:
-    """Render a page; an empty project gets the onboarding page instead."""
+    """Render a page from `build(engine, scope, *args)`; an empty project gets the
+    onboarding page instead."""
     has_data = await run_in_threadpool(events.has_events, ctx.engine, v.project)
-    data = await run_in_threadpool(build, ctx.engine, v.scope, *args) if build and has_data else {}
+    data = await run_in_threadpool(build, ctx.engine, v.scope, *args) if has_data else {}
     context = {
         "v": v,
         "nav": NAV,
@@ -168,7 +175,6 @@ async def render(
         "assets": ASSET_URLS,
         "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),
         "data": data,
-        "has_data": has_data,
         "ingest_url": str(v.request.base_url).rstrip("/") + "/v1/events",
         # Inside <script>: "</" would end it early (a model named "</script>..." is data).
         "figures_json": orjson.dumps(data.get("charts", {})).decode().replace("</", "<\\/"),

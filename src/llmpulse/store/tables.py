@@ -1,0 +1,8 @@
+"""Names of the tables the migrations create, for the code that reads and writes them."""
+
+from typing import Final
+
+EVENTS: Final = "llm_events"
+REJECTED: Final = "rejected_events"
+ROLLUP_1H: Final = "llm_rollup_1h"  # 002_rollup_1h.sql
+DIMENSION_ROLLUP_1H: Final = "llm_dimension_rollup_1h"  # 003_dimension_rollup_1h.sql
