@@ -80,6 +80,14 @@ class Normalizer:
         self._prices = prices
         self._retention_ms = retention_days * DAY_MS
 
+    def ts_problem(self, ts_ms: int, received_ms: int) -> str | None:
+        """Why a time cannot be stored: too far in the future or past retention."""
+        if ts_ms > received_ms + MAX_FUTURE_MS:
+            return "must not be more than 5 minutes in the future"
+        if ts_ms < received_ms - self._retention_ms:
+            return f"is older than the {self._retention_ms // DAY_MS}-day retention window"
+        return None
+
     def batch(self, items: list[Any], project: str, received_ms: int) -> Batch:
         out = Batch()
         for index, item in enumerate(items):
@@ -111,11 +119,9 @@ class Normalizer:
             return [("status", "must be 'error' when error_type is set")]
         ts = get("ts")
         ts_ms = received_ms if ts is None else _ms(ts)
-        if ts_ms > received_ms + MAX_FUTURE_MS:
-            return [("ts", "must not be more than 5 minutes in the future")]
-        if ts_ms < received_ms - self._retention_ms:
-            days = self._retention_ms // DAY_MS
-            return [("ts", f"is older than the {days}-day retention window")]
+        ts_problem = self.ts_problem(ts_ms, received_ms)
+        if ts_problem:
+            return [("ts", ts_problem)]
 
         extra = row.keys() - EVENT_FIELDS
         event_id = get("event_id")

@@ -1,9 +1,10 @@
 """The loader: moves spooled batches into the store in large inserts, exactly once.
 
-It is the only writer of `llm_events`. For each run of records it drops events whose
-event_id is already stored (client retries, and replays of records loaded just before a
-crash) or repeated within the run, inserts the rest, then moves the spool checkpoint. A
-crash between insert and checkpoint replays the run, and the lookup makes that harmless.
+It is the only writer of `llm_events` and `trace_spans`. For each run of records it drops
+rows whose event_id is already stored (client retries, and replays of records loaded just
+before a crash) or repeated within the run, inserts the rest, then moves the spool
+checkpoint. A crash between insert and checkpoint replays the run, and the lookup makes
+that harmless.
 """
 
 from __future__ import annotations
@@ -18,20 +19,31 @@ from llmpulse.ingest import records
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.store.engine import Engine, StoreError
-from llmpulse.store.writes import insert_events, insert_rejected, stored_event_ids
+from llmpulse.store.tables import EVENTS, REJECTED, SPANS
+from llmpulse.store.writes import stored_event_ids
 
 log = logging.getLogger(__name__)
 # A retried event whose ts the server assigned is recognised within this window.
 RECEIVED_TS_WINDOW_MS = 24 * 3600 * 1000
 
 
+# The table each kind of spool record loads into; kinds with keys are deduplicated.
+_TABLES = {records.EVENTS: EVENTS, records.SPANS: SPANS, records.REJECTED: REJECTED}
+
+
+@dataclass
+class _Rows:
+    """One table's rows of a run, for one insert."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    keys: list[records.EventKey] = field(default_factory=list)
+
+
 @dataclass
 class _Run:
-    """Records read in one pass, grouped for one insert per table."""
+    """Records read in one pass, grouped by table."""
 
-    events: list[bytes] = field(default_factory=list)
-    rejected: list[bytes] = field(default_factory=list)
-    keys: list[records.EventKey] = field(default_factory=list)
+    tables: dict[bytes, _Rows] = field(default_factory=lambda: defaultdict(_Rows))
     records: int = 0
     size: int = 0
 
@@ -102,30 +114,31 @@ class Loader:
         end = None
         for cursor, payload in self._spool.read(self._spool.checkpoint, self._max_bytes):
             record = records.decode(payload)
-            if record.kind == records.EVENTS:
-                run.events.append(record.rows)
-                run.keys.extend(record.keys)
-            else:
-                run.rejected.append(record.rows)
+            rows = run.tables[record.kind]
+            rows.chunks.append(record.rows)
+            rows.keys.extend(record.keys)
             run.records += 1
             run.size += len(payload)
             end = cursor
         if end is None:
             return 0
         started = time.perf_counter()
-        if run.events:
-            rows = self._unique_rows(run)
-            if rows:
-                insert_events(self._engine, rows)
-        if run.rejected:
-            insert_rejected(self._engine, b"".join(run.rejected))
+        for kind, rows in run.tables.items():
+            table = _TABLES[kind]
+            data = (
+                self._unique_rows(table, rows)
+                if kind != records.REJECTED
+                else b"".join(rows.chunks)
+            )
+            if data:
+                self._engine.insert_json_rows(table, data)
         PIPELINE.insert_seconds.observe(time.perf_counter() - started)
         self._spool.commit(end, run.records, run.size)
         self.last_error = None
         return run.records
 
-    def _unique_rows(self, run: _Run) -> bytes:
-        """The run's event rows minus those already stored or repeated within the run."""
+    def _unique_rows(self, table: str, run: _Rows) -> bytes:
+        """The run's rows minus those already stored or repeated within the run."""
         # Group first occurrences by project: (index, event_id, ts_ms, ts_defaulted).
         by_project: dict[str, list[tuple[int, str, int, bool]]] = defaultdict(list)
         seen: set[tuple[str, str]] = set()
@@ -137,16 +150,16 @@ class Loader:
                 seen.add((project, event_id))
                 by_project[project].append((i, event_id, ts_ms, defaulted))
         for project, keys in by_project.items():
-            stored = self._stored(project, keys)
+            stored = self._stored(table, project, keys)
             if stored:
                 drop.update(i for i, event_id, _, _ in keys if event_id in stored)
         if not drop:
-            return b"".join(run.events)
+            return b"".join(run.chunks)
         PIPELINE.duplicates.inc(len(drop))
-        lines = [line for chunk in run.events for line in chunk.splitlines(keepends=True)]
+        lines = [line for chunk in run.chunks for line in chunk.splitlines(keepends=True)]
         return b"".join(line for i, line in enumerate(lines) if i not in drop)
 
-    def _stored(self, project: str, keys: list[tuple[int, str, int, bool]]) -> set[str]:
+    def _stored(self, table: str, project: str, keys: list[tuple[int, str, int, bool]]) -> set[str]:
         """Event ids among `keys` that the store already has for the project."""
         stored: set[str] = set()
         for defaulted in (False, True):
@@ -155,5 +168,5 @@ class Loader:
                 continue
             stamps = [k[2] for k in keys if k[3] is defaulted]
             since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
-            stored |= stored_event_ids(self._engine, project, ids, stamps, since_ms=since)
+            stored |= stored_event_ids(self._engine, table, project, ids, stamps, since_ms=since)
         return stored

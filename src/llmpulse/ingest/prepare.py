@@ -13,9 +13,13 @@ from typing import Any
 import orjson
 
 from llmpulse.events.normalize import Normalizer
+from llmpulse.events.otlp import map_spans
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
-from llmpulse.ingest.body import BodyError, decompress, parse_events
+from llmpulse.ingest.body import BodyError, decompress, media_type, parse_events
+from llmpulse.ingest.otlp_body import decode_json, decode_protobuf
+
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 
 MAX_RAW_KEPT = 1024 * 1024  # bytes of a rejected payload kept in the dead-letter table
 
@@ -44,11 +48,13 @@ class IngestRequest:
     content_type: str | None
     content_encoding: str | None
     project: str
-    source: str
+    source: str  # "http" for /v1/events, "otlp" for /v1/traces
     received_ms: int
 
 
 def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
+    if request.source == "otlp":
+        return prepare_otlp(normalizer, request)
     project, source, received_ms = request.project, request.source, request.received_ms
     try:
         items = parse_events(
@@ -86,6 +92,67 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             for i in batch.rejected_indexes
         ]
         out.payloads.append(records.encode(records.REJECTED, [], rows))
+    return out
+
+
+def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
+    """An OTLP trace export: LLM-call spans become events, the rest trace spans. The answer
+    is an ExportTraceServiceResponse (partial success when some spans were rejected)."""
+    project, received_ms = request.project, request.received_ms
+    try:
+        data = decompress(request.body, request.content_encoding)
+        if media_type(request.content_type) in PROTOBUF_TYPES:
+            spans = decode_protobuf(data)
+        else:
+            spans = decode_json(data)
+    except BodyError as exc:
+        out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
+        out.rejected_fields["body"] = 1
+        return out
+    mapped = map_spans(spans)
+    problems: list[tuple[str, str, Any]] = list(mapped.rejections)
+
+    batch = normalizer.batch(mapped.events, project, received_ms)
+    for r in batch.rejections:
+        problems.append((r.field, r.error, mapped.events[r.index]))
+    span_rows, span_keys = [], []
+    for row in mapped.spans:
+        ts_ms = int(row["ts"] * 1000)
+        problem = normalizer.ts_problem(ts_ms, received_ms)
+        if problem:
+            problems.append(("startTimeUnixNano", problem, row))
+            continue
+        row["project"], row["received_at"] = project, received_ms / 1000
+        span_rows.append(row)
+        span_keys.append((project, row["event_id"], ts_ms, False))
+
+    accepted = len(batch.rows) + len(span_rows)
+    rejected = len(spans) - accepted
+    out = Prepared(200, {}, accepted=accepted)
+    if problems:
+        reasons = [f"{where or 'span'}: {error}" for where, error, _ in problems]
+        message = "; ".join(reasons[:20]) + (
+            f" (and {len(reasons) - 20} more)" if len(reasons) > 20 else ""
+        )
+        out.rejected_fields.update(metric_reason(where) for where, _, _ in problems)
+        rows = [
+            rejected_row(project, request.source, received_ms, f"{where}: {error}", raw)
+            for where, error, raw in problems
+        ]
+        out.payloads.append(records.encode(records.REJECTED, [], rows))
+        if accepted == 0:
+            out.status = 400
+            out.answer = {
+                "error": f"no span could be stored: {message}",
+                "detail": [{"field": where, "error": error} for where, error, _ in problems],
+            }
+        else:
+            out.answer = {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
+    if batch.rows:
+        keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
+        out.payloads.append(records.encode(records.EVENTS, keys, batch.rows))
+    if span_rows:
+        out.payloads.append(records.encode(records.SPANS, span_keys, span_rows))
     return out
 
 

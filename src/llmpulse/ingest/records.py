@@ -3,6 +3,7 @@
 A record is one kind byte, a JSON header line, then NDJSON rows ready for the table:
 - `E` events: header = [[project, event_id, ts_ms, ts_defaulted], ...], one per row, so
   the loader can deduplicate without parsing the rows;
+- `S` trace spans (not LLM calls): header and rows as for events, rows for `trace_spans`;
 - `R` rejected events: header = [], rows for `rejected_events`.
 """
 
@@ -15,6 +16,7 @@ import orjson
 
 EVENTS = b"E"
 REJECTED = b"R"
+SPANS = b"S"
 EventKey = tuple[str, str, int, bool]
 
 

@@ -1,10 +1,21 @@
-"""HTTP ingest: POST /v1/events."""
+"""HTTP ingest: POST /v1/events (v1 events) and POST /v1/traces (OTLP/HTTP)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
 
-from llmpulse.ingest.body import MAX_BODY_BYTES, BodyError, check_content_type
+from llmpulse.ingest.body import (
+    JSON_TYPES,
+    MAX_BODY_BYTES,
+    BodyError,
+    check_content_type,
+    media_type,
+)
+from llmpulse.ingest.prepare import PROTOBUF_TYPES
 from llmpulse.server.auth import current_project
 from llmpulse.server.context import Platform, platform
 from llmpulse.server.responses import JsonResponse
@@ -48,3 +59,41 @@ async def post_events(
         project,
     )
     return JsonResponse(result.answer, result.status)
+
+
+@router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
+    responses={400: {}, 401: {}, 413: {}, 415: {}},
+)
+async def post_traces(
+    request: Request,
+    project: str = Depends(current_project),
+    ctx: Platform = Depends(platform),
+) -> Response:
+    """200 with an ExportTraceServiceResponse, in the request's encoding, once every valid
+    span is on disk. LLM calls become events; other spans are kept as trace spans."""
+    content_type = request.headers.get("content-type")
+    protobuf = media_type(content_type) in PROTOBUF_TYPES
+    if not protobuf and media_type(content_type) not in JSON_TYPES:
+        raise BodyError(
+            415,
+            "Content-Type",
+            f"unsupported content type {media_type(content_type)!r}: "
+            "send application/x-protobuf or application/json",
+        )
+    body = await read_body(request)
+    result = await ctx.ingest.ingest(
+        body, content_type, request.headers.get("content-encoding"), project, source="otlp"
+    )
+    if result.status != 200 or not protobuf:
+        return JsonResponse(result.answer, result.status)
+    partial = result.answer.get("partialSuccess")
+    answer = ExportTraceServiceResponse(
+        partial_success=ExportTracePartialSuccess(
+            rejected_spans=partial["rejectedSpans"], error_message=partial["errorMessage"]
+        )
+        if partial
+        else None
+    )
+    return Response(answer.SerializeToString(), 200, media_type="application/x-protobuf")

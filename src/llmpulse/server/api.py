@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.events.taxonomy import DIMENSIONS
-from llmpulse.query import events, metrics
+from llmpulse.query import events, metrics, traces
 from llmpulse.query.filters import QueryError, Scope, split_dimensions
 from llmpulse.server.auth import current_project
 from llmpulse.server.context import Platform, platform
@@ -144,3 +144,13 @@ async def rejected(
 @router.get("/pricing/unpriced", summary="Models with no known price, with event counts")
 async def unpriced(s: Scoped, ctx: Ctx) -> dict[str, Any]:
     return await run_in_threadpool(events.unpriced_models, ctx.engine, s)
+
+
+@router.get("/traces/{trace_id}", summary="A whole trace: LLM calls and other spans, oldest first")
+async def get_trace(
+    trace_id: str, ctx: Ctx, project: str = Depends(current_project)
+) -> dict[str, Any]:
+    found = await run_in_threadpool(traces.get_trace, ctx.engine, project, trace_id)
+    if found is None:
+        raise ApiError(404, f"no trace {trace_id!r} in this project")
+    return found

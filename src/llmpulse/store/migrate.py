@@ -17,6 +17,7 @@ ENGINE = MergeTree ORDER BY version
 _RETAINED = {
     tables.EVENTS: "ts",
     tables.REJECTED: "received_at",
+    tables.SPANS: "ts",
     tables.ROLLUP_1H: "hour",
     tables.DIMENSION_ROLLUP_1H: "hour",
 }

@@ -6,3 +6,4 @@ EVENTS: Final = "llm_events"
 REJECTED: Final = "rejected_events"
 ROLLUP_1H: Final = "llm_rollup_1h"  # 002_rollup_1h.sql
 DIMENSION_ROLLUP_1H: Final = "llm_dimension_rollup_1h"  # 003_dimension_rollup_1h.sql
+SPANS: Final = "trace_spans"  # 004_trace_spans.sql

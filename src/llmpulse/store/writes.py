@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import EVENTS, REJECTED
 
 # Ids per lookup query: keeps the statement (and a server's URL) a sane size.
 _LOOKUP_CHUNK = 20_000
@@ -13,12 +12,13 @@ _LOOKUP_CHUNK = 20_000
 
 def stored_event_ids(
     engine: Engine,
+    table: str,
     project: str,
     ids: Sequence[str],
     timestamps_ms: Sequence[int],
     since_ms: int | None = None,
 ) -> set[str]:
-    """Which of `ids` the project already has.
+    """Which of `ids` the project already has in `table` (EVENTS or SPANS).
 
     Rows are sorted by (project, ts, event_id), so each lookup reads only the time range of
     its ids: a retry carries the ts of its first send. `since_ms` widens the range to every
@@ -31,7 +31,7 @@ def stored_event_ids(
         chunk = order[start : start + _LOOKUP_CHUNK]
         low = timestamps_ms[chunk[0]] if since_ms is None else since_ms
         rows = engine.rows(
-            f"SELECT toString(event_id) AS id FROM {EVENTS} "
+            f"SELECT toString(event_id) AS id FROM {table} "
             "WHERE project = {p:String} "
             "AND ts BETWEEN fromUnixTimestamp64Milli({low:Int64}, 'UTC') "
             "AND fromUnixTimestamp64Milli({high:Int64}, 'UTC') "
@@ -46,11 +46,3 @@ def stored_event_ids(
         )
         found.update(r["id"] for r in rows)
     return found
-
-
-def insert_events(engine: Engine, ndjson: bytes) -> None:
-    engine.insert_json_rows(EVENTS, ndjson)
-
-
-def insert_rejected(engine: Engine, ndjson: bytes) -> None:
-    engine.insert_json_rows(REJECTED, ndjson)

@@ -1,0 +1,192 @@
+"""Decode an OTLP/HTTP trace export (protobuf or JSON) into plain spans.
+
+Both encodings end in the same `OtlpSpan`, so one mapping (events/otlp.py) serves both. JSON
+follows the OTLP/JSON rules: ids are hex strings, enums integers, 64-bit integers may be
+strings; lowerCamelCase keys, snake_case accepted too.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from llmpulse.events.otlp import OtlpSpan
+from llmpulse.ingest.body import BodyError
+
+# --- protobuf ---------------------------------------------------------------------------
+
+
+def _pb_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [_pb_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return _pb_attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def _pb_attributes(pairs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    pair: KeyValue
+    for pair in pairs:
+        out[pair.key] = _pb_value(pair.value)
+    return out
+
+
+def decode_protobuf(body: bytes) -> list[OtlpSpan]:
+    try:
+        request = ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, ValueError) as exc:
+        raise BodyError(400, "body", f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
+    spans = []
+    for r, resource_spans in enumerate(request.resource_spans):
+        resource = _pb_attributes(resource_spans.resource.attributes)
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
+            for i, span in enumerate(scope_spans.spans):
+                spans.append(
+                    OtlpSpan(
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.parent_span_id.hex(),
+                        span.name,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        span.status.code,
+                        span.status.message,
+                        _pb_attributes(span.attributes),
+                        resource,
+                        [
+                            (e.name, e.time_unix_nano, _pb_attributes(e.attributes))
+                            for e in span.events
+                        ],
+                        f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]",
+                    )
+                )
+    return spans
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake, default) if value is None else value
+
+
+def _list(obj: dict[str, Any], camel: str, snake: str, where: str) -> list[Any]:
+    value = _get(obj, camel, snake, [])
+    if not isinstance(value, list):
+        raise BodyError(400, f"{where}.{camel}", "must be an array")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BodyError(400, where, "must be an object")
+    return value
+
+
+def _json_value(value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise BodyError(400, where, 'must be an AnyValue object such as {"stringValue": ...}')
+    for key, item in value.items():
+        if key in ("stringValue", "string_value", "boolValue", "bool_value"):
+            return item
+        if key in ("intValue", "int_value"):
+            return _json_int(item, where)
+        if key in ("doubleValue", "double_value"):
+            return float(item)
+        if key in ("arrayValue", "array_value"):
+            values = _list(_object(item, where), "values", "values", where)
+            return [_json_value(v, f"{where}.values[{n}]") for n, v in enumerate(values)]
+        if key in ("kvlistValue", "kvlist_value"):
+            return _json_attributes(_list(_object(item, where), "values", "values", where), where)
+        if key in ("bytesValue", "bytes_value"):
+            return base64.b64decode(item).hex()
+    return None
+
+
+def _json_attributes(pairs: list[Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n, pair in enumerate(pairs):
+        here = f"{where}[{n}]"
+        key = _object(pair, here).get("key")
+        if not isinstance(key, str):
+            raise BodyError(400, f"{here}.key", "must be a string")
+        out[key] = _json_value(pair.get("value", {}), f"{here}.value")
+    return out
+
+
+def _json_int(value: Any, where: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BodyError(400, where, f"must be an integer, got {value!r}") from None
+
+
+def _json_span(raw: Any, resource: dict[str, Any], where: str) -> OtlpSpan:
+    span = _object(raw, where)
+    status = _object(_get(span, "status", "status", {}), f"{where}.status")
+    events = []
+    for n, event in enumerate(_list(span, "events", "events", where)):
+        here = f"{where}.events[{n}]"
+        event = _object(event, here)
+        events.append(
+            (
+                str(event.get("name", "")),
+                _json_int(_get(event, "timeUnixNano", "time_unix_nano", 0), f"{here}.timeUnixNano"),
+                _json_attributes(_list(event, "attributes", "attributes", here), here),
+            )
+        )
+    return OtlpSpan(
+        str(_get(span, "traceId", "trace_id", "")).lower(),
+        str(_get(span, "spanId", "span_id", "")).lower(),
+        str(_get(span, "parentSpanId", "parent_span_id", "")).lower(),
+        str(span.get("name", "")),
+        _json_int(
+            _get(span, "startTimeUnixNano", "start_time_unix_nano", 0), f"{where}.startTimeUnixNano"
+        ),
+        _json_int(
+            _get(span, "endTimeUnixNano", "end_time_unix_nano", 0), f"{where}.endTimeUnixNano"
+        ),
+        _json_int(status.get("code", 0), f"{where}.status.code"),
+        str(status.get("message", "")),
+        _json_attributes(_list(span, "attributes", "attributes", where), f"{where}.attributes"),
+        resource,
+        events,
+        where,
+    )
+
+
+def decode_json(body: bytes) -> list[OtlpSpan]:
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, "body", f"malformed JSON: {exc}") from exc
+    request = _object(request, "body")
+    spans = []
+    for r, resource_spans in enumerate(_list(request, "resourceSpans", "resource_spans", "body")):
+        where = f"resourceSpans[{r}]"
+        resource_spans = _object(resource_spans, where)
+        resource_obj = _object(
+            _get(resource_spans, "resource", "resource", {}), f"{where}.resource"
+        )
+        resource = _json_attributes(
+            _list(resource_obj, "attributes", "attributes", f"{where}.resource"),
+            f"{where}.resource.attributes",
+        )
+        for s, scope_spans in enumerate(_list(resource_spans, "scopeSpans", "scope_spans", where)):
+            here = f"{where}.scopeSpans[{s}]"
+            scope_spans = _object(scope_spans, here)
+            for i, span in enumerate(_list(scope_spans, "spans", "spans", here)):
+                spans.append(_json_span(span, resource, f"{here}.spans[{i}]"))
+    return spans
