@@ -1,3 +1,36 @@
-"""LLMPulse: LLM telemetry and analytics."""
+"""LLMPulse: LLM telemetry and analytics.
+
+`import llmpulse` is the SDK (see docs/instrumentation.md)::
+
+    import llmpulse
+    llmpulse.init(endpoint="http://127.0.0.1:8000", api_key="lp_...")
+    llmpulse.instrument()
+"""
+
+from llmpulse.sdk import (
+    context,
+    flush,
+    init,
+    instrument,
+    instrument_anthropic,
+    instrument_openai,
+    observe,
+    shutdown,
+    stats,
+    uninstrument,
+)
 
 __version__ = "0.1.0"
+__all__ = [
+    "__version__",
+    "context",
+    "flush",
+    "init",
+    "instrument",
+    "instrument_anthropic",
+    "instrument_openai",
+    "observe",
+    "shutdown",
+    "stats",
+    "uninstrument",
+]

@@ -1,0 +1,28 @@
+"""The LLMPulse SDK: records LLM calls and custom spans and sends them to a collector.
+
+Light by design: importing it loads no server code, no chDB and no FastAPI, and the
+client libraries it instruments are imported only when instrumented.
+"""
+
+from llmpulse.sdk.client import flush, init, shutdown, stats
+from llmpulse.sdk.context import context
+from llmpulse.sdk.instruments import (
+    instrument,
+    instrument_anthropic,
+    instrument_openai,
+    uninstrument,
+)
+from llmpulse.sdk.spans import observe
+
+__all__ = [
+    "context",
+    "flush",
+    "init",
+    "instrument",
+    "instrument_anthropic",
+    "instrument_openai",
+    "observe",
+    "shutdown",
+    "stats",
+    "uninstrument",
+]

@@ -1,0 +1,321 @@
+"""The background exporter: never blocks the caller, never raises into it, loses nothing
+it can keep.
+
+Calls hand items (LLM-call events and custom spans) to `submit`, which appends to a
+bounded queue; when the queue is full the oldest item is dropped and counted. A daemon
+thread sends batches (500 items or every second) gzip'd to the collector, retrying with
+exponential backoff and jitter, always with the same event ids so a retry is never
+counted twice, and honouring 429/503 Retry-After. Redaction and serialisation happen on
+that thread, off the caller's path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import gzip
+import json
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from llmpulse.sdk.redact import Redactor
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("llmpulse.sdk")
+
+EVENT = "event"
+SPAN = "span"
+_CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
+_exporters: weakref.WeakSet[Exporter] = weakref.WeakSet()
+
+
+class Exporter:
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str | None,
+        redactor: Redactor,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        interval_s: float = 1.0,
+        timeout_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+        service_name: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._headers = {"Content-Encoding": "gzip", "User-Agent": "llmpulse-sdk"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._redactor = redactor
+        self.max_queue = max_queue
+        self._batch_size = batch_size
+        self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._max_backoff_s = max_backoff_s
+        self._service_name = service_name
+        # Counters, read by tests and by `llmpulse.stats()`.
+        self.sent = 0
+        self.dropped = 0  # queue full: the oldest items were dropped
+        self.refused = 0  # the collector refused them (4xx other than 408/429)
+        self._reset_runtime()
+        _exporters.add(self)
+
+    def _reset_runtime(self) -> None:
+        """Fresh queue, locks and thread: at start and in a forked child (a thread does
+        not survive fork, and a lock held by one at that moment would never be released)."""
+        self._queue: deque[tuple[str, dict[str, Any]]] = deque()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._in_flight = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    # --- the caller's side -------------------------------------------------------------
+
+    def submit(self, kind: str, item: dict[str, Any]) -> None:
+        """Queue one item; O(1), never blocks on the network, never raises."""
+        try:
+            if self._pid != os.getpid():
+                self._after_fork()
+            with self._lock:
+                if self._closed:
+                    return
+                if len(self._queue) >= self.max_queue:
+                    self._queue.popleft()
+                    self.dropped += 1
+                self._queue.append((kind, item))
+                size = len(self._queue)
+                if self._thread is None:
+                    self._start_thread()
+            if size >= self._batch_size:
+                self._wake.set()
+        except Exception:  # the application must never see our failure
+            log.exception("llmpulse: could not queue an event")
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue) + self._in_flight
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Send everything queued so far; True when it was all delivered (or refused)."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._idle:
+            while self._queue or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._idle.wait(min(remaining, 0.05))
+        return True
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        done = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        return done
+
+    def _after_fork(self) -> None:
+        # The child starts empty: the parent still holds (and sends) what was queued.
+        self._reset_runtime()
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="llmpulse-exporter", daemon=True)
+        self._thread.start()
+
+    # --- the exporter thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        import httpx  # here, not at the top: `import llmpulse` stays fast
+
+        client = httpx.Client(timeout=self._timeout_s)
+        try:
+            while True:
+                self._wake.wait(self._interval_s)
+                self._wake.clear()
+                while True:
+                    batch = self._take()
+                    if not batch:
+                        break
+                    try:
+                        self._deliver(client, batch)
+                    except Exception:  # keep the thread alive whatever one batch does
+                        log.exception("llmpulse: could not send %d items", len(batch))
+                    finally:
+                        with self._idle:
+                            self._in_flight -= len(batch)
+                            self._idle.notify_all()
+                with self._lock:
+                    if self._closed and not self._queue:
+                        return
+        finally:
+            client.close()
+
+    def _take(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            n = min(self._batch_size, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(n)]
+            self._in_flight += n
+            return batch
+
+    def _deliver(self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        events = [self._event(item) for kind, item in batch if kind == EVENT]
+        spans = [self._span(item) for kind, item in batch if kind == SPAN]
+        if events:
+            self._post(client, "/v1/events", "application/x-ndjson", _ndjson(events), len(events))
+        if spans:
+            body = json.dumps(otlp_json(spans, self._service_name)).encode()
+            self._post(client, "/v1/traces", "application/json", body, len(spans))
+
+    def _post(
+        self, client: httpx.Client, path: str, content_type: str, body: bytes, count: int
+    ) -> None:
+        """Send until delivered, refused, or the exporter is shut down and out of time."""
+        data = gzip.compress(body, compresslevel=5)
+        headers = {**self._headers, "Content-Type": content_type}
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                response = client.post(self.endpoint + path, content=data, headers=headers)
+                status = response.status_code
+                if status < 300:
+                    self.sent += count
+                    return
+                if status in (429, 503):
+                    wait = retry_after(response.headers.get("retry-after"))
+                elif status < 500 and status != 408:
+                    self.refused += count
+                    log.warning("llmpulse: collector refused %d items (%d): %s", count, status,
+                                response.text[:500])  # fmt: skip
+                    return
+            except Exception as exc:  # httpx's transport errors; never fatal here
+                log.debug("llmpulse: collector unreachable (%s), will retry", exc)
+            with self._lock:
+                if self._closed:
+                    return
+            if wait is None:
+                wait = min(self._max_backoff_s, 0.25 * 2**attempt) * random.uniform(0.5, 1.5)
+            attempt += 1
+            time.sleep(wait)
+
+    def _event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event as sent: content redacted, the start time as ISO 8601."""
+        event["ts"] = _iso(event.pop("start_ns"))
+        self._redact(event)
+        return event
+
+    def _span(self, span: dict[str, Any]) -> dict[str, Any]:
+        self._redact(span)
+        return span
+
+    def _redact(self, item: dict[str, Any]) -> None:
+        for name in _CONTENT_FIELDS:
+            if item.get(name):
+                item[name] = self._redactor.text(item[name])
+        if item.get("metadata"):
+            item["metadata"] = self._redactor.value(item["metadata"])
+
+
+def retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not header:
+        return None
+    try:
+        return min(float(header), 300.0)
+    except ValueError:
+        pass
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(header)
+        return min(max(0.0, when.timestamp() - time.time()), 300.0)
+    return None
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+def _ndjson(items: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(item, default=str).encode() + b"\n" for item in items)
+
+
+def _attribute(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    if isinstance(value, list | tuple):
+        values = [_attribute("", v)["value"] for v in value]
+        return {"key": key, "value": {"arrayValue": {"values": values}}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def otlp_json(spans: list[dict[str, Any]], service_name: str | None) -> dict[str, Any]:
+    """Custom spans as an OTLP/JSON export, with OpenInference attributes: the collector
+    maps them like any other OpenTelemetry span."""
+    encoded = []
+    for span in spans:
+        attributes = {"openinference.span.kind": span["kind"].upper()}
+        for name, key in (
+            ("input", "input.value"),
+            ("output", "output.value"),
+            ("user_id", "user.id"),
+            ("session_id", "session.id"),
+        ):
+            if span.get(name) is not None:
+                attributes[key] = span[name]
+        for key, value in (span.get("metadata") or {}).items():
+            attributes[f"llmpulse.metadata.{key}"] = value
+        if span.get("tags"):
+            attributes["llmpulse.tags"] = span["tags"]
+        if span.get("error_type"):
+            attributes["error.type"] = span["error_type"]
+        encoded.append(
+            {
+                "traceId": span["trace_id"],
+                "spanId": span["span_id"],
+                "parentSpanId": span.get("parent_span_id") or "",
+                "name": span["name"],
+                "kind": 1,
+                "startTimeUnixNano": str(span["start_ns"]),
+                "endTimeUnixNano": str(span["end_ns"]),
+                "attributes": [_attribute(k, v) for k, v in attributes.items()],
+                "status": (
+                    {"code": 2, "message": span.get("error_message") or ""}
+                    if span.get("error_type")
+                    else {"code": 1}
+                ),
+            }
+        )
+    resource = [_attribute("service.name", service_name)] if service_name else []
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": resource},
+                "scopeSpans": [{"scope": {"name": "llmpulse"}, "spans": encoded}],
+            }
+        ]
+    }
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_exporters):
+        exporter._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
