@@ -10,10 +10,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from fake_llm import FakeLLM
 
 ADMIN_KEY = "lp_test_admin_key_0001"
 OTHER_KEY = "lp_test_other_key_0002"
@@ -115,3 +118,25 @@ def project_key(server: Server) -> str:
     name = f"p{time.time_ns()}"
     store.create_project(name)
     return store.create_key(name)[1]
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeLLM]:
+    """The fake OpenAI/Anthropic server (fake_llm.py), one per test session."""
+    from fake_llm import FakeLLM
+
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sdk(server: Server, project_key: str) -> Iterator[str]:
+    """The SDK initialised against the shared server, in a new project; yields its key."""
+    import llmpulse
+
+    llmpulse.init(endpoint=server.url, api_key=project_key, environment="test")
+    llmpulse.instrument()
+    yield project_key
+    llmpulse.uninstrument()
+    llmpulse.shutdown(timeout=10)

@@ -1,35 +1,15 @@
-"""Shared by the SDK, OTLP and LangChain tests: the fake provider and reading back what a
-real `llmpulse serve` stored."""
+"""Shared by the SDK, OTLP and LangChain tests: reading back what a real `llmpulse serve`
+stored."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 import llmpulse
 from conftest import Server
-from fake_llm import FakeLLM
-
-
-@pytest.fixture(scope="session")
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def sdk(server: Server, project_key: str) -> Iterator[str]:
-    """The SDK initialised against the shared server, in a new project; yields its key."""
-    llmpulse.init(endpoint=server.url, api_key=project_key, environment="test")
-    llmpulse.instrument()
-    yield project_key
-    llmpulse.uninstrument()
-    llmpulse.shutdown(timeout=10)
 
 
 def stored_events(

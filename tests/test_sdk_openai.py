@@ -14,7 +14,7 @@ from genai_prices import Usage, calc_price
 import llmpulse
 from conftest import Server
 from fake_llm import FIRST_CHUNK_DELAY_S, WORDS, FakeLLM
-from sdk_helpers import fake, sdk, stored_events  # noqa: F401  (fixtures)
+from sdk_helpers import stored_events
 
 
 def client(fake: FakeLLM, **kwargs: Any) -> openai.OpenAI:
@@ -35,12 +35,12 @@ def test_chat_completion_fields_and_context(server: Server, sdk: str, fake: Fake
     fake.cached_tokens = 2
     try:
         started = time.perf_counter()
-        with llmpulse.context(user_id="u-1", session_id="s-1", experiment=("tone", "B"),
-                              prompt_version="v3", tags=["beta"], metadata={"team": "search"}):  # fmt: skip
-            with llmpulse.context(tags=["inner"], metadata={"page": "home"}):
-                response = client(fake).chat.completions.create(
-                    model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=50
-                )
+        outer = llmpulse.context(user_id="u-1", session_id="s-1", experiment=("tone", "B"),
+                                 prompt_version="v3", tags=["beta"], metadata={"team": "search"})  # fmt: skip
+        with outer, llmpulse.context(tags=["inner"], metadata={"page": "home"}):
+            response = client(fake).chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=50
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
     finally:
         fake.cached_tokens = 0
@@ -55,7 +55,7 @@ def test_chat_completion_fields_and_context(server: Server, sdk: str, fake: Fake
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
             cache_read_tokens=usage.prompt_tokens_details.cached_tokens,
-        ),  # fmt: skip
+        ),
         model_ref="gpt-4o-mini",
         provider_id="openai",
     ).total_price

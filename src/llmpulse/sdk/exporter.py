@@ -2,7 +2,7 @@
 it can keep.
 
 Calls hand items (LLM-call events and custom spans) to `submit`, which appends to a
-bounded queue; when the queue is full the oldest item is dropped and counted. A daemon
+bounded queue; when it is full the oldest waiting item is dropped and counted. A daemon
 thread sends batches (500 items or every second) gzip'd to the collector, retrying with
 exponential backoff and jitter, always with the same event ids so a retry is never
 counted twice, and honouring 429/503 Retry-After. Redaction and serialisation happen on
@@ -20,6 +20,7 @@ import os
 import random
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from datetime import UTC, datetime
@@ -92,9 +93,13 @@ class Exporter:
             with self._lock:
                 if self._closed:
                     return
-                if len(self._queue) >= self.max_queue:
-                    self._queue.popleft()
+                # The bound counts the batch in flight too: memory stays bounded however
+                # long the collector is away.
+                if len(self._queue) + self._in_flight >= self.max_queue:
                     self.dropped += 1
+                    if not self._queue:
+                        return
+                    self._queue.popleft()
                 self._queue.append((kind, item))
                 size = len(self._queue)
                 if self._thread is None:
@@ -213,7 +218,9 @@ class Exporter:
             time.sleep(wait)
 
     def _event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """An event as sent: content redacted, the start time as ISO 8601."""
+        """An event as sent: its id fixed here, once, so every retry carries the same one;
+        content redacted; the start time as ISO 8601."""
+        event.setdefault("event_id", str(uuid.uuid4()))
         event["ts"] = _iso(event.pop("start_ns"))
         self._redact(event)
         return event
