@@ -31,9 +31,9 @@ def part_text(content: Any) -> str:
 
 
 def transcript(messages: Iterable[tuple[str, str]]) -> str:
-    """`role: text` lines; a lone user message is just its text."""
+    """`role: text` lines; a lone message (but a system one) is just its text."""
     pairs = [(role or "", text) for role, text in messages if text]
-    if len(pairs) == 1 and pairs[0][0] in ("user", "human", ""):
+    if len(pairs) == 1 and pairs[0][0] != "system":
         return pairs[0][1]
     return "\n".join(f"{role}: {text}" if role else text for role, text in pairs)
 

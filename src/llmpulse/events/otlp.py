@@ -293,7 +293,13 @@ def _llm_event(span: OtlpSpan, operation: str) -> dict[str, Any]:
     a, r = span.attributes, span.resource
     params = _json_attr(a.get("llm.invocation_parameters"))
     params = params if isinstance(params, dict) else {}
-    request_model = _first(a, "gen_ai.request.model", "llm.model_name", "gen_ai.response.model")
+    # OpenInference's llm.model_name is the model that answered; the one asked for is in
+    # the invocation parameters.
+    request_model = (
+        _first(a, "gen_ai.request.model")
+        or params.get("model")
+        or _first(a, "llm.model_name", "gen_ai.response.model")
+    )
     response_model = _first(a, "gen_ai.response.model", "llm.model_name")
     finish = a.get("gen_ai.response.finish_reasons")
     finish = finish[0] if isinstance(finish, list) and finish else finish
