@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from llmpulse.events.content import messages_text
 from llmpulse.events.errors import error_type_for
 from llmpulse.sdk import client
-from llmpulse.sdk.context import child_span, current_attributes
+from llmpulse.sdk.context import SpanRef, child_span, current_attributes
 
 MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
 log = logging.getLogger("llmpulse.sdk")
@@ -60,9 +60,10 @@ class LlmCall:
         operation: str,
         kwargs: Mapping[str, Any],
         prompt_of: Callable[[Mapping[str, Any]], Any],
+        place: tuple[SpanRef, str | None] | None = None,
     ) -> None:
         settings = client.settings()
-        span, parent = child_span()
+        span, parent = place or child_span()
         event: dict[str, Any] = {
             "start_ns": time.time_ns(),
             "model_id": str(kwargs.get("model") or "unknown"),
@@ -105,9 +106,10 @@ class LlmCall:
         operation: str,
         kwargs: Mapping[str, Any],
         prompt_of: Callable[[Mapping[str, Any]], Any],
+        place: tuple[SpanRef, str | None] | None = None,
     ) -> LlmCall | None:
         """A call to record, or None when its trace is not sampled."""
-        call = LlmCall(provider, operation, kwargs, prompt_of)
+        call = LlmCall(provider, operation, kwargs, prompt_of, place)
         return call if client.sampled(call.event["trace_id"]) else None
 
     def chunk(self, content: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 
 from llmpulse.sdk import client
 from llmpulse.sdk.calls import classify, safely
-from llmpulse.sdk.context import child_span, current_attributes, entered
+from llmpulse.sdk.context import SpanRef, child_span, current_attributes, entered
 
 MAX_IO_CHARS = 10_000
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,8 +34,16 @@ class Span:
 
     __slots__ = ("record", "ref")
 
-    def __init__(self, name: str, kind: str, inputs: dict[str, Any] | None) -> None:
-        self.ref, parent = child_span()
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        inputs: Any,
+        place: tuple[SpanRef, str | None] | None = None,
+    ) -> None:
+        """`place` is (this span, its parent's id) when the caller tracks the tree itself
+        (LangChain callbacks); by default the span goes under the current one."""
+        self.ref, parent = place or child_span()
         attributes = current_attributes()
         record: dict[str, Any] = {
             "name": name,
