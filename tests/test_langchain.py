@@ -93,12 +93,9 @@ def test_fake_chat_model_chain_and_tool(server: Server, collector: str) -> None:
     assert second["trace_id"] != first["trace_id"]  # each run of the chain is its own trace
 
     # A LangChain run inside an @observe function joins that function's trace.
-    agent_span, tool_span = get_trace(server, collector, agent_traces[0])["spans"]
-    assert (agent_span["name"], tool_span["name"], tool_span["kind"]) == (
-        "agent",
-        "multiply",
-        "tool",
-    )
+    spans = {s["name"]: s for s in get_trace(server, collector, agent_traces[0])["spans"]}
+    agent_span, tool_span = spans.pop("agent"), spans.pop("multiply")
+    assert not spans and tool_span["kind"] == "tool"
     assert tool_span["parent_span_id"] == agent_span["span_id"]
     assert json.loads(tool_span["input"]) == {"a": 6, "b": 7}
     assert json.loads(tool_span["output"]) == 42

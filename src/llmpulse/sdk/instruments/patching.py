@@ -105,14 +105,19 @@ def _begin(
 
 
 def _wrap_stream(
-    endpoint: Endpoint, call: LlmCall, kwargs: Mapping[str, Any], result: Any, injected: bool
+    endpoint: Endpoint,
+    call: LlmCall,
+    kwargs: Mapping[str, Any],
+    result: Any,
+    injected: bool,
+    stream_class: type[SyncStream | AsyncStream],
 ) -> tuple[Any, bool]:
-    """(what to return, whether it is a stream we now watch)."""
+    """(what to return, whether it is a stream we now watch). The class follows the method
+    (sync or async), not the result: another instrumentation's proxy may offer both."""
     if kwargs.get("stream") is not True or endpoint.chunk is None or _raw(kwargs):
         return result, False
     on_chunk = functools.partial(endpoint.chunk, injected=injected)
-    cls = AsyncStream if hasattr(result, "__anext__") else SyncStream
-    return cls(result, call, on_chunk), True
+    return stream_class(result, call, on_chunk), True
 
 
 def _complete(endpoint: Endpoint, call: LlmCall, kwargs: Mapping[str, Any], result: Any) -> None:
@@ -130,7 +135,7 @@ def _sync(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any
         except BaseException as exc:
             safely(call.fail, exc)
             raise
-        wrapped = safely(_wrap_stream, endpoint, call, kwargs, result, injected)
+        wrapped = safely(_wrap_stream, endpoint, call, kwargs, result, injected, SyncStream)
         if wrapped is not None and wrapped[1]:
             return wrapped[0]
         safely(_complete, endpoint, call, kwargs, result)
@@ -150,7 +155,7 @@ def _async(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., An
         except BaseException as exc:  # asyncio cancellation included
             safely(call.fail, exc)
             raise
-        wrapped = safely(_wrap_stream, endpoint, call, kwargs, result, injected)
+        wrapped = safely(_wrap_stream, endpoint, call, kwargs, result, injected, AsyncStream)
         if wrapped is not None and wrapped[1]:
             return wrapped[0]
         safely(_complete, endpoint, call, kwargs, result)
