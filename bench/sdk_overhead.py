@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import argparse
 import gc
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import openai
+from openai.resources.chat.completions.completions import Completions
 
-import openai  # noqa: E402
-from openai.resources.chat.completions.completions import Completions  # noqa: E402
+import llmpulse
+from common import free_port, machine, rss_mib, start_server, wait_drained
 
-import llmpulse  # noqa: E402
-from common import free_port, machine, rss_mib, start_server, wait_drained  # noqa: E402
-from fake_llm import FakeLLM  # noqa: E402
-
+TESTS = Path(__file__).resolve().parent.parent / "tests"
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
     {"role": "user", "content": "What is the capital of France? Reply with one word, please."},
@@ -108,8 +108,12 @@ def main() -> None:
     parser.add_argument("--offline-calls", type=int, default=20000)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    fake = FakeLLM().start()
-    api = openai.OpenAI(base_url=f"{fake.url}/v1", api_key="sk-bench", max_retries=0)
+    # The fake provider runs in its own process: in this one its thread would compete with
+    # the SDK for the GIL and inflate the figures.
+    port = free_port()
+    fake = subprocess.Popen([sys.executable, str(TESTS / "fake_llm.py"), str(port)])
+    wait_listening(port)
+    api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-bench", max_retries=0)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         proc, url = start_server(data)
@@ -135,7 +139,16 @@ def main() -> None:
     print(f"collector unreachable, {args.offline_calls} calls, queue bound 10,000:")
     for n, rss, held in measure_offline_memory(api, args.offline_calls):
         print(f"  after {n:>6} calls: RSS {rss:6.1f} MiB, events held {held}")
-    fake.stop()
+    fake.terminate()
+
+
+def wait_listening(port: int) -> None:
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("fake provider did not start")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class FakeLLM:
     port: int = field(default_factory=free_port)
     calls: list[Answer] = field(default_factory=list)
     cached_tokens: int = 0  # reported as prompt-cache reads on every call
+    record: bool = True  # keep every answer in `calls` (a long benchmark would not)
 
     @property
     def url(self) -> str:
@@ -130,7 +131,7 @@ class FakeLLM:
             await asyncio.sleep(2)
         if model in ERRORS:
             status, message, kind, code = ERRORS[model]
-            self.calls.append(Answer(request.url.path, body, "", 0, 0, 0, status=status))
+            self._record(Answer(request.url.path, body, "", 0, 0, 0, status=status))
             return body, _error(status, message, kind, code, anthropic)
         answer = Answer(
             request.url.path,
@@ -140,8 +141,12 @@ class FakeLLM:
             len(WORDS),
             min(self.cached_tokens, prompt_tokens(body)),
         )
-        self.calls.append(answer)
+        self._record(answer)
         return body, answer
+
+    def _record(self, answer: Answer) -> None:
+        if self.record:
+            self.calls.append(answer)
 
     # --- OpenAI ---------------------------------------------------------------------------
 
@@ -299,3 +304,15 @@ class FakeLLM:
             yield sse("message_stop", {})
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def main() -> None:
+    """Serve the fake in its own process (benchmarks): `python tests/fake_llm.py PORT`."""
+    import sys
+
+    FakeLLM(port=int(sys.argv[1]), record=False).start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """One instrumented LLM call: timed from start to its last byte, then emitted as one event.
 
 Kept cheap on the caller's path: reading a few fields and appending to the exporter's
-queue. Ids, timestamps, redaction and JSON happen on the exporter thread.
+queue. Root ids, timestamps, prompt text, redaction and JSON happen on the exporter thread.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from llmpulse.events.content import messages_text
 from llmpulse.events.errors import error_type_for
 from llmpulse.sdk import client
-from llmpulse.sdk.context import SpanRef, child_span, current_attributes
+from llmpulse.sdk.context import (
+    SpanRef,
+    current_attributes,
+    current_span,
+    new_span_id,
+    new_trace_id,
+)
 
-MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
 log = logging.getLogger("llmpulse.sdk")
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,10 +33,6 @@ def safely(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
     except Exception:
         log.exception("llmpulse: instrumentation error (the call itself is unaffected)")
         return None
-
-
-def clip(text: str | None) -> str | None:
-    return text[:MAX_CONTENT_CHARS] if text else None
 
 
 def classify(exc: BaseException) -> tuple[str, int | None]:
@@ -49,6 +49,17 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
     return error_type_for(status, type(exc).__name__, message), status
 
 
+def _place(sample_rate: float) -> tuple[SpanRef, str | None] | None:
+    """The call's span under the current one; None for a root call when every trace is
+    kept (its ids are then made off the caller's path)."""
+    parent = current_span()
+    if parent is not None:
+        return SpanRef(parent.trace_id, new_span_id()), parent.span_id
+    if sample_rate < 1.0:  # the sampling decision needs the trace id now
+        return SpanRef(new_trace_id(), new_span_id()), None
+    return None
+
+
 class LlmCall:
     """State of one call; stream wrappers fill `fields` and `parts` as chunks arrive."""
 
@@ -63,18 +74,18 @@ class LlmCall:
         place: tuple[SpanRef, str | None] | None = None,
     ) -> None:
         settings = client.settings()
-        span, parent = place or child_span()
         event: dict[str, Any] = {
             "start_ns": time.time_ns(),
             "model_id": str(kwargs.get("model") or "unknown"),
             "provider": provider,
             "operation": operation,
-            "trace_id": span.trace_id,
-            "span_id": span.span_id,
-            "stream": bool(kwargs.get("stream")),
+            "stream": kwargs.get("stream") is True,
         }
-        if parent:
-            event["parent_span_id"] = parent
+        place = place or _place(settings.sample_rate)
+        if place is not None:  # else the exporter gives it a trace of its own
+            event["trace_id"], event["span_id"] = place[0].trace_id, place[0].span_id
+            if place[1]:
+                event["parent_span_id"] = place[1]
         temperature = kwargs.get("temperature")
         if isinstance(temperature, int | float):
             event["temperature"] = temperature
@@ -88,9 +99,10 @@ class LlmCall:
         if settings.environment:
             event["environment"] = settings.environment
         if settings.capture_content:
-            text = clip(messages_text(prompt_of(kwargs)))
-            if text:
-                event["prompt"] = text
+            # A snapshot of the messages: turned into text on the exporter thread.
+            prompt = prompt_of(kwargs)
+            if prompt:
+                event["prompt"] = tuple(prompt) if isinstance(prompt, list) else prompt
         current_attributes().apply(event)
         self.event = event
         self.fields: dict[str, Any] = {}
@@ -110,7 +122,7 @@ class LlmCall:
     ) -> LlmCall | None:
         """A call to record, or None when its trace is not sampled."""
         call = LlmCall(provider, operation, kwargs, prompt_of, place)
-        return call if client.sampled(call.event["trace_id"]) else None
+        return call if client.sampled(call.event.get("trace_id")) else None
 
     def chunk(self, content: bool) -> None:
         """A streamed chunk arrived; `content` when it carries generated output."""
@@ -135,8 +147,6 @@ class LlmCall:
                 event[name] = value
         if self.parts is None:
             event.pop("completion", None)
-        elif "completion" in event:
-            event["completion"] = clip(event["completion"])
         if event.get("model_version") == event["model_id"]:
             del event["model_version"]
         client.emit_event(event)

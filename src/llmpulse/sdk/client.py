@@ -79,10 +79,11 @@ def _exporter() -> Exporter:
     return _State.exporter
 
 
-def sampled(trace_id: str) -> bool:
-    """The same answer for every span of a trace."""
+def sampled(trace_id: str | None) -> bool:
+    """The same answer for every span of a trace (a call without ids yet is kept: they are
+    left out only when every trace is kept)."""
     rate = _State.settings.sample_rate
-    return rate >= 1.0 or int(trace_id[:8], 16) < rate * 0x100000000
+    return rate >= 1.0 or trace_id is None or int(trace_id[:8], 16) < rate * 0x100000000
 
 
 def emit_event(event: dict[str, Any]) -> None:
@@ -121,5 +122,7 @@ def stats() -> dict[str, int]:
 @atexit.register
 def _flush_at_exit() -> None:
     exporter = _State.exporter
-    if exporter is not None and exporter.pending() and not exporter.shutdown(timeout=5.0):
+    if exporter is None or exporter.closed:
+        return
+    if exporter.pending() and not exporter.shutdown(timeout=5.0):
         log.warning("llmpulse: %d events not delivered at exit", exporter.pending())

@@ -26,6 +26,8 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from llmpulse.events.content import messages_text
+from llmpulse.sdk.context import new_span_id, new_trace_id
 from llmpulse.sdk.redact import Redactor
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ log = logging.getLogger("llmpulse.sdk")
 EVENT = "event"
 SPAN = "span"
 _CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
+MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
 _exporters: weakref.WeakSet[Exporter] = weakref.WeakSet()
 
 
@@ -81,15 +84,12 @@ class Exporter:
         self._in_flight = 0
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     # --- the caller's side -------------------------------------------------------------
 
     def submit(self, kind: str, item: dict[str, Any]) -> None:
         """Queue one item; O(1), never blocks on the network, never raises."""
         try:
-            if self._pid != os.getpid():
-                self._after_fork()
             with self._lock:
                 if self._closed:
                     return
@@ -108,6 +108,10 @@ class Exporter:
                 self._wake.set()
         except Exception:  # the application must never see our failure
             log.exception("llmpulse: could not queue an event")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def pending(self) -> int:
         with self._lock:
@@ -221,7 +225,12 @@ class Exporter:
         """An event as sent: its id fixed here, once, so every retry carries the same one;
         content redacted; the start time as ISO 8601."""
         event.setdefault("event_id", str(uuid.uuid4()))
+        if "trace_id" not in event:
+            event["trace_id"], event["span_id"] = new_trace_id(), new_span_id()
         event["ts"] = _iso(event.pop("start_ns"))
+        for name in ("prompt", "completion"):
+            if name in event:
+                event[name] = messages_text(event[name])[:MAX_CONTENT_CHARS]
         self._redact(event)
         return event
 
