@@ -175,7 +175,7 @@ async def render(
         "assets": ASSET_URLS,
         "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),
         "data": data,
-        "ingest_url": str(v.request.base_url).rstrip("/") + "/v1/events",
+        "base_url": str(v.request.base_url).rstrip("/"),
         # Inside <script>: "</" would end it early (a model named "</script>..." is data).
         "figures_json": orjson.dumps(data.get("charts", {})).decode().replace("</", "<\\/"),
     }
