@@ -45,7 +45,29 @@ from common import free_port, machine, rss_mib, start_server, wait_drained
 
 SPANS_PER_REQUEST = 512
 SENDERS = 4
-WORDS = "the of and to in is you that it he was for on are as with his they at be this".split()
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "you",
+    "that",
+    "it",
+    "he",
+    "was",
+    "for",
+    "on",
+    "are",
+    "as",
+    "with",
+    "his",
+    "they",
+    "at",
+    "be",
+    "this",
+]
 
 
 def kv(key: str, value: str | int | float) -> KeyValue:

@@ -287,3 +287,17 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_long_prompts_are_clipped_and_split_into_bodies(
+    server: Server, sdk: str, fake: FakeLLM
+) -> None:
+    """60 prompts of 150k characters: each is cut to 100k, and the ~6 MB batch goes out in
+    bodies under the collector's 10 MB limit, none refused."""
+    long_prompt = "lorem ipsum " * 12_500
+    for i in range(60):
+        chat(fake, content=f"{i} {long_prompt}")
+    events = stored_events(server, sdk, 60)
+    assert len(events) == 60
+    assert {len(e["prompt"]) for e in events} == {100_000}
+    assert llmpulse.stats()["refused"] == 0

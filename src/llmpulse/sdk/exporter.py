@@ -39,6 +39,7 @@ EVENT = "event"
 SPAN = "span"
 _CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
 MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
+MAX_BODY_BYTES = 4 << 20
 _exporters: weakref.WeakSet[Exporter] = weakref.WeakSet()
 
 
@@ -183,8 +184,8 @@ class Exporter:
     def _deliver(self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]) -> None:
         events = [self._event(item) for kind, item in batch if kind == EVENT]
         spans = [self._span(item) for kind, item in batch if kind == SPAN]
-        if events:
-            self._post(client, "/v1/events", "application/x-ndjson", _ndjson(events), len(events))
+        for body, count in _ndjson_chunks(events):
+            self._post(client, "/v1/events", "application/x-ndjson", body, count)
         if spans:
             body = json.dumps(otlp_json(spans, self._service_name)).encode()
             self._post(client, "/v1/traces", "application/json", body, len(spans))
@@ -264,8 +265,22 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
-def _ndjson(items: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(item, default=str).encode() + b"\n" for item in items)
+def _ndjson_chunks(items: list[dict[str, Any]]) -> list[tuple[bytes, int]]:
+    """NDJSON request bodies of at most MAX_BODY_BYTES (the collector refuses bodies over
+    10 MB; 500 events with long prompts can pass that), with their event counts."""
+    chunks: list[tuple[bytes, int]] = []
+    lines: list[bytes] = []
+    size = 0
+    for item in items:
+        line = json.dumps(item, default=str).encode() + b"\n"
+        if lines and size + len(line) > MAX_BODY_BYTES:
+            chunks.append((b"".join(lines), len(lines)))
+            lines, size = [], 0
+        lines.append(line)
+        size += len(line)
+    if lines:
+        chunks.append((b"".join(lines), len(lines)))
+    return chunks
 
 
 def _attribute(key: str, value: Any) -> dict[str, Any]:
