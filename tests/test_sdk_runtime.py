@@ -51,10 +51,17 @@ def test_observe_builds_one_trace(server: Server, sdk: str, fake: FakeLLM) -> No
         for i in range(n):
             yield f"d{i}"
 
+    @llmpulse.observe(kind="retriever")
+    async def astream_docs(n: int) -> Any:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield f"a{i}"
+
     @llmpulse.observe(name="agent", kind="agent")
     async def agent(question: str) -> str:
         docs = await asyncio.to_thread(search, question)  # to_thread copies the context
         docs += list(stream_docs(2))
+        docs += [d async for d in astream_docs(1)]
         return chat(fake, content=f"{question} {docs}")
 
     failing_traces: list[str] = []
@@ -78,11 +85,20 @@ def test_observe_builds_one_trace(server: Server, sdk: str, fake: FakeLLM) -> No
     deadline = time.monotonic() + 20
     while True:
         trace = get_trace(server, sdk, trace_id)
-        if len(trace["spans"]) >= 5 or time.monotonic() > deadline:
+        if len(trace["spans"]) >= 6 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     spans = {s["name"]: s for s in trace["spans"] if s["type"] == "span"}
-    assert set(spans) == {"agent", "search", "test_observe_builds_one_trace.<locals>.stream_docs"}
+    assert set(spans) == {
+        "agent",
+        "search",
+        "test_observe_builds_one_trace.<locals>.stream_docs",
+        "test_observe_builds_one_trace.<locals>.astream_docs",
+    }
+    assert (
+        spans["test_observe_builds_one_trace.<locals>.astream_docs"]["parent_span_id"]
+        == spans["agent"]["span_id"]
+    )
     agent_span, search_span = spans["agent"], spans["search"]
     docs_span = spans["test_observe_builds_one_trace.<locals>.stream_docs"]
     assert agent_span["parent_span_id"] == ""
@@ -98,7 +114,10 @@ def test_observe_builds_one_trace(server: Server, sdk: str, fake: FakeLLM) -> No
     assert agent_span["user_id"] == "u-7" and agent_span["session_id"] == "s-7"
     by_prompt = {e["prompt"]: e for e in llm}
     assert by_prompt["search why?"]["parent_span_id"] == search_span["span_id"]
-    assert by_prompt["why? ['doc1', 'doc2', 'd0', 'd1']"]["parent_span_id"] == agent_span["span_id"]
+    assert (
+        by_prompt["why? ['doc1', 'doc2', 'd0', 'd1', 'a0']"]["parent_span_id"]
+        == agent_span["span_id"]
+    )
     assert all(e["user_id"] == "u-7" for e in llm)
     assert trace["llm_calls"] == 2
     assert agent_span["latency_ms"] >= max(e["latency_ms"] for e in llm)
