@@ -2,7 +2,8 @@
 (JSON bodies, SSE streams, error bodies, Retry-After), for the real client libraries.
 
 The model name picks the behaviour: `fake-429`, `fake-500`, `fake-401`, `fake-context`
-(400 context_length_exceeded), `fake-slow` (answers after 2 s); any other model answers.
+(400 context_length_exceeded), `fake-slow` (answers after 2 s), `fake-slow-stream` (0.1 s
+between chunks); any other model answers.
 Every answer is deterministic and recorded in `FakeLLM.calls`, so a test can compute what
 should have been recorded without trusting the code under test.
 """
@@ -43,6 +44,8 @@ class Answer:
     status: int = 200
     chunks_sent: int = 0
     usage_chunk_sent: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_finished: bool = False  # False when the client went away mid-stream
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -105,6 +108,7 @@ class FakeLLM:
                 Route("/v1/completions", self._completions, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -126,12 +130,15 @@ class FakeLLM:
         self, request: Request, anthropic: bool
     ) -> tuple[dict[str, Any], Answer | Response]:
         body = await request.json()
+        headers = dict(request.headers)
         model = body.get("model", "")
         if model == "fake-slow":
             await asyncio.sleep(2)
         if model in ERRORS:
             status, message, kind, code = ERRORS[model]
-            self._record(Answer(request.url.path, body, "", 0, 0, 0, status=status))
+            self._record(
+                Answer(request.url.path, body, "", 0, 0, 0, status=status, headers=headers)
+            )
             return body, _error(status, message, kind, code, anthropic)
         answer = Answer(
             request.url.path,
@@ -140,6 +147,7 @@ class FakeLLM:
             prompt_tokens(body),
             len(WORDS),
             min(self.cached_tokens, prompt_tokens(body)),
+            headers=headers,
         )
         self._record(answer)
         return body, answer
@@ -199,6 +207,8 @@ class FakeLLM:
                 out["usage"] = None
             return out
 
+        delay = 0.1 if body["model"] == "fake-slow-stream" else CHUNK_DELAY_S
+
         async def events() -> AsyncIterator[bytes]:
             await asyncio.sleep(FIRST_CHUNK_DELAY_S)
             payloads = [chunk({"role": "assistant", "content": ""}, None)]
@@ -210,10 +220,11 @@ class FakeLLM:
                 answer.usage_chunk_sent = True
             for n, payload in enumerate(payloads):
                 if n > 1:
-                    await asyncio.sleep(CHUNK_DELAY_S)
+                    await asyncio.sleep(delay)
                 answer.chunks_sent += 1
                 yield f"data: {json.dumps(payload)}\n\n".encode()
             yield b"data: [DONE]\n\n"
+            answer.stream_finished = True
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -247,6 +258,10 @@ class FakeLLM:
                 "usage": {"prompt_tokens": answer.tokens_in, "total_tokens": answer.tokens_in},
             }
         )
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model",
+                                                         "created": 0, "owned_by": "fake"}]})  # fmt: skip
 
     # --- Anthropic ------------------------------------------------------------------------
 
@@ -302,6 +317,7 @@ class FakeLLM:
             yield sse("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                         "usage": {"output_tokens": answer.tokens_out}})  # fmt: skip
             yield sse("message_stop", {})
+            answer.stream_finished = True
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

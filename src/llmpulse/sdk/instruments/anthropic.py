@@ -61,7 +61,7 @@ def _chunk(call: LlmCall, chunk: Any, injected: bool) -> bool:
         call.fields.pop("finish_reason", None)
     elif kind == "message_delta":
         if attr(chunk, "delta", "stop_reason"):
-            call.fields["finish_reason"] = chunk.delta.stop_reason
+            call.fields["finish_reason"] = attr(chunk, "delta", "stop_reason")
         output = attr(chunk, "usage", "output_tokens")
         if output is not None:
             call.fields["tokens_out"] = output

@@ -75,14 +75,14 @@ def _chat_chunk(call: LlmCall, chunk: Any, injected: bool) -> bool:
         if call.parts is not None and content:
             call.parts.append(content)
         if attr(choice, "finish_reason"):
-            call.fields["finish_reason"] = choice.finish_reason
+            call.fields["finish_reason"] = attr(choice, "finish_reason")
         content = content or attr(delta, "tool_calls") or attr(delta, "refusal")
     call.chunk(bool(content))
     usage = attr(chunk, "usage")
     if usage is not None:
         call.fields.update(usage_fields(usage))
     if "model_version" not in call.fields and attr(chunk, "model"):
-        call.fields["model_version"] = chunk.model
+        call.fields["model_version"] = attr(chunk, "model")
         call.fields["request_id"] = getattr(chunk, "_request_id", None) or attr(chunk, "id")
     return injected and not choices and usage is not None
 
@@ -105,13 +105,13 @@ def _completion_chunk(call: LlmCall, chunk: Any, injected: bool) -> bool:
     if call.parts is not None and text:
         call.parts.append(text)
     if choices and attr(choices[0], "finish_reason"):
-        call.fields["finish_reason"] = choices[0].finish_reason
+        call.fields["finish_reason"] = attr(choices[0], "finish_reason")
     call.chunk(bool(text))
     usage = attr(chunk, "usage")
     if usage is not None:
         call.fields.update(usage_fields(usage))
     if "model_version" not in call.fields and attr(chunk, "model"):
-        call.fields["model_version"] = chunk.model
+        call.fields["model_version"] = attr(chunk, "model")
     return injected and not choices and usage is not None
 
 

@@ -1,0 +1,1 @@
+"""The OpenAI/Anthropic-compatible recording proxy (`llmpulse proxy`)."""

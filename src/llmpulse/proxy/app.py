@@ -1,0 +1,261 @@
+"""The proxy: a reverse proxy for the OpenAI and Anthropic HTTP APIs that records one event
+per LLM call, reusing the SDK's readers of requests, responses and stream chunks (they read
+JSON dicts as well as client objects) and its exporter (buffered, retried, never in the
+way of a call).
+
+Callers change only their base URL. Their headers (credentials included) go upstream as
+they are, except the `X-LLMPulse-*` ones, which set the event's context. Streams are
+forwarded event by event as they arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from llmpulse.events.errors import error_type_for
+from llmpulse.proxy.sse import SseSplitter
+from llmpulse.sdk.calls import LlmCall, safely
+from llmpulse.sdk.context import context
+from llmpulse.sdk.instruments.anthropic import ENDPOINT as ANTHROPIC_MESSAGES
+from llmpulse.sdk.instruments.openai import ENDPOINTS as OPENAI_ENDPOINTS
+from llmpulse.sdk.instruments.patching import Endpoint
+
+# The calls that become events, by path; anything else is passed through unrecorded.
+RECORDED: dict[str, Endpoint] = {
+    "/v1/chat/completions": OPENAI_ENDPOINTS[0],
+    "/v1/completions": OPENAI_ENDPOINTS[1],
+    "/v1/embeddings": OPENAI_ENDPOINTS[2],
+    "/v1/responses": OPENAI_ENDPOINTS[3],
+    "/v1/messages": ANTHROPIC_MESSAGES,
+}
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those httpx or Starlette set themselves.
+_NOT_FORWARDED = {
+    "host", "content-length", "connection", "keep-alive", "proxy-connection", "te",
+    "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
+    "accept-encoding", "content-encoding",
+}  # fmt: skip
+CONTEXT_PREFIX = "x-llmpulse-"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    upstream: str  # the API's root, e.g. https://api.openai.com (a trailing /v1 is fine)
+    provider: str | None = None  # overrides the provider of the API's flavour
+
+
+def _context_headers(request: Request) -> dict[str, Any]:
+    """`llmpulse.context` arguments from X-LLMPulse-User, -Session, -Experiment + -Variant,
+    -Prompt-Version, -Tags (comma-separated) and X-LLMPulse-Metadata-<key>."""
+    h = request.headers
+    found: dict[str, Any] = {
+        "user_id": h.get("x-llmpulse-user"),
+        "session_id": h.get("x-llmpulse-session"),
+        "prompt_version": h.get("x-llmpulse-prompt-version"),
+    }
+    if h.get("x-llmpulse-experiment") and h.get("x-llmpulse-variant"):
+        found["experiment"] = (h["x-llmpulse-experiment"], h["x-llmpulse-variant"])
+    if h.get("x-llmpulse-tags"):
+        found["tags"] = [t.strip() for t in h["x-llmpulse-tags"].split(",") if t.strip()]
+    metadata = {
+        key.removeprefix("x-llmpulse-metadata-"): value
+        for key, value in h.items()
+        if key.startswith("x-llmpulse-metadata-")
+    }
+    if metadata:
+        found["metadata"] = metadata
+    return {k: v for k, v in found.items() if v}
+
+
+def _upstream_url(settings: ProxySettings, request: Request) -> str:
+    base = settings.upstream.rstrip("/")
+    path = request.url.path
+    if base.endswith("/v1") and path.startswith("/v1/"):
+        base = base[:-3]
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{base}{path}{query}"
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in request.headers.items()
+        if k not in _NOT_FORWARDED and not k.startswith(CONTEXT_PREFIX)
+    }
+
+
+def _response_headers(upstream: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED}
+
+
+def _error_of(status: int, body: bytes) -> dict[str, Any]:
+    """status/error_type/http_status of an upstream error answer, from its error body."""
+    name = message = ""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        parsed = orjson.loads(body)
+        error = parsed.get("error", parsed) if isinstance(parsed, dict) else {}
+        if isinstance(error, dict):
+            name = f"{error.get('code') or ''} {error.get('type') or ''}".strip()
+            message = str(error.get("message") or "")
+    return {
+        "status": "error",
+        "error_type": error_type_for(status, name, message),
+        "http_status": status,
+    }
+
+
+def unreachable(path: str, upstream: str, exc: Exception) -> JSONResponse:
+    """502 in the API's own error format, so clients raise their usual error."""
+    message = f"LLMPulse proxy could not reach the upstream {upstream}: {type(exc).__name__}"
+    if path.startswith("/v1/messages"):
+        body: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "upstream_unreachable", "code": 502}}
+    return JSONResponse(body, 502)
+
+
+class Proxy:
+    def __init__(self, settings: ProxySettings) -> None:
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=10, read=600, write=60, pool=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+        )
+
+    def app(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            yield
+            await self.client.aclose()
+
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        return Starlette(
+            routes=[Route("/{path:path}", self.handle, methods=methods)], lifespan=lifespan
+        )
+
+    async def handle(self, request: Request) -> Response:
+        endpoint = RECORDED.get(request.url.path) if request.method == "POST" else None
+        body = await request.body()
+        payload: dict[str, Any] | None = None
+        if endpoint is not None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                parsed = orjson.loads(body)
+                payload = parsed if isinstance(parsed, dict) else None
+        if payload is None:
+            return await self._pass_through(request, body)
+        return await self._recorded(request, endpoint, payload, body)  # type: ignore[arg-type]
+
+    async def _send(self, request: Request, body: bytes) -> httpx.Response:
+        upstream_request = self.client.build_request(
+            request.method,
+            _upstream_url(self.settings, request),
+            headers=_forwarded_headers(request),
+            content=body,
+        )
+        return await self.client.send(upstream_request, stream=True)
+
+    async def _pass_through(self, request: Request, body: bytes) -> Response:
+        try:
+            upstream = await self._send(request, body)
+        except httpx.HTTPError as exc:
+            return unreachable(request.url.path, self.settings.upstream, exc)
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            upstream.status_code,
+            headers=_response_headers(upstream),
+            background=BackgroundTask(upstream.aclose),
+        )
+
+    async def _recorded(
+        self, request: Request, endpoint: Endpoint, payload: dict[str, Any], body: bytes
+    ) -> Response:
+        provider = self.settings.provider or endpoint.provider
+        with context(**_context_headers(request)):
+            call = safely(LlmCall.start, provider, endpoint.operation, payload, endpoint.prompt)
+        injected = False
+        streaming = payload.get("stream") is True
+        if call is not None and streaming and endpoint.ask_usage is not None:
+            asked, injected = endpoint.ask_usage(payload)
+            if injected:
+                body = orjson.dumps(asked)
+        try:
+            upstream = await self._send(request, body)
+        except httpx.HTTPError as exc:
+            if call is not None:
+                safely(call.finish, status="error", error_type="network", http_status=502)
+            return unreachable(request.url.path, self.settings.upstream, exc)
+        headers = _response_headers(upstream)
+        if upstream.status_code >= 400 or not streaming:
+            content = await upstream.aread()
+            await upstream.aclose()
+            if call is not None:
+                safely(self._finish_whole, call, endpoint, upstream, content)
+            return Response(content, upstream.status_code, headers=headers)
+        if call is None:
+            return StreamingResponse(
+                upstream.aiter_raw(), upstream.status_code, headers=headers,
+                background=BackgroundTask(upstream.aclose),
+            )  # fmt: skip
+        if endpoint.chunk is None:  # pragma: no cover - every streaming endpoint has one
+            raise RuntimeError(f"no stream reader for {request.url.path}")
+        return StreamingResponse(
+            self._relay(upstream, call, endpoint, injected), upstream.status_code, headers=headers
+        )
+
+    def _finish_whole(
+        self, call: LlmCall, endpoint: Endpoint, upstream: httpx.Response, content: bytes
+    ) -> None:
+        request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
+        if upstream.status_code >= 400:
+            call.finish(**_error_of(upstream.status_code, content))
+            return
+        fields = endpoint.response(orjson.loads(content))
+        call.finish(**{**fields, "http_status": upstream.status_code,
+                       "request_id": request_id or fields.get("request_id")})  # fmt: skip
+
+    async def _relay(
+        self, upstream: httpx.Response, call: LlmCall, endpoint: Endpoint, injected: bool
+    ) -> AsyncIterator[bytes]:
+        """Forward each upstream chunk's complete events at once, minus the usage chunk we
+        asked for; read each into the call. Ends the call however the stream ends."""
+        assert endpoint.chunk is not None
+        splitter = SseSplitter()
+        call.fields["http_status"] = upstream.status_code
+        request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
+        if request_id:
+            call.fields["request_id"] = request_id
+        try:
+            async for chunk in upstream.aiter_raw():
+                out = []
+                for event in splitter.feed(chunk):
+                    if event.data and event.data != "[DONE]":
+                        data = safely(orjson.loads, event.data)
+                        if data is not None and safely(endpoint.chunk, call, data, injected):
+                            continue
+                    out.append(event.raw)
+                if out:
+                    yield b"".join(out)
+            rest = splitter.rest()
+            if rest:
+                yield rest
+            safely(call.finish)
+        except httpx.HTTPError:  # the upstream broke off: the caller sees it end early
+            safely(call.finish, status="error", error_type="network")
+            raise
+        finally:
+            if not call.done:  # the caller went away
+                safely(call.cancel)
+            # Shielded: a disconnect cancels this task, and the upstream must still close.
+            with anyio.CancelScope(shield=True):
+                await upstream.aclose()
