@@ -96,6 +96,7 @@ class FakeLLM:
     calls: list[Answer] = field(default_factory=list)
     cached_tokens: int = 0  # reported as prompt-cache reads on every call
     record: bool = True  # keep every answer in `calls` (a long benchmark would not)
+    chunk_delay_s: float = CHUNK_DELAY_S
 
     @property
     def url(self) -> str:
@@ -207,7 +208,7 @@ class FakeLLM:
                 out["usage"] = None
             return out
 
-        delay = 0.1 if body["model"] == "fake-slow-stream" else CHUNK_DELAY_S
+        delay = 0.1 if body["model"] == "fake-slow-stream" else self.chunk_delay_s
 
         async def events() -> AsyncIterator[bytes]:
             await asyncio.sleep(FIRST_CHUNK_DELAY_S)
@@ -219,7 +220,7 @@ class FakeLLM:
                                  "usage": self._openai_usage(answer)})  # fmt: skip
                 answer.usage_chunk_sent = True
             for n, payload in enumerate(payloads):
-                if n > 1:
+                if n > 1 and payload["choices"]:  # the usage chunk follows the last at once
                     await asyncio.sleep(delay)
                 answer.chunks_sent += 1
                 yield f"data: {json.dumps(payload)}\n\n".encode()
@@ -323,10 +324,12 @@ class FakeLLM:
 
 
 def main() -> None:
-    """Serve the fake in its own process (benchmarks): `python tests/fake_llm.py PORT`."""
+    """Serve the fake in its own process (benchmarks):
+    `python tests/fake_llm.py PORT [SECONDS_BETWEEN_CHUNKS]`."""
     import sys
 
-    FakeLLM(port=int(sys.argv[1]), record=False).start()
+    delay = float(sys.argv[2]) if len(sys.argv) > 2 else CHUNK_DELAY_S
+    FakeLLM(port=int(sys.argv[1]), record=False, chunk_delay_s=delay).start()
     threading.Event().wait()
 
 

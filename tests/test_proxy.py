@@ -19,7 +19,6 @@ import pytest
 
 from conftest import Server, free_port
 from fake_llm import FIRST_CHUNK_DELAY_S, WORDS, FakeLLM
-from sdk_helpers import stored_events
 
 MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
 

@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import httpx
+import aiohttp
 import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -40,7 +39,7 @@ RECORDED: dict[str, Endpoint] = {
     "/v1/responses": OPENAI_ENDPOINTS[3],
     "/v1/messages": ANTHROPIC_MESSAGES,
 }
-# Hop-by-hop headers (RFC 9110 §7.6.1) and those httpx or Starlette set themselves.
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp or Starlette set themselves.
 _NOT_FORWARDED = {
     "host", "content-length", "connection", "keep-alive", "proxy-connection", "te",
     "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
@@ -95,7 +94,7 @@ def _forwarded_headers(request: Request) -> dict[str, str]:
     }
 
 
-def _response_headers(upstream: httpx.Response) -> dict[str, str]:
+def _response_headers(upstream: aiohttp.ClientResponse) -> dict[str, str]:
     return {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED}
 
 
@@ -126,18 +125,31 @@ def unreachable(path: str, upstream: str, exc: Exception) -> JSONResponse:
 
 
 class Proxy:
+    """The upstream side uses aiohttp: at 200 concurrent streams httpx's connection pool
+    cost milliseconds of CPU per call (measured in bench/proxy.py)."""
+
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10, read=600, write=60, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-        )
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made inside the server's event loop
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=600),
+                # Idle connections are dropped before the usual server keep-alive (5 s).
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=2.0),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
 
     def app(self) -> Starlette:
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             yield
-            await self.client.aclose()
+            if self._session is not None:
+                await self._session.close()
 
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         return Starlette(
@@ -156,25 +168,26 @@ class Proxy:
             return await self._pass_through(request, body)
         return await self._recorded(request, endpoint, payload, body)  # type: ignore[arg-type]
 
-    async def _send(self, request: Request, body: bytes) -> httpx.Response:
-        upstream_request = self.client.build_request(
-            request.method,
-            _upstream_url(self.settings, request),
-            headers=_forwarded_headers(request),
-            content=body,
-        )
-        return await self.client.send(upstream_request, stream=True)
+    async def _send(self, request: Request, body: bytes) -> aiohttp.ClientResponse:
+        url = _upstream_url(self.settings, request)
+        headers = {**_forwarded_headers(request), "Accept-Encoding": "identity"}
+        try:
+            return await self.session.request(request.method, url, headers=headers, data=body)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            # A kept-alive connection the upstream had just closed: the request never got
+            # an answer, so it is sent once more on a new connection (as Go's client does).
+            return await self.session.request(request.method, url, headers=headers, data=body)
 
     async def _pass_through(self, request: Request, body: bytes) -> Response:
         try:
             upstream = await self._send(request, body)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return unreachable(request.url.path, self.settings.upstream, exc)
         return StreamingResponse(
-            upstream.aiter_raw(),
-            upstream.status_code,
+            upstream.content.iter_any(),
+            upstream.status,
             headers=_response_headers(upstream),
-            background=BackgroundTask(upstream.aclose),
+            background=BackgroundTask(upstream.release),
         )
 
     async def _recorded(
@@ -191,52 +204,58 @@ class Proxy:
                 body = orjson.dumps(asked)
         try:
             upstream = await self._send(request, body)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             if call is not None:
                 safely(call.finish, status="error", error_type="network", http_status=502)
             return unreachable(request.url.path, self.settings.upstream, exc)
         headers = _response_headers(upstream)
-        if upstream.status_code >= 400 or not streaming:
-            content = await upstream.aread()
-            await upstream.aclose()
+        if upstream.status >= 400 or not streaming:
+            try:
+                content = await upstream.read()
+            except aiohttp.ClientError as exc:
+                if call is not None:
+                    safely(call.finish, status="error", error_type="network", http_status=502)
+                return unreachable(request.url.path, self.settings.upstream, exc)
+            finally:
+                upstream.release()
             if call is not None:
                 safely(self._finish_whole, call, endpoint, upstream, content)
-            return Response(content, upstream.status_code, headers=headers)
+            return Response(content, upstream.status, headers=headers)
         if call is None:
             return StreamingResponse(
-                upstream.aiter_raw(), upstream.status_code, headers=headers,
-                background=BackgroundTask(upstream.aclose),
+                upstream.content.iter_any(), upstream.status, headers=headers,
+                background=BackgroundTask(upstream.release),
             )  # fmt: skip
         if endpoint.chunk is None:  # pragma: no cover - every streaming endpoint has one
             raise RuntimeError(f"no stream reader for {request.url.path}")
         return StreamingResponse(
-            self._relay(upstream, call, endpoint, injected), upstream.status_code, headers=headers
+            self._relay(upstream, call, endpoint, injected), upstream.status, headers=headers
         )
 
     def _finish_whole(
-        self, call: LlmCall, endpoint: Endpoint, upstream: httpx.Response, content: bytes
+        self, call: LlmCall, endpoint: Endpoint, upstream: aiohttp.ClientResponse, content: bytes
     ) -> None:
         request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
-        if upstream.status_code >= 400:
-            call.finish(**_error_of(upstream.status_code, content))
+        if upstream.status >= 400:
+            call.finish(**_error_of(upstream.status, content))
             return
         fields = endpoint.response(orjson.loads(content))
-        call.finish(**{**fields, "http_status": upstream.status_code,
+        call.finish(**{**fields, "http_status": upstream.status,
                        "request_id": request_id or fields.get("request_id")})  # fmt: skip
 
     async def _relay(
-        self, upstream: httpx.Response, call: LlmCall, endpoint: Endpoint, injected: bool
+        self, upstream: aiohttp.ClientResponse, call: LlmCall, endpoint: Endpoint, injected: bool
     ) -> AsyncIterator[bytes]:
         """Forward each upstream chunk's complete events at once, minus the usage chunk we
         asked for; read each into the call. Ends the call however the stream ends."""
         assert endpoint.chunk is not None
         splitter = SseSplitter()
-        call.fields["http_status"] = upstream.status_code
+        call.fields["http_status"] = upstream.status
         request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
         if request_id:
             call.fields["request_id"] = request_id
         try:
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.content.iter_any():
                 out = []
                 for event in splitter.feed(chunk):
                     if event.data and event.data != "[DONE]":
@@ -250,12 +269,12 @@ class Proxy:
             if rest:
                 yield rest
             safely(call.finish)
-        except httpx.HTTPError:  # the upstream broke off: the caller sees it end early
+        except aiohttp.ClientError:  # the upstream broke off: the caller sees it end early
             safely(call.finish, status="error", error_type="network")
             raise
         finally:
-            if not call.done:  # the caller went away
+            if not call.done:  # the caller went away: stop the upstream's generation too
                 safely(call.cancel)
-            # Shielded: a disconnect cancels this task, and the upstream must still close.
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
+                upstream.close()
+            else:
+                upstream.release()
