@@ -46,7 +46,7 @@ def proxy(
     set its context and are not sent upstream.
     """
     llmpulse.init(endpoint=collector, api_key=api_key, capture_content=not no_content)
-    app = Proxy(ProxySettings(upstream=upstream, provider=provider)).app()
+    app = Proxy(ProxySettings(upstream=upstream, provider=provider))
     console.print(
         f"LLMPulse proxy on http://{host}:{port} -> {upstream}; events to "
         f"{collector or 'http://127.0.0.1:8000'}"

@@ -11,19 +11,16 @@ forwarded event by event as they arrive.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from llmpulse.events.errors import error_type_for
+from llmpulse.proxy.relay import COMPLETED, DISCONNECTED, Receive, Relay, Scope, Send
 from llmpulse.proxy.sse import SseSplitter
 from llmpulse.sdk.calls import LlmCall, safely
 from llmpulse.sdk.context import context
@@ -144,19 +141,24 @@ class Proxy:
             )
         return self._session
 
-    def app(self) -> Starlette:
-        @contextlib.asynccontextmanager
-        async def lifespan(_: Starlette) -> AsyncIterator[None]:
-            yield
-            if self._session is not None:
-                await self._session.close()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI app: no framework between the caller and the relay (see relay.py)."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self._session is not None:
+                        await self._session.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
-        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-        return Starlette(
-            routes=[Route("/{path:path}", self.handle, methods=methods)], lifespan=lifespan
-        )
-
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | Relay:
         endpoint = RECORDED.get(request.url.path) if request.method == "POST" else None
         body = await request.body()
         payload: dict[str, Any] | None = None
@@ -178,21 +180,16 @@ class Proxy:
             # an answer, so it is sent once more on a new connection (as Go's client does).
             return await self.session.request(request.method, url, headers=headers, data=body)
 
-    async def _pass_through(self, request: Request, body: bytes) -> Response:
+    async def _pass_through(self, request: Request, body: bytes) -> Response | Relay:
         try:
             upstream = await self._send(request, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return unreachable(request.url.path, self.settings.upstream, exc)
-        return StreamingResponse(
-            upstream.content.iter_any(),
-            upstream.status,
-            headers=_response_headers(upstream),
-            background=BackgroundTask(upstream.release),
-        )
+        return Relay(upstream, _response_headers(upstream))
 
     async def _recorded(
         self, request: Request, endpoint: Endpoint, payload: dict[str, Any], body: bytes
-    ) -> Response:
+    ) -> Response | Relay:
         provider = self.settings.provider or endpoint.provider
         with context(**_context_headers(request)):
             call = safely(LlmCall.start, provider, endpoint.operation, payload, endpoint.prompt)
@@ -222,15 +219,8 @@ class Proxy:
                 safely(self._finish_whole, call, endpoint, upstream, content)
             return Response(content, upstream.status, headers=headers)
         if call is None:
-            return StreamingResponse(
-                upstream.content.iter_any(), upstream.status, headers=headers,
-                background=BackgroundTask(upstream.release),
-            )  # fmt: skip
-        if endpoint.chunk is None:  # pragma: no cover - every streaming endpoint has one
-            raise RuntimeError(f"no stream reader for {request.url.path}")
-        return StreamingResponse(
-            self._relay(upstream, call, endpoint, injected), upstream.status, headers=headers
-        )
+            return Relay(upstream, headers)
+        return self._relay(upstream, headers, call, endpoint, injected)
 
     def _finish_whole(
         self, call: LlmCall, endpoint: Endpoint, upstream: aiohttp.ClientResponse, content: bytes
@@ -243,38 +233,40 @@ class Proxy:
         call.finish(**{**fields, "http_status": upstream.status,
                        "request_id": request_id or fields.get("request_id")})  # fmt: skip
 
-    async def _relay(
-        self, upstream: aiohttp.ClientResponse, call: LlmCall, endpoint: Endpoint, injected: bool
-    ) -> AsyncIterator[bytes]:
-        """Forward each upstream chunk's complete events at once, minus the usage chunk we
-        asked for; read each into the call. Ends the call however the stream ends."""
-        assert endpoint.chunk is not None
+    def _relay(
+        self,
+        upstream: aiohttp.ClientResponse,
+        headers: dict[str, str],
+        call: LlmCall,
+        endpoint: Endpoint,
+        injected: bool,
+    ) -> Relay:
+        """A relay that reads each event into the call and drops the usage chunk we asked
+        for; the call ends however the stream ends."""
+        read_chunk = endpoint.chunk
+        assert read_chunk is not None
         splitter = SseSplitter()
         call.fields["http_status"] = upstream.status
         request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
         if request_id:
             call.fields["request_id"] = request_id
-        try:
-            async for chunk in upstream.content.iter_any():
-                out = []
-                for event in splitter.feed(chunk):
-                    if event.data and event.data != "[DONE]":
-                        data = safely(orjson.loads, event.data)
-                        if data is not None and safely(endpoint.chunk, call, data, injected):
-                            continue
-                    out.append(event.raw)
-                if out:
-                    yield b"".join(out)
-            rest = splitter.rest()
-            if rest:
-                yield rest
-            safely(call.finish)
-        except aiohttp.ClientError:  # the upstream broke off: the caller sees it end early
-            safely(call.finish, status="error", error_type="network")
-            raise
-        finally:
-            if not call.done:  # the caller went away: stop the upstream's generation too
+
+        def rewrite(chunk: bytes) -> bytes:
+            out = []
+            for event in splitter.feed(chunk):
+                if event.data and event.data != "[DONE]":
+                    data = safely(orjson.loads, event.data)
+                    if data is not None and safely(read_chunk, call, data, injected):
+                        continue
+                out.append(event.raw)
+            return b"".join(out)
+
+        def on_end(outcome: str) -> None:
+            if outcome == COMPLETED:
+                safely(call.finish)
+            elif outcome == DISCONNECTED:
                 safely(call.cancel)
-                upstream.close()
-            else:
-                upstream.release()
+            else:  # the upstream broke off: the caller saw the stream end early
+                safely(call.finish, status="error", error_type="network")
+
+        return Relay(upstream, headers, rewrite, splitter.rest, on_end)
