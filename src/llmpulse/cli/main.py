@@ -6,6 +6,7 @@ import typer
 
 from llmpulse import __version__
 from llmpulse.cli.keys import keys_app, projects_app
+from llmpulse.cli.probe import probe
 from llmpulse.cli.proxy import proxy
 from llmpulse.cli.serve import demo, serve
 from llmpulse.cli.simulate import simulate
@@ -21,6 +22,7 @@ app.command()(serve)
 app.command()(simulate)
 app.command()(demo)
 app.command()(proxy)
+app.command()(probe)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 

@@ -1,0 +1,1 @@
+"""Prompt probe: synthetic calls to an OpenAI-compatible endpoint (`llmpulse probe`)."""
