@@ -26,6 +26,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
+	$(PY) bench/sdk_overhead.py
+	$(PY) bench/otlp.py
+	$(PY) bench/proxy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
