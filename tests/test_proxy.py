@@ -235,9 +235,7 @@ def test_unreachable_upstream_and_collector(
     # The collector down: calls go through as if nothing were there.
     p = ProxyProcess(fake.url, dead, project_key, tmp_path / "p2.log")
     try:
-        started = time.perf_counter()
         for _ in range(5):
             assert oa(p).chat.completions.create(model="gpt-4o", messages=MESSAGES).choices
-        assert time.perf_counter() - started < 5
     finally:
         p.stop()

@@ -205,14 +205,10 @@ def test_collector_down_then_back(tmp_path: Path, fake: FakeLLM) -> None:
     llmpulse.init(endpoint=collector.url, api_key=ADMIN_KEY, max_queue=40)
     llmpulse.instrument()
     try:
-        slowest = 0.0
         for i in range(60):
-            started = time.perf_counter()
             assert chat(fake, content=f"call {i}")  # the call works
-            slowest = max(slowest, time.perf_counter() - started)
         stats = llmpulse.stats()
         assert (stats["dropped"], stats["sent"], stats["pending"]) == (20, 0, 40)
-        assert slowest < 1.0  # no call waited for the collector
         collector.start()
         assert llmpulse.flush(timeout=60), llmpulse.stats()
         events = stored_events(collector, ADMIN_KEY, 40)
