@@ -71,6 +71,10 @@ def make_settings(**flags: Any) -> Settings:
         raise fail(
             f"--no-auth is refused on {settings.host}: it would open your data to the network"
         )
+    try:
+        settings.llm_endpoints()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     return settings
 
 
@@ -114,11 +118,19 @@ def serve(
             help="Processes that validate incoming events (default: one per core; 0: none).",
         ),
     ] = None,
+    llm: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An LLM endpoint for the playground, NAME=URL[,KEY] (OpenAI-compatible; "
+            "repeat for several). NAME is recorded as the provider.",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, store=store, prices=prices,
         no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
+        llm=";".join(llm) if llm else None,
     )  # fmt: skip
     _serve(settings)
 

@@ -25,6 +25,7 @@ from llmpulse.server.api import router as api_router
 from llmpulse.server.context import Platform, platform
 from llmpulse.server.errors import install_error_handlers
 from llmpulse.server.keys import KeyStore
+from llmpulse.server.playground import router as playground_router
 from llmpulse.server.responses import JsonResponse
 from llmpulse.server.settings import Settings
 from llmpulse.server.telemetry import register_gauges
@@ -108,6 +109,7 @@ def create_app(ctx: Platform) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(api_router)
+    app.include_router(playground_router)
     app.include_router(web_router)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     no_auth: bool = False
     retention_days: int = Field(90, ge=1, le=3650)
     api_keys: str = Field("", description="project:key,... provisioned at start")
+    llm: str = Field("", description="NAME=URL[,KEY];... LLM endpoints for the playground")
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
     )
@@ -33,6 +34,17 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.store or f"chdb://{self.data_dir / 'store'}"
+
+    def llm_endpoints(self) -> dict[str, tuple[str, str | None]]:
+        """LLMPULSE_LLM / --llm parsed into name -> (base URL, key or None)."""
+        endpoints: dict[str, tuple[str, str | None]] = {}
+        for entry in filter(None, (e.strip() for e in self.llm.split(";"))):
+            name, sep, rest = entry.partition("=")
+            url, _, key = rest.partition(",")
+            if not sep or not name or not url.startswith(("http://", "https://")):
+                raise ValueError(f"--llm {entry!r} is not NAME=URL[,KEY] with an http(s) URL")
+            endpoints[name.strip()] = (url.strip(), key.strip() or None)
+        return endpoints
 
     def provisioned_keys(self) -> dict[str, str]:
         """LLMPULSE_API_KEYS parsed into key -> project."""

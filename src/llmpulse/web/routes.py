@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.events.taxonomy import DIMENSIONS
+from llmpulse.probe.prompts import BUNDLED
 from llmpulse.query import events
 from llmpulse.query.filters import QueryError, Scope
 from llmpulse.server.auth import KEY_COOKIE, current_project
@@ -36,6 +37,7 @@ NAV = (
     ("/errors", "Errors"),
     ("/costs", "Costs"),
     ("/users", "Users & sessions"),
+    ("/playground", "Playground"),
 )
 _PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 _STATIC = resources.files("llmpulse.web") / "static"
@@ -215,6 +217,23 @@ async def costs_page(v: View = Depends(view), ctx: Platform = Depends(platform))
 @router.get("/users", response_class=HTMLResponse)
 async def users_page(v: View = Depends(view), ctx: Platform = Depends(platform)) -> HTMLResponse:
     return await render("users.html", v, ctx, pages.users_page, title="Users & sessions")
+
+
+@router.get("/playground", response_class=HTMLResponse)
+async def playground_page(
+    v: View = Depends(view), ctx: Platform = Depends(platform)
+) -> HTMLResponse:
+    """Not through `render`: the playground works in an empty project too."""
+    context = {
+        "v": v,
+        "nav": NAV,
+        "title": "Playground",
+        "assets": ASSET_URLS,
+        "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        "endpoints": list(ctx.settings.llm_endpoints()),
+        "prompt_sets": list(BUNDLED),
+    }
+    return templates.TemplateResponse(v.request, "playground.html", context)
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)

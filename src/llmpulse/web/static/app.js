@@ -132,7 +132,118 @@
       row.addEventListener("click", () => openDetail(row.dataset.event, row)));
   }
 
+  // --- Playground: stream an answer, then show the stored event's cost. ---
+  async function apiJson(method, path, body) {
+    const res = await fetch(path, {
+      method, headers: { "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await res.json();
+    if (!res.ok) throw new Error(data.error || res.statusText);
+    return data;
+  }
+
+  function setText(id, text) { document.getElementById(id).textContent = text; }
+
+  async function showCost(eventId) {
+    for (let i = 0; i < 40; i++) {  // the loader stores it within a second or two
+      // A search, not /v1/requests/{id}: "not stored yet" is then an empty list, not a 404.
+      const res = await fetch(`/v1/requests?from=-1h&q=${encodeURIComponent(eventId)}`);
+      const found = res.ok ? (await res.json()).requests : [];
+      if (found.length) {
+        const e = found[0];
+        setText("pg-cost", e.cost_usd == null ? "unpriced" : `$${e.cost_usd.toFixed(6)}`);
+        const link = document.createElement("a");
+        link.href = `/requests?q=${eventId}`;
+        link.textContent = eventId;
+        document.getElementById("pg-event").replaceChildren(link);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async function send() {
+    const maxTokens = document.getElementById("pg-max-tokens").value;
+    const body = {
+      endpoint: document.getElementById("pg-endpoint").value,
+      model: document.getElementById("pg-model").value,
+      prompt: document.getElementById("pg-prompt").value,
+      max_tokens: maxTokens ? Number(maxTokens) : null,
+    };
+    const answer = document.getElementById("pg-answer");
+    answer.textContent = "";
+    ["pg-latency", "pg-ttft", "pg-tokens", "pg-cost", "pg-event"].forEach((id) => setText(id, "…"));
+    const res = await fetch("/v1/playground/chat", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (!res.ok) {
+      answer.textContent = (await res.json()).error;
+      return;
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const message = JSON.parse(buffer.slice(0, cut).replace(/^data: /, ""));
+        buffer = buffer.slice(cut + 2);
+        if (message.delta) answer.textContent += message.delta;
+        if (message.error) answer.textContent += `\n[${message.error}]`;
+        if (message.done) {
+          const e = message.done;
+          setText("pg-latency", `${e.latency_ms.toFixed(0)} ms`);
+          setText("pg-ttft", e.ttft_ms == null ? "-" : `${e.ttft_ms.toFixed(0)} ms`);
+          setText("pg-tokens", `${e.tokens_in ?? "-"} / ${e.tokens_out ?? "-"}`);
+          showCost(e.event_id);
+        }
+      }
+    }
+  }
+
+  function autoProgress(run) {
+    setText("auto-progress", run.running || run.sent
+      ? `${run.running ? "running" : "stopped"}: ${run.sent} of ${run.total ?? run.sent} sent, ` +
+        `${run.ok ?? 0} ok, ${run.failed ?? 0} failed` +
+        (run.last_latency_ms ? `, last ${run.last_latency_ms.toFixed(0)} ms` : "")
+      : "not running");
+    return run.running;
+  }
+
+  function playground() {
+    if (!document.getElementById("playground")) return;
+    document.getElementById("pg-send").addEventListener("click", () =>
+      send().catch((err) => setText("pg-answer", String(err))));
+    let poll = null;
+    const watch = () => {
+      clearInterval(poll);
+      poll = setInterval(async () => {
+        if (!autoProgress(await apiJson("GET", "/v1/playground/autostream"))) clearInterval(poll);
+      }, 500);
+    };
+    document.getElementById("auto-start").addEventListener("click", async () => {
+      try {
+        autoProgress(await apiJson("POST", "/v1/playground/autostream", {
+          endpoint: document.getElementById("pg-endpoint").value,
+          model: document.getElementById("pg-model").value,
+          prompts: document.getElementById("auto-prompts").value,
+          delay_s: Number(document.getElementById("auto-delay").value),
+          count: Number(document.getElementById("auto-count").value),
+        }));
+        watch();
+      } catch (err) { setText("auto-progress", String(err)); }
+    });
+    document.getElementById("auto-stop").addEventListener("click", async () =>
+      autoProgress(await apiJson("DELETE", "/v1/playground/autostream")));
+    apiJson("GET", "/v1/playground/autostream").then((run) => { if (autoProgress(run)) watch(); });
+  }
+
   window.addEventListener("DOMContentLoaded", () => {
+    playground();
     controls();
     sortableTables();
     requestRows();

@@ -1,0 +1,106 @@
+"""The playground page in real headless Chromium, against the fake provider configured with
+--llm; its calls as the real server stored them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser
+from test_dashboard import CHROMIUM, browser, logged_in  # noqa: F401  (the browser fixture)
+
+from conftest import ADMIN_KEY, Server
+from fake_llm import WORDS, FakeLLM
+from sdk_helpers import stored_events
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, fake: FakeLLM) -> Iterator[Server]:
+    server = Server(
+        tmp_path_factory.mktemp("playground") / "data", "--llm", f"openai={fake.url}/v1"
+    ).start()
+    yield server
+    server.stop()
+
+
+def test_prompt_streams_in_and_is_recorded(browser: Browser, site: Server, fake: FakeLLM) -> None:  # noqa: F811
+    page = logged_in(browser, site)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{site.url}/playground")
+    page.fill("#pg-model", "gpt-4o-mini")
+    page.fill("#pg-prompt", "What is six times seven?")
+    page.click("#pg-send")
+    page.wait_for_function(
+        "document.getElementById('pg-cost').textContent.startsWith('$')", timeout=30_000
+    )
+    answer = fake.calls[-1]
+    assert page.locator("#pg-answer").inner_text() == "".join(WORDS)
+    assert page.locator("#pg-tokens").inner_text() == f"{answer.tokens_in} / {answer.tokens_out}"
+    event_id = page.locator("#pg-event").inner_text()
+    stored = httpx.get(
+        f"{site.url}/v1/requests/{event_id}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ).json()
+    assert (stored["model_id"], stored["provider"], stored["tokens_out"]) == (
+        "gpt-4o-mini",
+        "openai",
+        len(WORDS),
+    )
+    assert stored["prompt"] == "What is six times seven?" and stored["completion"] == "".join(WORDS)
+    assert page.locator("#pg-cost").inner_text() == f"${stored['cost_usd']:.6f}"
+    assert page.locator("#pg-latency").inner_text() == f"{stored['latency_ms']:.0f} ms"
+    assert stored["tags"] == ["playground"]
+    assert errors == []
+
+
+def test_auto_stream_runs_and_stops(browser: Browser, site: Server) -> None:  # noqa: F811
+    page = logged_in(browser, site)
+    page.goto(f"{site.url}/playground")
+    page.fill("#pg-model", "auto-model")
+    page.fill("#auto-delay", "0.05")
+    page.fill("#auto-count", "3")
+    page.click("#auto-start")
+    page.wait_for_function(
+        "document.getElementById('auto-progress').textContent.startsWith('stopped: 3 of 3 sent, 3 ok')",
+        timeout=30_000,
+    )
+    events = [e for e in stored_events(site, ADMIN_KEY, 3) if e["model_id"] == "auto-model"]
+    assert len(events) == 3
+    # A long run stops when asked.
+    page.fill("#auto-count", "1000")
+    page.fill("#auto-delay", "0.2")
+    page.click("#auto-start")
+    page.wait_for_function(
+        "document.getElementById('auto-progress').textContent.startsWith('running')"
+    )
+    page.click("#auto-stop")
+    page.wait_for_function(
+        "document.getElementById('auto-progress').textContent.startsWith('stopped')"
+    )
+    assert int(page.locator("#auto-progress").inner_text().split()[1]) < 1000
+
+
+def test_bad_requests(site: Server) -> None:
+    with site.client() as http:
+        unknown = http.post(
+            "/v1/playground/chat", json={"endpoint": "nope", "model": "m", "prompt": "hi"}
+        )
+        assert (
+            unknown.status_code == 400
+            and "unknown endpoint 'nope' (configured: openai)" in unknown.json()["error"]
+        )
+        empty = http.post(
+            "/v1/playground/chat", json={"endpoint": "openai", "model": "m", "prompt": ""}
+        )
+        assert empty.status_code == 400 and empty.json()["detail"][0]["field"] == "prompt"
+        bad_set = http.post(
+            "/v1/playground/autostream",
+            json={"endpoint": "openai", "model": "m", "prompts": "nope"},
+        )
+        assert bad_set.status_code == 400 and "unknown prompt set" in bad_set.json()["error"]
+    assert httpx.post(f"{site.url}/v1/playground/chat", json={}).status_code == 401
