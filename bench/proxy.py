@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from common import free_port, machine, rss_mib, start_server
+from common import free_port, machine, rss_mib, start_server, wait_listening
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 BODY = {
@@ -32,15 +31,6 @@ BODY = {
     "stream": True,
     "messages": [{"role": "user", "content": "What is the capital of France?"}],
 }
-
-
-def wait_listening(port: int) -> None:
-    for _ in range(300):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 class Connection:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import openai
 from openai.resources.chat.completions.completions import Completions
 
 import llmpulse
-from common import free_port, machine, rss_mib, start_server, wait_drained
+from common import free_port, machine, rss_mib, start_server, wait_drained, wait_listening
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 MESSAGES = [
@@ -140,15 +139,6 @@ def main() -> None:
     for n, rss, held in measure_offline_memory(api, args.offline_calls):
         print(f"  after {n:>6} calls: RSS {rss:6.1f} MiB, events held {held}")
     fake.terminate()
-
-
-def wait_listening(port: int) -> None:
-    for _ in range(200):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError("fake provider did not start")
 
 
 if __name__ == "__main__":

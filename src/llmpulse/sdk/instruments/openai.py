@@ -53,6 +53,18 @@ def _ask_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return {**kwargs, "stream_options": {**base, "include_usage": True}}, True
 
 
+def _chunk_usage_and_model(call: LlmCall, chunk: Any, choices: Any, injected: bool) -> bool:
+    """What every Chat/Completions stream chunk may carry besides text: usage (the last
+    one) and the model that answers. True for the usage-only chunk we asked for."""
+    usage = attr(chunk, "usage")
+    if usage is not None:
+        call.fields.update(usage_fields(usage))
+    if "model_version" not in call.fields and attr(chunk, "model"):
+        call.fields["model_version"] = attr(chunk, "model")
+        call.fields["request_id"] = getattr(chunk, "_request_id", None) or attr(chunk, "id")
+    return injected and not choices and usage is not None
+
+
 # --- chat completions --------------------------------------------------------------------
 
 
@@ -78,13 +90,7 @@ def _chat_chunk(call: LlmCall, chunk: Any, injected: bool) -> bool:
             call.fields["finish_reason"] = attr(choice, "finish_reason")
         content = content or attr(delta, "tool_calls") or attr(delta, "refusal")
     call.chunk(bool(content))
-    usage = attr(chunk, "usage")
-    if usage is not None:
-        call.fields.update(usage_fields(usage))
-    if "model_version" not in call.fields and attr(chunk, "model"):
-        call.fields["model_version"] = attr(chunk, "model")
-        call.fields["request_id"] = getattr(chunk, "_request_id", None) or attr(chunk, "id")
-    return injected and not choices and usage is not None
+    return _chunk_usage_and_model(call, chunk, choices, injected)
 
 
 # --- legacy completions ------------------------------------------------------------------
@@ -107,12 +113,7 @@ def _completion_chunk(call: LlmCall, chunk: Any, injected: bool) -> bool:
     if choices and attr(choices[0], "finish_reason"):
         call.fields["finish_reason"] = attr(choices[0], "finish_reason")
     call.chunk(bool(text))
-    usage = attr(chunk, "usage")
-    if usage is not None:
-        call.fields.update(usage_fields(usage))
-    if "model_version" not in call.fields and attr(chunk, "model"):
-        call.fields["model_version"] = attr(chunk, "model")
-    return injected and not choices and usage is not None
+    return _chunk_usage_and_model(call, chunk, choices, injected)
 
 
 # --- responses ----------------------------------------------------------------------------
