@@ -1,10 +1,12 @@
-"""The playground page in real headless Chromium, against the fake provider configured with
---llm; its calls as the real server stored them."""
+"""The playground page and the trace tree of the request page, in real headless Chromium,
+against the fake provider configured with --llm; calls as the real server stored them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,3 +106,49 @@ def test_bad_requests(site: Server) -> None:
         )
         assert bad_set.status_code == 400 and "unknown prompt set" in bad_set.json()["error"]
     assert httpx.post(f"{site.url}/v1/playground/chat", json={}).status_code == 401
+
+
+def test_request_detail_draws_the_whole_trace(browser: Browser, site: Server) -> None:  # noqa: F811
+    """A trace sent over OTLP (agent -> tool, agent -> LLM call) drawn as a tree on the
+    request page, the opened call in bold."""
+    trace = "7bf92f3577b34da6a3ce929d0e0e4736"
+    now = time.time_ns() - 5_000_000_000
+
+    def span(
+        span_id: str, parent: str, name: str, offset_ms: int, kind: str, **attrs: Any
+    ) -> dict[str, Any]:
+        attributes = [{"key": "openinference.span.kind", "value": {"stringValue": kind}}]
+        attributes += [
+            {"key": k.replace("__", "."), "value": {"stringValue": v}} for k, v in attrs.items()
+        ]
+        return {"traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name,
+                "startTimeUnixNano": str(now + offset_ms * 10**6),
+                "endTimeUnixNano": str(now + (offset_ms + 100) * 10**6), "attributes": attributes}  # fmt: skip
+
+    spans = [
+        span("a000000000000001", "", "agent", 0, "AGENT"),
+        span("a000000000000002", "a000000000000001", "search", 10, "TOOL"),
+        span(
+            "a000000000000003",
+            "a000000000000001",
+            "ChatCompletion",
+            50,
+            "LLM",
+            llm__model_name="gpt-4o-mini",
+        ),
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    with site.client() as http:
+        assert http.post("/v1/traces", json=body).status_code == 200
+    site.wait_loaded()
+    page = logged_in(browser, site)
+    page.goto(f"{site.url}/requests?q={trace}")
+    page.locator("tr[data-event]").first.click()
+    page.locator("#trace-tree li").nth(2).wait_for()
+    items = page.locator("#trace-tree li")
+    texts = [items.nth(i).inner_text() for i in range(items.count())]
+    assert [t.split(" (")[0] for t in texts] == ["agent", "search", "gpt-4o-mini"]
+    assert " ".join(texts[2].split()) == "gpt-4o-mini (chat, LLM) +50 ms 100 ms ok"
+    indents = [items.nth(i).evaluate("e => e.style.paddingLeft") for i in range(3)]
+    assert indents == ["0em", "1.2em", "1.2em"]
+    assert items.nth(2).get_attribute("class") == "current"

@@ -94,6 +94,39 @@
     return section;
   }
 
+  // The whole trace as an indented tree: LLM calls and the chains, tools and agents around them.
+  function traceTree(trace, currentSpan) {
+    const section = document.createElement("div");
+    section.id = "trace-tree";
+    const h = document.createElement("h2");
+    h.textContent = `Trace (${trace.spans.length} spans, ${Math.round(trace.duration_ms)} ms)`;
+    section.appendChild(h);
+    const ids = new Set(trace.spans.map((sp) => sp.span_id));
+    const children = new Map();
+    trace.spans.forEach((sp) => {
+      const parent = ids.has(sp.parent_span_id) ? sp.parent_span_id : "";
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(sp);
+    });
+    const start = Date.parse(trace.start);
+    const list = document.createElement("ul");
+    const walk = (parent, depth) => (children.get(parent) || []).forEach((sp) => {
+      const li = document.createElement("li");
+      li.style.paddingLeft = `${depth * 1.2}em`;
+      li.dataset.span = sp.span_id;
+      if (sp.span_id === currentSpan) li.className = "current";
+      const offset = Date.parse(sp.ts) - start;
+      li.textContent = `${sp.name} (${sp.type === "llm" ? sp.kind + ", LLM" : sp.kind})  ` +
+        `+${offset} ms  ${Math.round(sp.latency_ms)} ms  ${sp.status}` +
+        (sp.error_type ? ` ${sp.error_type}` : "");
+      list.appendChild(li);
+      walk(sp.span_id, depth + 1);
+    });
+    walk("", 0);
+    section.appendChild(list);
+    return section;
+  }
+
   async function openDetail(eventId, row) {
     const panel = document.getElementById("detail");
     document.querySelectorAll("tr.selected").forEach((r) => r.classList.remove("selected"));
@@ -123,6 +156,10 @@
     wrap.className = "table-wrap";
     wrap.appendChild(table);
     panel.appendChild(wrap);
+    if (event.trace_id) {
+      const res = await fetch(`/v1/traces/${encodeURIComponent(event.trace_id)}`);
+      if (res.ok) panel.appendChild(traceTree(await res.json(), event.span_id));
+    }
     panel.appendChild(callsTable("Same trace", related.trace || []));
     panel.appendChild(callsTable("Same session", related.session || []));
   }
