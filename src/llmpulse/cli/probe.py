@@ -97,8 +97,10 @@ def probe(
         str | None, typer.Option(envvar="LLMPULSE_API_KEY", help="API key of the LLMPulse project.")
     ] = None,
 ) -> None:
-    """Send prompts to an OpenAI-compatible endpoint and record every call as an event,
-    with live figures (sent, ok, failed, latency and TTFT p50/p95, tokens/s) and a summary."""
+    """Send prompts to an OpenAI-compatible endpoint; every call becomes an event.
+
+    A live table shows sent, ok, failed, latency and TTFT p50/p95 and tokens/s per model,
+    and stays as the summary."""
     models = [m.strip() for m in (compare or model or "").split(",") if m.strip()]
     if not models:
         raise fail("name a --model, or several with --compare M1,M2")
