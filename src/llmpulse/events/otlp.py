@@ -79,7 +79,9 @@ class MappedSpans:
     and the rest as `trace_spans` rows."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    event_places: list[str] = field(default_factory=list)  # each one's place in the request
     spans: list[dict[str, Any]] = field(default_factory=list)
+    span_places: list[str] = field(default_factory=list)
     rejections: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -104,8 +106,10 @@ def map_spans(spans: list[OtlpSpan]) -> MappedSpans:
         operation = llm_operation(span.attributes)
         if operation is None:
             out.spans.append(_span_row(span))
+            out.span_places.append(span.where)
         else:
             out.events.append(_llm_event(span, operation))
+            out.event_places.append(span.where)
     return out
 
 
@@ -195,7 +199,7 @@ def _raw(span: OtlpSpan) -> dict[str, Any]:
         "name": span.name,
         "startTimeUnixNano": span.start_ns,
         "endTimeUnixNano": span.end_ns,
-        "attributes": {k: v for k, v in span.attributes.items()},
+        "attributes": dict(span.attributes),
     }
 
 

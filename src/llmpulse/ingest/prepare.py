@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from llmpulse.events.normalize import Normalizer
+from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.events.otlp import map_spans
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
@@ -61,8 +61,7 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             decompress(request.body, request.content_encoding), request.content_type
         )
     except BodyError as exc:
-        out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
-        out.rejected_fields["body"] = 1
+        out = _unreadable(exc)
         if exc.status == 400 and exc.field == "body":
             # Unreadable JSON is kept as one dead letter: nothing is silently dropped.
             raw = request.body.decode("utf-8", "replace")
@@ -81,8 +80,7 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         rejected_fields=Counter(metric_reason(r.field) for r in batch.rejections),
     )
     if batch.rows:
-        keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
-        out.payloads.append(records.encode(records.EVENTS, keys, batch.rows))
+        out.payloads.append(_events_payload(project, batch))
     if batch.rejections:
         reasons: dict[int, list[str]] = {}
         for r in batch.rejections:
@@ -106,40 +104,38 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         else:
             spans = decode_json(data)
     except BodyError as exc:
-        out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
-        out.rejected_fields["body"] = 1
-        return out
+        return _unreadable(exc)
     mapped = map_spans(spans)
+    # (field at fault, with the span's place in the request; reason; the span as received)
     problems: list[tuple[str, str, Any]] = list(mapped.rejections)
 
     batch = normalizer.batch(mapped.events, project, received_ms)
     for r in batch.rejections:
-        problems.append((r.field, r.error, mapped.events[r.index]))
+        place = mapped.event_places[r.index]
+        where = f"{place}.{r.field}" if r.field else place
+        problems.append((where, r.error, mapped.events[r.index]))
     span_rows, span_keys = [], []
-    for row in mapped.spans:
+    for row, place in zip(mapped.spans, mapped.span_places, strict=True):
         ts_ms = int(row["ts"] * 1000)
         problem = normalizer.ts_problem(ts_ms, received_ms)
         if problem:
-            problems.append(("startTimeUnixNano", problem, row))
+            problems.append((f"{place}.startTimeUnixNano", problem, row))
             continue
         row["project"], row["received_at"] = project, received_ms / 1000
         span_rows.append(row)
         span_keys.append((project, row["event_id"], ts_ms, False))
 
     accepted = len(batch.rows) + len(span_rows)
-    rejected = len(spans) - accepted
     out = Prepared(200, {}, accepted=accepted)
     if problems:
-        reasons = [f"{where or 'span'}: {error}" for where, error, _ in problems]
+        reasons = [f"{where}: {error}" for where, error, _ in problems]
         message = "; ".join(reasons[:20]) + (
             f" (and {len(reasons) - 20} more)" if len(reasons) > 20 else ""
         )
-        out.rejected_fields.update(metric_reason(where) for where, _, _ in problems)
-        rows = [
-            rejected_row(project, request.source, received_ms, f"{where}: {error}", raw)
-            for where, error, raw in problems
-        ]
-        out.payloads.append(records.encode(records.REJECTED, [], rows))
+        # Metric labels name the schema field (a span's place in a request is unbounded).
+        out.rejected_fields.update(metric_reason(r.field) for r in batch.rejections)
+        out.rejected_fields["span"] += len(problems) - len(batch.rejections)
+        out.payloads.append(_dead_letters(project, request.source, received_ms, problems))
         if accepted == 0:
             out.status = 400
             out.answer = {
@@ -147,13 +143,40 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
                 "detail": [{"field": where, "error": error} for where, error, _ in problems],
             }
         else:
+            rejected = len(spans) - accepted
             out.answer = {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
     if batch.rows:
-        keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
-        out.payloads.append(records.encode(records.EVENTS, keys, batch.rows))
+        out.payloads.append(_events_payload(project, batch))
     if span_rows:
         out.payloads.append(records.encode(records.SPANS, span_keys, span_rows))
     return out
+
+
+def _unreadable(exc: BodyError) -> Prepared:
+    """The answer to a body that cannot be read at all."""
+    out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
+    out.rejected_fields["body"] = 1
+    return out
+
+
+def _events_payload(project: str, batch: Batch) -> bytes:
+    keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
+    return records.encode(records.EVENTS, keys, batch.rows)
+
+
+def _dead_letters(
+    project: str, source: str, received_ms: int, problems: list[tuple[str, str, Any]]
+) -> bytes:
+    """One dead-letter row per rejected span, with all its reasons. Spans are told apart by
+    identity: each one's raw form is a dict of its own."""
+    by_item: dict[int, tuple[Any, list[str]]] = {}
+    for where, error, raw in problems:
+        by_item.setdefault(id(raw), (raw, []))[1].append(f"{where}: {error}")
+    rows = [
+        rejected_row(project, source, received_ms, "; ".join(reasons), raw)
+        for raw, reasons in by_item.values()
+    ]
+    return records.encode(records.REJECTED, [], rows)
 
 
 def metric_reason(field: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import openai
 
+from llmpulse.probe.chat import Streamed, stream_chat
 from llmpulse.probe.prompts import Messages
 
 
@@ -107,30 +108,20 @@ class Probe:
     async def one(self, model: str, messages: Messages) -> None:
         stats = self.stats[model]
         stats.sent += 1
-        started = time.perf_counter()
-        first: float | None = None
-        tokens = 0
+        call = Streamed()
         try:
             if self.plan.stream:
-                stream = await self.client.chat.completions.create(
-                    model=model,
-                    messages=cast(Any, messages),
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    max_tokens=self.plan.max_tokens or openai.omit,
-                )
-                async for chunk in stream:
-                    if first is None and chunk.choices and chunk.choices[0].delta.content:
-                        first = time.perf_counter()
-                    if chunk.usage is not None:
-                        tokens = chunk.usage.completion_tokens
+                async for _ in stream_chat(
+                    self.client, model, messages, self.plan.max_tokens, call
+                ):
+                    pass
             else:
                 response = await self.client.chat.completions.create(
                     model=model,
                     messages=cast(Any, messages),
                     max_tokens=self.plan.max_tokens or openai.omit,
                 )
-                tokens = response.usage.completion_tokens if response.usage else 0
+                call.tokens_out = response.usage.completion_tokens if response.usage else None
         except openai.OpenAIError as exc:
             stats.failed += 1
             name = type(exc).__name__
@@ -138,10 +129,8 @@ class Probe:
             return
         end = time.perf_counter()
         stats.ok += 1
-        stats.latency_ms.append((end - started) * 1000)
-        stats.tokens_out += tokens
-        if first is not None:
-            stats.ttft_ms.append((first - started) * 1000)
-            stats.generating_s += end - first
-        else:
-            stats.generating_s += end - started
+        stats.latency_ms.append((end - call.started) * 1000)
+        stats.tokens_out += call.tokens_out or 0
+        if call.first is not None:
+            stats.ttft_ms.append((call.first - call.started) * 1000)
+        stats.generating_s += end - (call.first or call.started)

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import openai
@@ -17,8 +18,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from llmpulse.events.errors import error_type_for
+from llmpulse.probe.chat import Streamed, stream_chat
 from llmpulse.probe.prompts import BUNDLED, PromptFileError, load_prompts
+from llmpulse.sdk.calls import classify
 from llmpulse.server.auth import current_project
 from llmpulse.server.context import Platform, platform
 from llmpulse.server.errors import ApiError
@@ -80,6 +82,7 @@ async def _call(
     client = _client(ctx, endpoint)
     event: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
+        "ts": datetime.now(UTC).isoformat(),
         "model_id": model,
         "provider": endpoint,
         "stream": True,
@@ -88,43 +91,31 @@ async def _call(
     }
     if max_tokens:
         event["max_tokens"] = max_tokens
-    started = time.perf_counter()
-    first: float | None = None
+    call = Streamed()
     parts: list[str] = []
     error: str | None = None
+    messages = [{"role": "user", "content": prompt}]
     try:
-        stream = await client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": prompt}],
-            stream=True,
-            stream_options={"include_usage": True},
-            max_tokens=max_tokens or openai.omit,
-        )
-        async for chunk in stream:
-            delta = chunk.choices[0].delta.content if chunk.choices else None
-            if delta:
-                first = first or time.perf_counter()
-                parts.append(delta)
-                yield {"delta": delta}
-            if chunk.choices and chunk.choices[0].finish_reason:
-                event["finish_reason"] = chunk.choices[0].finish_reason
-            if chunk.usage is not None:
-                event["tokens_in"] = chunk.usage.prompt_tokens
-                event["tokens_out"] = chunk.usage.completion_tokens
+        async for delta in stream_chat(client, model, messages, max_tokens, call):
+            parts.append(delta)
+            yield {"delta": delta}
     except openai.OpenAIError as exc:
-        status = getattr(exc, "status_code", None)
-        event.update(
-            status="error", error_type=error_type_for(status, type(exc).__name__, str(exc))
-        )
+        error_type, status = classify(exc)
+        event.update(status="error", error_type=error_type)
         if status:
             event["http_status"] = status
         error = f"{type(exc).__name__}: {exc}"
     finally:
         await client.close()
-    end = time.perf_counter()
-    event["latency_ms"] = (end - started) * 1000
-    if first is not None:
-        event["ttft_ms"] = (first - started) * 1000
+    event["latency_ms"] = (time.perf_counter() - call.started) * 1000
+    if call.first is not None:
+        event["ttft_ms"] = (call.first - call.started) * 1000
+    read = {
+        "tokens_in": call.tokens_in,
+        "tokens_out": call.tokens_out,
+        "finish_reason": call.finish_reason,
+    }
+    event.update((k, v) for k, v in read.items() if v is not None)
     event["completion"] = "".join(parts)
     await ctx.ingest.ingest(
         orjson.dumps(event), "application/json", None, project, source="playground"
