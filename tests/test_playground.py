@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser
 from test_dashboard import CHROMIUM, browser, logged_in  # noqa: F401  (the browser fixture)
 
-from conftest import ADMIN_KEY, Server
+from conftest import ADMIN_KEY, Server, run_cli
 from fake_llm import WORDS, FakeLLM
 from sdk_helpers import stored_events
 
@@ -152,3 +152,9 @@ def test_request_detail_draws_the_whole_trace(browser: Browser, site: Server) ->
     indents = [items.nth(i).evaluate("e => e.style.paddingLeft") for i in range(3)]
     assert indents == ["0em", "1.2em", "1.2em"]
     assert items.nth(2).get_attribute("class") == "current"
+
+
+def test_bad_llm_option_is_refused(tmp_path: Path) -> None:
+    result = run_cli("serve", "--llm", "openai=localhost:11434", data_dir=tmp_path / "data")
+    assert result.returncode != 0
+    assert "is not NAME=URL[,KEY] with an http(s) URL" in " ".join(result.stderr.split())

@@ -24,7 +24,7 @@ import uuid
 import weakref
 from collections import deque
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmpulse.events.content import messages_text
 from llmpulse.sdk.context import new_span_id, new_trace_id
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmpulse.sdk")
 
+T = TypeVar("T")
 EVENT = "event"
 SPAN = "span"
 _CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
@@ -184,11 +185,12 @@ class Exporter:
     def _deliver(self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]) -> None:
         events = [self._event(item) for kind, item in batch if kind == EVENT]
         spans = [self._span(item) for kind, item in batch if kind == SPAN]
-        for body, count in _ndjson_chunks(events):
-            self._post(client, "/v1/events", "application/x-ndjson", body, count)
-        if spans:
-            body = json.dumps(otlp_json(spans, self._service_name)).encode()
-            self._post(client, "/v1/traces", "application/json", body, len(spans))
+        lines = [json.dumps(e, default=str).encode() + b"\n" for e in events]
+        for part in _parts([(line, len(line)) for line in lines]):
+            self._post(client, "/v1/events", "application/x-ndjson", b"".join(part), len(part))
+        for chunk in _parts([(s, len(json.dumps(s, default=str))) for s in spans]):
+            body = json.dumps(otlp_json(chunk, self._service_name), default=str).encode()
+            self._post(client, "/v1/traces", "application/json", body, len(chunk))
 
     def _post(
         self, client: httpx.Client, path: str, content_type: str, body: bytes, count: int
@@ -265,22 +267,18 @@ def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
 
-def _ndjson_chunks(items: list[dict[str, Any]]) -> list[tuple[bytes, int]]:
-    """NDJSON request bodies of at most MAX_BODY_BYTES (the collector refuses bodies over
-    10 MB; 500 events with long prompts can pass that), with their event counts."""
-    chunks: list[tuple[bytes, int]] = []
-    lines: list[bytes] = []
+def _parts(sized: list[tuple[T, int]]) -> list[list[T]]:
+    """Items grouped into request bodies of about MAX_BODY_BYTES at most (the collector
+    refuses bodies over 10 MB; 500 events with long prompts can pass that)."""
+    parts: list[list[T]] = []
     size = 0
-    for item in items:
-        line = json.dumps(item, default=str).encode() + b"\n"
-        if lines and size + len(line) > MAX_BODY_BYTES:
-            chunks.append((b"".join(lines), len(lines)))
-            lines, size = [], 0
-        lines.append(line)
-        size += len(line)
-    if lines:
-        chunks.append((b"".join(lines), len(lines)))
-    return chunks
+    for item, item_size in sized:
+        if not parts or size + item_size > MAX_BODY_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += item_size
+    return parts
 
 
 def _attribute(key: str, value: Any) -> dict[str, Any]:
