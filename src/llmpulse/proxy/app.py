@@ -95,6 +95,11 @@ def _response_headers(upstream: aiohttp.ClientResponse) -> dict[str, str]:
     return {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED}
 
 
+def _request_id(upstream: aiohttp.ClientResponse) -> str | None:
+    """The provider's request id (OpenAI: x-request-id, Anthropic: request-id)."""
+    return upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
+
+
 def _error_of(status: int, body: bytes) -> dict[str, Any]:
     """status/error_type/http_status of an upstream error answer, from its error body."""
     name = message = ""
@@ -166,9 +171,9 @@ class Proxy:
             with contextlib.suppress(orjson.JSONDecodeError):
                 parsed = orjson.loads(body)
                 payload = parsed if isinstance(parsed, dict) else None
-        if payload is None:
+        if endpoint is None or payload is None:
             return await self._pass_through(request, body)
-        return await self._recorded(request, endpoint, payload, body)  # type: ignore[arg-type]
+        return await self._recorded(request, endpoint, payload, body)
 
     async def _send(self, request: Request, body: bytes) -> aiohttp.ClientResponse:
         url = _upstream_url(self.settings, request)
@@ -225,7 +230,7 @@ class Proxy:
     def _finish_whole(
         self, call: LlmCall, endpoint: Endpoint, upstream: aiohttp.ClientResponse, content: bytes
     ) -> None:
-        request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
+        request_id = _request_id(upstream)
         if upstream.status >= 400:
             call.finish(**_error_of(upstream.status, content))
             return
@@ -247,7 +252,7 @@ class Proxy:
         assert read_chunk is not None
         splitter = SseSplitter()
         call.fields["http_status"] = upstream.status
-        request_id = upstream.headers.get("x-request-id") or upstream.headers.get("request-id")
+        request_id = _request_id(upstream)
         if request_id:
             call.fields["request_id"] = request_id
 
