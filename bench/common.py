@@ -25,10 +25,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, *extra: str, prefix: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`llmpulse serve` without auth on a free port; `prefix` runs it under e.g. chrt."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
+        *prefix,
         sys.executable,
         "-m",
         "llmpulse",
@@ -61,10 +65,32 @@ def wait_drained(url: str, timeout: float = 600) -> float:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of a process and its descendants."""
+    total = 0
+    for each in process_tree(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a server's worker processes)."""
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return [pid, *(p for child in children for p in process_tree(child))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its descendants have used so far."""
+    total = 0
+    for each in process_tree(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_listening(port: int, timeout: float = 15) -> None:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import httpx
 
-from common import free_port, machine, rss_mib, start_server, wait_listening
+from common import cpu_seconds, free_port, machine, rss_mib, start_server, wait_listening
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+UPSTREAM = Path(__file__).resolve().parent / "sse_upstream.py"
+CONTENT = re.compile(rb'"content": ?"[^"]')  # a chunk with text in it
 BODY = {
     "model": "gpt-4o-mini",
     "stream": True,
@@ -33,66 +35,107 @@ BODY = {
 }
 
 
-class Connection:
-    """A bare HTTP/1.1 keep-alive connection: the load generator must cost far less than
-    what it measures (httpx spent 7-18 ms of CPU per streamed call at 200 at a time)."""
+class Connection(asyncio.Protocol):
+    """A bare HTTP/1.1 keep-alive connection as a protocol: the load generator must cost far
+    less than what it measures, on the same cores (httpx spent 7-18 ms of CPU per streamed
+    call at 200 at a time; asyncio streams 0.35 ms)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+    def __init__(self) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.done: asyncio.Future[None] | None = None
+        self.received = b""
+        self.first: float | None = None
 
-    async def stream(self, path: str, body: bytes) -> tuple[float, float]:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.done is None or self.done.done():
+            return
+        if not self.received and not data.startswith(b"HTTP/1.1 200 "):
+            self.done.set_exception(RuntimeError(data.decode()))
+            return
+        if self.first is None and CONTENT.search(data):
+            self.first = time.perf_counter()
+        self.received = self.received[-16:] + data  # enough to see how the answer ends
+        if self.received.endswith(b"\r\n0\r\n\r\n"):  # the last chunk of the stream
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(exc or ConnectionError("closed mid-answer"))
+
+    async def stream(self, request: bytes) -> tuple[float, float]:
         """(ms to the first content chunk, ms to the end) of one streamed POST."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self.received, self.first = b"", None
         started = time.perf_counter()
-        self.writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer sk-bench\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        if b" 200 " not in head.split(b"\r\n", 1)[0]:
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            raise RuntimeError((head + await self.reader.readexactly(length)).decode())
-        first = None
-        while True:  # chunked transfer encoding
-            size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-            data = await self.reader.readexactly(size + 2)
-            if size == 0:
-                break
-            if first is None and any(
-                b'"content": "' in event and b'"content": ""' not in event
-                for event in data.split(b"\n\n")
-            ):
-                first = time.perf_counter()
+        self.transport.write(request)
+        await self.done
         end = time.perf_counter()
-        return ((first or end) - started) * 1000, (end - started) * 1000
+        return ((self.first or end) - started) * 1000, (end - started) * 1000
 
 
-async def load(url: str, calls: int, concurrency: int) -> tuple[list[float], list[float]]:
-    """(TTFT ms, total ms) per call, `concurrency` connections at a time."""
+async def load(
+    url: str, calls: int, concurrency: int, spread_s: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """(TTFT ms, total ms) per call, `concurrency` connections at a time. The connections
+    start evenly over `spread_s` seconds; at 0 they all start together and, their calls
+    lasting the same, stay in step."""
     parts = httpx.URL(url)
     body = json.dumps(BODY).encode()
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.host}\r\nAuthorization: Bearer sk-bench\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     results: list[tuple[float, float]] = []
     queue = iter(range(calls))
 
-    async def worker() -> None:
-        connection = Connection(parts.host, parts.port or 80)
+    async def worker(index: int) -> None:
+        await asyncio.sleep(spread_s * index / concurrency)
+        transport, connection = await asyncio.get_running_loop().create_connection(
+            Connection, parts.host, parts.port or 80
+        )
         for _ in queue:
-            results.append(await connection.stream(parts.path, body))
-        if connection.writer is not None:
-            connection.writer.close()
+            t0 = time.perf_counter()
+            r = await connection.stream(request)
+            results.append(r)
+            TRACE.append((t0, r[0]))
+        transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return [r[0] for r in results], [r[1] for r in results]
 
 
+TRACE = []
 def q(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def compare(
+    urls: dict[str, str], processes: dict[str, int], calls: int, concurrency: int, spread_s: float
+) -> None:
+    """Runs the load straight and through the proxy; prints latencies, the added latency and
+    each process's CPU per call."""
+    rows = []
+    for name, url in urls.items():
+        cpu_before = {p: cpu_seconds(pid) for p, pid in processes.items()}
+        load_before = time.process_time()
+        ttft, total = asyncio.run(load(url, calls, concurrency, spread_s))
+        cpu = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in processes.items()}
+        cpu["load"] = time.process_time() - load_before
+        rows.append((ttft, total))
+        print(f"  {name:7} TTFT p50 {q(ttft, .5):6.1f} ms  p99 {q(ttft, .99):6.1f} ms   "
+              f"total p50 {q(total, .5):6.1f} ms  p99 {q(total, .99):6.1f} ms")  # fmt: skip
+        print("          CPU ms per call: " + ", ".join(
+            f"{p} {seconds * 1000 / calls:.2f}" for p, seconds in cpu.items()))  # fmt: skip
+    (dt, dtot), (pt, ptot) = rows
+    import pickle; pickle.dump(TRACE[-calls:], open(f"/tmp/trace_{spread_s}.pkl", "wb")); TRACE.clear()
+    print(f"  added: TTFT p50 {q(pt, .5) - q(dt, .5):+.1f} ms, p99 {q(pt, .99) - q(dt, .99):+.1f} ms; "
+          f"total p50 {q(ptot, .5) - q(dtot, .5):+.1f} ms, p99 {q(ptot, .99) - q(dtot, .99):+.1f} ms")  # fmt: skip
 
 
 def main() -> None:
@@ -102,17 +145,18 @@ def main() -> None:
     parser.add_argument("--memory-calls", type=int, default=10_000)
     parser.add_argument("--chunk-delay", type=float, default=0.02,
                         help="seconds between the fake's chunks (0.02: 50 chunks/s a stream)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="proxy worker processes")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     fake_port, proxy_port = free_port(), free_port()
     fake = subprocess.Popen(
-        [sys.executable, str(TESTS / "fake_llm.py"), str(fake_port), str(args.chunk_delay)]
+        [sys.executable, str(UPSTREAM), str(fake_port), str(args.chunk_delay)]
     )
     with tempfile.TemporaryDirectory() as tmp:
-        collector, collector_url = start_server(Path(tmp) / "data")
+        collector, collector_url = start_server(Path(tmp) / "data", prefix=("chrt", "--idle", "0"))
         proxy = subprocess.Popen(
             [sys.executable, "-m", "llmpulse", "proxy", "--upstream", f"http://127.0.0.1:{fake_port}",
-             "--port", str(proxy_port), "--collector", collector_url],
+             "--port", str(proxy_port), "--collector", os.environ.get("X_COLLECTOR", collector_url), "--workers", str(args.workers)],
             stdout=subprocess.DEVNULL, env=dict(os.environ),
         )  # fmt: skip
         try:
@@ -124,17 +168,15 @@ def main() -> None:
             asyncio.run(load(direct_url, 400, args.concurrency))
             print(f"{args.calls} streamed calls (12 chunks: the first after 50 ms, then every "
                   f"{args.chunk_delay * 1000:.0f} ms), {args.concurrency} at a time:")  # fmt: skip
-            rows = []
-            for name, url in (("direct", direct_url), ("proxy", proxy_url)):
-                ttft, total = asyncio.run(load(url, args.calls, args.concurrency))
-                rows.append((name, ttft, total))
-                print(f"  {name:7} TTFT p50 {q(ttft, .5):6.1f} ms  p99 {q(ttft, .99):6.1f} ms   "
-                      f"total p50 {q(total, .5):6.1f} ms  p99 {q(total, .99):6.1f} ms")  # fmt: skip
-            (_, dt, dtot), (_, pt, ptot) = rows
-            print(f"  added: TTFT p50 {q(pt, .5) - q(dt, .5):+.1f} ms, p99 {q(pt, .99) - q(dt, .99):+.1f} ms; "
-                  f"total p50 {q(ptot, .5) - q(dtot, .5):+.1f} ms, p99 {q(ptot, .99) - q(dtot, .99):+.1f} ms")  # fmt: skip
+            processes = {"fake": fake.pid, "proxy": proxy.pid, "collector": collector.pid}
+            urls = {"direct": direct_url, "proxy": proxy_url}
+            call_s = 0.05 + 11 * args.chunk_delay
+            print(f" starts spread over one call ({call_s * 1000:.0f} ms), as independent callers do:")
+            compare(urls, processes, args.calls, args.concurrency, call_s)
+            print(" all starting together, in step (each chunk arrives for every stream at once):")
+            compare(urls, processes, args.calls, args.concurrency, 0.0)
             print(f"proxy RSS over {args.memory_calls} more streamed calls:")
-            step = args.memory_calls // 5
+            step = max(1, args.memory_calls // 5)
             print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
             for done in range(step, args.memory_calls + 1, step):
                 asyncio.run(load(proxy_url, step, args.concurrency))

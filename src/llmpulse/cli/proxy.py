@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 import uvicorn
 
-import llmpulse
 from llmpulse.cli.common import console
-from llmpulse.proxy.app import Proxy, ProxySettings
+from llmpulse.proxy.app import SETTINGS_VARIABLE, ProxySettings
 
 
 def proxy(
@@ -34,6 +34,14 @@ def proxy(
         str | None,
         typer.Option(help="Provider recorded on events (default: openai or anthropic, by API)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving calls. Each has one event loop: at hundreds of concurrent "
+            "streams, one per core keeps the added latency low.",
+        ),
+    ] = 1,
     no_content: Annotated[
         bool, typer.Option("--no-content", help="Do not record prompts and completions.")
     ] = False,
@@ -45,10 +53,20 @@ def proxy(
     -Session, -Experiment, -Variant, -Prompt-Version, -Tags and X-LLMPulse-Metadata-<key>
     set its context and are not sent upstream.
     """
-    llmpulse.init(endpoint=collector, api_key=api_key, capture_content=not no_content)
-    app = Proxy(ProxySettings(upstream=upstream, provider=provider))
+    settings = ProxySettings(upstream, provider, collector, api_key, not no_content)
     console.print(
         f"LLMPulse proxy on http://{host}:{port} -> {upstream}; events to "
         f"{collector or 'http://127.0.0.1:8000'}"
+        + (f"; {workers} worker processes" if workers > 1 else "")
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    os.environ[SETTINGS_VARIABLE] = settings.to_environment()
+    uvicorn.run(
+        "llmpulse.proxy.app:from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )

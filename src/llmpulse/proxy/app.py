@@ -11,17 +11,21 @@ forwarded event by event as they arrive.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import gc
+import os
+import sys
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
 import orjson
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+import llmpulse
 from llmpulse.events.errors import error_type_for
+from llmpulse.proxy.incoming import Incoming, read_incoming
 from llmpulse.proxy.relay import COMPLETED, DISCONNECTED, Receive, Relay, Scope, Send
-from llmpulse.proxy.sse import SseSplitter
+from llmpulse.proxy.sse import SseEvent, SseSplitter
 from llmpulse.sdk.calls import LlmCall, safely
 from llmpulse.sdk.context import context
 from llmpulse.sdk.instruments.anthropic import ENDPOINT as ANTHROPIC_MESSAGES
@@ -45,13 +49,36 @@ _NOT_FORWARDED = {
 CONTEXT_PREFIX = "x-llmpulse-"
 
 
+SETTINGS_VARIABLE = "LLMPULSE_PROXY_SETTINGS"  # how `llmpulse proxy` configures its workers
+
+
 @dataclass(frozen=True)
 class ProxySettings:
     upstream: str  # the API's root, e.g. https://api.openai.com (a trailing /v1 is fine)
     provider: str | None = None  # overrides the provider of the API's flavour
+    collector: str | None = None  # the LLMPulse server (default: LLMPULSE_ENDPOINT or local)
+    api_key: str | None = None  # its project key (default: LLMPULSE_API_KEY)
+    capture_content: bool = True
+
+    def to_environment(self) -> str:
+        return orjson.dumps(asdict(self)).decode()
 
 
-def _context_headers(request: Request) -> dict[str, Any]:
+def from_environment() -> Proxy:
+    """The app of one worker process, configured by `llmpulse proxy` through the
+    environment (uvicorn starts workers as fresh processes)."""
+    return Proxy(ProxySettings(**orjson.loads(os.environ[SETTINGS_VARIABLE])))
+
+
+def tune_for_latency() -> None:
+    """Every stream waits on this process's one event loop, so pauses cost more than
+    throughput: the start-up heap is frozen out of the garbage collector's full passes, and
+    the exporter thread hands the GIL back within 1 ms rather than 5 (bench/proxy.py)."""
+    gc.freeze()
+    sys.setswitchinterval(0.001)
+
+
+def _context_headers(request: Incoming) -> dict[str, Any]:
     """`llmpulse.context` arguments from X-LLMPulse-User, -Session, -Experiment + -Variant,
     -Prompt-Version, -Tags (comma-separated) and X-LLMPulse-Metadata-<key>."""
     h = request.headers
@@ -74,21 +101,19 @@ def _context_headers(request: Request) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v}
 
 
-def _upstream_url(settings: ProxySettings, request: Request) -> str:
+def _upstream_url(settings: ProxySettings, request: Incoming) -> str:
     base = settings.upstream.rstrip("/")
-    path = request.url.path
-    if base.endswith("/v1") and path.startswith("/v1/"):
+    if base.endswith("/v1") and request.path.startswith("/v1/"):
         base = base[:-3]
-    query = f"?{request.url.query}" if request.url.query else ""
-    return f"{base}{path}{query}"
+    return f"{base}{request.target}"
 
 
-def _forwarded_headers(request: Request) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in request.headers.items()
+def _forwarded_headers(request: Incoming) -> list[tuple[str, str]]:
+    return [
+        (k, v)
+        for k, v in request.header_list
         if k not in _NOT_FORWARDED and not k.startswith(CONTEXT_PREFIX)
-    }
+    ]
 
 
 def _response_headers(upstream: aiohttp.ClientResponse) -> dict[str, str]:
@@ -134,6 +159,15 @@ class Proxy:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
 
+    def start_recording(self) -> None:
+        """The SDK's exporter, started in the worker process that serves (each has its own)."""
+        llmpulse.init(
+            endpoint=self.settings.collector,
+            api_key=self.settings.api_key,
+            capture_content=self.settings.capture_content,
+        )
+        tune_for_latency()
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the server's event loop
@@ -152,6 +186,7 @@ class Proxy:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self.start_recording()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self._session is not None:
@@ -160,24 +195,26 @@ class Proxy:
                     return
         if scope["type"] != "http":
             return
-        response = await self.handle(Request(scope, receive))
+        request = await read_incoming(scope, receive)
+        if request is None:  # the caller left before sending its whole request
+            return
+        response = await self.handle(request)
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response | Relay:
-        endpoint = RECORDED.get(request.url.path) if request.method == "POST" else None
-        body = await request.body()
+    async def handle(self, request: Incoming) -> Response | Relay:
+        endpoint = RECORDED.get(request.path) if request.method == "POST" else None
         payload: dict[str, Any] | None = None
         if endpoint is not None:
             with contextlib.suppress(orjson.JSONDecodeError):
-                parsed = orjson.loads(body)
+                parsed = orjson.loads(request.body)
                 payload = parsed if isinstance(parsed, dict) else None
         if endpoint is None or payload is None:
-            return await self._pass_through(request, body)
-        return await self._recorded(request, endpoint, payload, body)
+            return await self._pass_through(request, request.body)
+        return await self._recorded(request, endpoint, payload, request.body)
 
-    async def _send(self, request: Request, body: bytes) -> aiohttp.ClientResponse:
+    async def _send(self, request: Incoming, body: bytes) -> aiohttp.ClientResponse:
         url = _upstream_url(self.settings, request)
-        headers = {**_forwarded_headers(request), "Accept-Encoding": "identity"}
+        headers = [*_forwarded_headers(request), ("Accept-Encoding", "identity")]
         try:
             return await self.session.request(request.method, url, headers=headers, data=body)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
@@ -185,15 +222,15 @@ class Proxy:
             # an answer, so it is sent once more on a new connection (as Go's client does).
             return await self.session.request(request.method, url, headers=headers, data=body)
 
-    async def _pass_through(self, request: Request, body: bytes) -> Response | Relay:
+    async def _pass_through(self, request: Incoming, body: bytes) -> Response | Relay:
         try:
             upstream = await self._send(request, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return unreachable(request.url.path, self.settings.upstream, exc)
+            return unreachable(request.path, self.settings.upstream, exc)
         return Relay(upstream, _response_headers(upstream))
 
     async def _recorded(
-        self, request: Request, endpoint: Endpoint, payload: dict[str, Any], body: bytes
+        self, request: Incoming, endpoint: Endpoint, payload: dict[str, Any], body: bytes
     ) -> Response | Relay:
         provider = self.settings.provider or endpoint.provider
         with context(**_context_headers(request)):
@@ -209,7 +246,7 @@ class Proxy:
         except (aiohttp.ClientError, TimeoutError) as exc:
             if call is not None:
                 safely(call.finish, status="error", error_type="network", http_status=502)
-            return unreachable(request.url.path, self.settings.upstream, exc)
+            return unreachable(request.path, self.settings.upstream, exc)
         headers = _response_headers(upstream)
         if upstream.status >= 400 or not streaming:
             try:
@@ -217,7 +254,7 @@ class Proxy:
             except aiohttp.ClientError as exc:
                 if call is not None:
                     safely(call.finish, status="error", error_type="network", http_status=502)
-                return unreachable(request.url.path, self.settings.upstream, exc)
+                return unreachable(request.path, self.settings.upstream, exc)
             finally:
                 upstream.release()
             if call is not None:
@@ -256,15 +293,18 @@ class Proxy:
         if request_id:
             call.fields["request_id"] = request_id
 
+        def ours(event: SseEvent) -> bool:
+            """Reads the event into the call; True for the usage chunk we asked for."""
+            if not event.data or event.data == b"[DONE]":
+                return False
+            try:
+                data = orjson.loads(event.data)
+            except orjson.JSONDecodeError:  # not JSON: nothing to read, passed on as is
+                return False
+            return bool(read_chunk(call, data, injected))
+
         def rewrite(chunk: bytes) -> bytes:
-            out = []
-            for event in splitter.feed(chunk):
-                if event.data and event.data != "[DONE]":
-                    data = safely(orjson.loads, event.data)
-                    if data is not None and safely(read_chunk, call, data, injected):
-                        continue
-                out.append(event.raw)
-            return b"".join(out)
+            return b"".join(e.raw for e in splitter.feed(chunk) if not safely(ours, e))
 
         def on_end(outcome: str) -> None:
             if outcome == COMPLETED:

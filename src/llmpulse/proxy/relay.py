@@ -55,8 +55,9 @@ class Relay:
             await send(
                 {"type": "http.response.start", "status": upstream.status, "headers": self.headers}
             )
-            async for chunk in upstream.content.iter_any():
-                out = self.rewrite(chunk) if self.rewrite else chunk
+            read, rewrite = upstream.content.readany, self.rewrite
+            while chunk := await read():
+                out = rewrite(chunk) if rewrite else chunk
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = self.flush() if self.flush else b""

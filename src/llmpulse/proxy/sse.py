@@ -11,19 +11,21 @@ _SEPARATORS = (b"\r\n\r\n", b"\n\n")
 class SseEvent:
     raw: bytes  # the event as received, separator included: forwarded byte for byte
     event: str
-    data: str
+    data: bytes  # its data lines, joined (JSON parsers read bytes)
 
 
 def _parse(block: bytes, raw: bytes) -> SseEvent:
+    if block.startswith(b"data: ") and b"\n" not in block:  # nearly every event
+        return SseEvent(raw, "", block[6:])
     event, data = "", []
-    for line in block.decode("utf-8", "replace").splitlines():
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
+    for line in block.splitlines():
+        name, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if name == b"event":
+            event = value.decode("utf-8", "replace")
+        elif name == b"data":
             data.append(value)
-    return SseEvent(raw, event, "\n".join(data))
+    return SseEvent(raw, event, b"\n".join(data))
 
 
 class SseSplitter:
@@ -32,18 +34,22 @@ class SseSplitter:
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events completed by this chunk, in order."""
-        self._buffer += chunk
+        buffer = self._buffer + chunk
+        if b"\r" not in buffer:  # the usual line ends: one split does it
+            *blocks, self._buffer = buffer.split(b"\n\n")
+            return [_parse(block, block + b"\n\n") for block in blocks]
         events: list[SseEvent] = []
         while True:
             cut = min(
-                ((i, len(sep)) for sep in _SEPARATORS if (i := self._buffer.find(sep)) >= 0),
+                ((i, len(sep)) for sep in _SEPARATORS if (i := buffer.find(sep)) >= 0),
                 default=None,
             )
             if cut is None:
+                self._buffer = buffer
                 return events
             end = cut[0] + cut[1]
-            raw, self._buffer = self._buffer[:end], self._buffer[end:]
-            events.append(_parse(raw[: cut[0]], raw))
+            events.append(_parse(buffer[: cut[0]], buffer[:end]))
+            buffer = buffer[end:]
 
     def rest(self) -> bytes:
         """Bytes of an event the stream never finished."""

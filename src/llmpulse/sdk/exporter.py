@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import gzip
-import json
 import logging
 import os
 import random
@@ -25,6 +24,8 @@ import weakref
 from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
 
 from llmpulse.events.content import messages_text
 from llmpulse.sdk.context import new_span_id, new_trace_id
@@ -185,11 +186,11 @@ class Exporter:
     def _deliver(self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]) -> None:
         events = [self._event(item) for kind, item in batch if kind == EVENT]
         spans = [self._span(item) for kind, item in batch if kind == SPAN]
-        lines = [json.dumps(e, default=str).encode() + b"\n" for e in events]
+        lines = [_json(e) + b"\n" for e in events]
         for part in _parts([(line, len(line)) for line in lines]):
             self._post(client, "/v1/events", "application/x-ndjson", b"".join(part), len(part))
-        for chunk in _parts([(s, len(json.dumps(s, default=str))) for s in spans]):
-            body = json.dumps(otlp_json(chunk, self._service_name), default=str).encode()
+        for chunk in _parts([(s, len(_json(s))) for s in spans]):
+            body = _json(otlp_json(chunk, self._service_name))
             self._post(client, "/v1/traces", "application/json", body, len(chunk))
 
     def _post(
@@ -227,7 +228,8 @@ class Exporter:
     def _event(self, event: dict[str, Any]) -> dict[str, Any]:
         """An event as sent: its id fixed here, once, so every retry carries the same one;
         content redacted; the start time as ISO 8601."""
-        event.setdefault("event_id", str(uuid.uuid4()))
+        # From `random` (reseeded after fork): uuid4's os.urandom is a syscall per event.
+        event.setdefault("event_id", str(uuid.UUID(int=random.getrandbits(128), version=4)))
         if "trace_id" not in event:
             event["trace_id"], event["span_id"] = new_trace_id(), new_span_id()
         event["ts"] = _iso(event.pop("start_ns"))
@@ -261,6 +263,11 @@ def retry_after(header: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(header)
         return min(max(0.0, when.timestamp() - time.time()), 300.0)
     return None
+
+
+def _json(item: dict[str, Any]) -> bytes:
+    """orjson: a tenth of json's time, on a thread sharing the GIL with the application."""
+    return orjson.dumps(item, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _iso(ns: int) -> str:

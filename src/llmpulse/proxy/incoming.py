@@ -1,0 +1,44 @@
+"""A caller's request, read straight off the ASGI scope: the few things the proxy needs,
+without building a framework request for every call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmpulse.proxy.relay import Receive, Scope
+
+
+@dataclass(slots=True)
+class Incoming:
+    method: str
+    path: str
+    query: str
+    header_list: list[tuple[str, str]]  # as sent, names lower-case (ASGI gives them so)
+    headers: dict[str, str]  # by name, for lookups
+    body: bytes
+
+    @property
+    def target(self) -> str:
+        """Path and query, as the caller asked for them."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+
+async def read_incoming(scope: Scope, receive: Receive) -> Incoming | None:
+    """The request with its whole body; None when the caller left before sending it all."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    return Incoming(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope["query_string"].decode("latin-1"),
+        header_list=header_list,
+        headers=dict(header_list),
+        body=b"".join(chunks),
+    )
