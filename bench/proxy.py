@@ -99,17 +99,13 @@ async def load(
             Connection, parts.host, parts.port or 80
         )
         for _ in queue:
-            t0 = time.perf_counter()
-            r = await connection.stream(request)
-            results.append(r)
-            TRACE.append((t0, r[0]))
+            results.append(await connection.stream(request))
         transport.close()
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return [r[0] for r in results], [r[1] for r in results]
 
 
-TRACE = []
 def q(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
@@ -133,7 +129,6 @@ def compare(
         print("          CPU ms per call: " + ", ".join(
             f"{p} {seconds * 1000 / calls:.2f}" for p, seconds in cpu.items()))  # fmt: skip
     (dt, dtot), (pt, ptot) = rows
-    import pickle; pickle.dump(TRACE[-calls:], open(f"/tmp/trace_{spread_s}.pkl", "wb")); TRACE.clear()
     print(f"  added: TTFT p50 {q(pt, .5) - q(dt, .5):+.1f} ms, p99 {q(pt, .99) - q(dt, .99):+.1f} ms; "
           f"total p50 {q(ptot, .5) - q(dtot, .5):+.1f} ms, p99 {q(ptot, .99) - q(dtot, .99):+.1f} ms")  # fmt: skip
 
@@ -156,7 +151,7 @@ def main() -> None:
         collector, collector_url = start_server(Path(tmp) / "data", prefix=("chrt", "--idle", "0"))
         proxy = subprocess.Popen(
             [sys.executable, "-m", "llmpulse", "proxy", "--upstream", f"http://127.0.0.1:{fake_port}",
-             "--port", str(proxy_port), "--collector", os.environ.get("X_COLLECTOR", collector_url), "--workers", str(args.workers)],
+             "--port", str(proxy_port), "--collector", collector_url, "--workers", str(args.workers)],
             stdout=subprocess.DEVNULL, env=dict(os.environ),
         )  # fmt: skip
         try:
