@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,16 @@ from pathlib import Path
 
 import httpx
 
-from common import cpu_seconds, free_port, machine, rss_mib, start_server, wait_listening
+from common import (
+    cpu_seconds,
+    free_port,
+    machine,
+    rss_mib,
+    start_server,
+    wait_drained,
+    wait_listening,
+)
+from sse_upstream import FIRST_S, WORDS
 
 UPSTREAM = Path(__file__).resolve().parent / "sse_upstream.py"
 CONTENT = re.compile(rb'"content": ?"[^"]')  # a chunk with text in it
@@ -133,6 +141,26 @@ def compare(
           f"total p50 {q(ptot, .5) - q(dtot, .5):+.1f} ms, p99 {q(ptot, .99) - q(dtot, .99):+.1f} ms")  # fmt: skip
 
 
+def start_proxy(
+    upstream_url: str, collector_url: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "llmpulse", "proxy", "--upstream", upstream_url, "--port", str(port),
+         "--collector", collector_url, "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_listening(port, timeout=60)
+    return proxy, f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def stored_events(collector_url: str) -> int:
+    """Events the collector has stored, once its spool is empty."""
+    wait_drained(collector_url)
+    groups = httpx.get(f"{collector_url}/v1/metrics/summary", params={"from": "-1d"}).json()
+    return int(groups["groups"][0]["requests"]) if groups["groups"] else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4000)
@@ -140,47 +168,54 @@ def main() -> None:
     parser.add_argument("--memory-calls", type=int, default=10_000)
     parser.add_argument("--chunk-delay", type=float, default=0.02,
                         help="seconds between the fake's chunks (0.02: 50 chunks/s a stream)")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=1, help="proxy worker processes")
+    parser.add_argument("--workers", default="1,3", help="proxy worker processes to measure")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    fake_port, proxy_port = free_port(), free_port()
-    fake = subprocess.Popen(
-        [sys.executable, str(UPSTREAM), str(fake_port), str(args.chunk_delay)]
-    )
+    fake_port = free_port()
+    fake = subprocess.Popen([sys.executable, str(UPSTREAM), str(fake_port), str(args.chunk_delay)])
+    call_s = FIRST_S + len(WORDS) * args.chunk_delay
     with tempfile.TemporaryDirectory() as tmp:
+        # The collector stores every event for real, at idle CPU priority: it is not on the
+        # calls' path and in production runs on its own machine, not on these 2 cores.
         collector, collector_url = start_server(Path(tmp) / "data", prefix=("chrt", "--idle", "0"))
-        proxy = subprocess.Popen(
-            [sys.executable, "-m", "llmpulse", "proxy", "--upstream", f"http://127.0.0.1:{fake_port}",
-             "--port", str(proxy_port), "--collector", collector_url, "--workers", str(args.workers)],
-            stdout=subprocess.DEVNULL, env=dict(os.environ),
-        )  # fmt: skip
+        upstream_url = f"http://127.0.0.1:{fake_port}"
+        direct_url = f"{upstream_url}/v1/chat/completions"
+        sent = 0
         try:
             wait_listening(fake_port)
-            wait_listening(proxy_port)
-            direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
-            proxy_url = f"http://127.0.0.1:{proxy_port}/v1/chat/completions"
-            asyncio.run(load(proxy_url, 400, args.concurrency))  # warm up
-            asyncio.run(load(direct_url, 400, args.concurrency))
-            print(f"{args.calls} streamed calls (12 chunks: the first after 50 ms, then every "
-                  f"{args.chunk_delay * 1000:.0f} ms), {args.concurrency} at a time:")  # fmt: skip
-            processes = {"fake": fake.pid, "proxy": proxy.pid, "collector": collector.pid}
-            urls = {"direct": direct_url, "proxy": proxy_url}
-            call_s = 0.05 + 11 * args.chunk_delay
-            print(f" starts spread over one call ({call_s * 1000:.0f} ms), as independent callers do:")
-            compare(urls, processes, args.calls, args.concurrency, call_s)
-            print(" all starting together, in step (each chunk arrives for every stream at once):")
-            compare(urls, processes, args.calls, args.concurrency, 0.0)
-            print(f"proxy RSS over {args.memory_calls} more streamed calls:")
-            step = max(1, args.memory_calls // 5)
-            print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
-            for done in range(step, args.memory_calls + 1, step):
-                asyncio.run(load(proxy_url, step, args.concurrency))
-                print(f"  after {done:>6}: {rss_mib(proxy.pid):.1f} MiB")
-            time.sleep(3)
-            health = httpx.get(f"{collector_url}/health").json()
-            print(f"  collector: {health['spool']}")
+            asyncio.run(load(direct_url, 400, args.concurrency))  # warm up
+            print(f"{args.calls} streamed chat completions, {args.concurrency} at a time (11 "
+                  f"chunks: two after {FIRST_S * 1000:.0f} ms, then one every "
+                  f"{args.chunk_delay * 1000:.0f} ms):")  # fmt: skip
+            for workers in map(int, args.workers.split(",")):
+                proxy, proxy_url = start_proxy(upstream_url, collector_url, workers)
+                try:
+                    asyncio.run(load(proxy_url, 400, args.concurrency))  # warm up
+                    processes = {"fake": fake.pid, "proxy": proxy.pid, "collector": collector.pid}
+                    urls = {"direct": direct_url, "proxy": proxy_url}
+                    print(f" proxy with {workers} worker(s); starts spread over one call "
+                          f"({call_s * 1000:.0f} ms), as independent callers do:")  # fmt: skip
+                    compare(urls, processes, args.calls, args.concurrency, call_s)
+                    print(f" proxy with {workers} worker(s); all starting together, in step "
+                          "(every stream's chunk arrives at once):")  # fmt: skip
+                    compare(urls, processes, args.calls, args.concurrency, 0.0)
+                    sent += 400 + 2 * args.calls
+                    if workers == int(args.workers.split(",")[-1]) and args.memory_calls:
+                        print(
+                            f" proxy RSS (all workers) over {args.memory_calls} more streamed calls:"
+                        )
+                        step = max(1, args.memory_calls // 5)
+                        print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
+                        for done in range(step, args.memory_calls + 1, step):
+                            asyncio.run(load(proxy_url, step, args.concurrency, call_s))
+                            print(f"  after {done:>6}: {rss_mib(proxy.pid):.1f} MiB")
+                        sent += step * (args.memory_calls // step)
+                finally:
+                    proxy.terminate()
+                    proxy.wait(30)
+            print(f"events stored by the collector: {stored_events(collector_url)} "
+                  f"of {sent} calls through the proxy")  # fmt: skip
         finally:
-            proxy.terminate()
             fake.terminate()
             collector.terminate()
             collector.wait(60)

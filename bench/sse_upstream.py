@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import ClassVar
 
 import orjson
 
@@ -53,7 +54,7 @@ def _chunks(model: str, include_usage: bool) -> list[bytes]:
 class Upstream(asyncio.Protocol):
     chunk_delay_s = 0.02
     # The chunks of a call depend only on (model, include_usage): built once each.
-    cache: dict[tuple[str, bool], list[bytes]] = {}
+    cache: ClassVar[dict[tuple[str, bool], list[bytes]]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
@@ -89,7 +90,9 @@ class Upstream(asyncio.Protocol):
 
 
 async def serve(port: int) -> None:
-    server = await asyncio.get_running_loop().create_server(Upstream, "127.0.0.1", port, backlog=1024)
+    server = await asyncio.get_running_loop().create_server(
+        Upstream, "127.0.0.1", port, backlog=1024
+    )
     async with server:
         await server.serve_forever()
 

@@ -24,11 +24,11 @@ MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
 
 
 class ProxyProcess:
-    def __init__(self, upstream: str, collector: str, key: str, log: Path) -> None:
+    def __init__(self, upstream: str, collector: str, key: str, log: Path, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "llmpulse", "proxy", "--upstream", upstream, "--port", str(self.port),
-               "--collector", collector, "--api-key", key]  # fmt: skip
+               "--collector", collector, "--api-key", key, *extra]  # fmt: skip
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)
@@ -239,3 +239,46 @@ def test_unreachable_upstream_and_collector(
             assert oa(p).chat.completions.create(model="gpt-4o", messages=MESSAGES).choices
     finally:
         p.stop()
+
+
+def test_several_workers_record_each_call_once_and_flush_on_stop(
+    server: Server, project_key: str, fake: FakeLLM, tmp_path: Path
+) -> None:
+    """--workers 3: concurrent streamed calls spread over the worker processes; each call is
+    stored exactly once, including those still queued when the proxy is stopped."""
+    p = ProxyProcess(fake.url, server.url, project_key, tmp_path / "proxy.log", "--workers", "3")
+    users = [f"user-{i}" for i in range(60)]
+
+    async def call(api: openai.AsyncOpenAI, user: str) -> str:
+        stream = await api.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True,
+            extra_headers={"X-LLMPulse-User": user},
+        )  # fmt: skip
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def run() -> list[str]:
+        api = openai.AsyncOpenAI(base_url=f"{p.url}/v1", api_key="sk-x", max_retries=0)
+        async with api:
+            return await asyncio.gather(*(call(api, u) for u in users))
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        p.stop()  # at once: the workers flush what they still hold as they stop
+    assert answers == ["".join(WORDS)] * len(users)
+    stored = events_of(server, project_key, len(users))
+    assert sorted(e["user_id"] for e in stored) == sorted(users)
+    assert len({e["event_id"] for e in stored}) == len(users)
+    assert all(e["status"] == "ok" and e["tokens_out"] == len(WORDS) for e in stored)
+    log = (tmp_path / "proxy.log").read_text()
+    assert "3 worker processes" in log
+
+
+def test_bad_worker_count_is_refused(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "llmpulse", "proxy", "--upstream", "http://127.0.0.1:9", "--workers", "0"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "Invalid value for '--workers'" in out.stderr
+    assert "greater than or equal to 1" in out.stderr

@@ -191,6 +191,8 @@ class Proxy:
                 elif message["type"] == "lifespan.shutdown":
                     if self._session is not None:
                         await self._session.close()
+                    # Worker processes end without atexit hooks: what is queued goes now.
+                    llmpulse.shutdown(timeout=10.0)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
