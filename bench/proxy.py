@@ -1,12 +1,15 @@
-"""Proxy overhead: streamed chat completions at 200 concurrent calls, straight to the fake
-provider and through `llmpulse proxy`, and the proxy's memory over 10,000 streamed calls.
+"""Proxy overhead: streamed chat completions at 200 concurrent calls, straight to a fake
+provider and through `llmpulse proxy` (1 and 3 workers), and the proxy's memory over
+10,000 streamed calls.
 
-Everything runs on this machine: the fake provider (its own process), a real
-`llmpulse serve` receiving the proxy's events, the proxy, and the load (one asyncio
-process). Added latency is the difference of the same quantile with and without the proxy,
-for the first content chunk (TTFT) and for the whole stream.
+Everything runs on this machine: the fake provider (bench/sse_upstream.py), a real
+`llmpulse serve` storing the proxy's events (at idle CPU priority: it is not on the calls'
+path), the proxy, and the load (one asyncio process). Added latency is the difference of
+the same quantile with and without the proxy, for the first content chunk (TTFT) and for
+the whole stream, with the callers' starts spread over one call and all in step.
 
-    python bench/proxy.py [--calls 4000] [--concurrency 200] [--memory-calls 10000]
+    python bench/proxy.py [--calls 4000] [--concurrency 200] [--workers 1,3]
+                          [--memory-calls 10000] [--chunk-delay 0.02]
 """
 
 from __future__ import annotations
