@@ -211,8 +211,8 @@ class Proxy:
                 parsed = orjson.loads(request.body)
                 payload = parsed if isinstance(parsed, dict) else None
         if endpoint is None or payload is None:
-            return await self._pass_through(request, request.body)
-        return await self._recorded(request, endpoint, payload, request.body)
+            return await self._pass_through(request)
+        return await self._recorded(request, endpoint, payload)
 
     async def _send(self, request: Incoming, body: bytes) -> aiohttp.ClientResponse:
         url = _upstream_url(self.settings, request)
@@ -224,20 +224,20 @@ class Proxy:
             # an answer, so it is sent once more on a new connection (as Go's client does).
             return await self.session.request(request.method, url, headers=headers, data=body)
 
-    async def _pass_through(self, request: Incoming, body: bytes) -> Response | Relay:
+    async def _pass_through(self, request: Incoming) -> Response | Relay:
         try:
-            upstream = await self._send(request, body)
+            upstream = await self._send(request, request.body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return unreachable(request.path, self.settings.upstream, exc)
         return Relay(upstream, _response_headers(upstream))
 
     async def _recorded(
-        self, request: Incoming, endpoint: Endpoint, payload: dict[str, Any], body: bytes
+        self, request: Incoming, endpoint: Endpoint, payload: dict[str, Any]
     ) -> Response | Relay:
         provider = self.settings.provider or endpoint.provider
         with context(**_context_headers(request)):
             call = safely(LlmCall.start, provider, endpoint.operation, payload, endpoint.prompt)
-        injected = False
+        body, injected = request.body, False
         streaming = payload.get("stream") is True
         if call is not None and streaming and endpoint.ask_usage is not None:
             asked, injected = endpoint.ask_usage(payload)
