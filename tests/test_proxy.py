@@ -235,6 +235,38 @@ def test_caller_leaving_mid_request_sends_nothing_upstream(
     assert event["status"] == "ok"
 
 
+def test_request_body_over_the_limit_gets_413(
+    server: Server, project_key: str, fake: FakeLLM, tmp_path: Path
+) -> None:
+    """Bodies are read whole, so they are capped: announced or chunked, an oversized one is
+    refused in the API's own error format, nothing goes upstream, and the proxy serves on."""
+    p = ProxyProcess(
+        fake.url, server.url, project_key, tmp_path / "proxy.log", "--max-request-mb", "1"
+    )
+    before = len(fake.calls)
+    big = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 2**20}]}
+    try:
+        with pytest.raises(openai.APIStatusError) as raised:
+            oa(p).chat.completions.create(**big)  # type: ignore[call-overload]
+        assert raised.value.status_code == 413
+        assert "over the LLMPulse proxy's limit of 1 MiB" in raised.value.message
+        assert "--max-request-mb" in raised.value.message
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: the proxy counts as it reads
+            for _ in range(40):
+                yield b"y" * 2**15
+
+        response = httpx.post(f"{p.url}/v1/messages", content=chunked(), timeout=30)
+        assert response.status_code == 413
+        assert response.json()["error"]["type"] == "request_too_large"
+
+        answer = oa(p).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert answer.choices[0].message.content == "".join(WORDS)
+        assert len(fake.calls) == before + 1
+    finally:
+        p.stop()
+
+
 def test_unreachable_upstream_and_collector(
     server: Server, project_key: str, fake: FakeLLM, tmp_path: Path
 ) -> None:

@@ -42,6 +42,14 @@ def proxy(
             "streams, one per core keeps the added latency low.",
         ),
     ] = 1,
+    max_request_mb: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Largest request body accepted, in MiB; larger ones get 413. Bodies are read "
+            "whole to record the call.",
+        ),
+    ] = 64,
     no_content: Annotated[
         bool, typer.Option("--no-content", help="Do not record prompts and completions.")
     ] = False,
@@ -53,7 +61,7 @@ def proxy(
     -Session, -Experiment, -Variant, -Prompt-Version, -Tags and X-LLMPulse-Metadata-<key>
     set its context and are not sent upstream.
     """
-    settings = ProxySettings(upstream, provider, collector, api_key, not no_content)
+    settings = ProxySettings(upstream, provider, collector, api_key, not no_content, max_request_mb)
     console.print(
         f"LLMPulse proxy on http://{host}:{port} -> {upstream}; events to "
         f"{collector or 'http://127.0.0.1:8000'}"

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 import llmpulse
 from llmpulse.events.errors import error_type_for
-from llmpulse.proxy.incoming import Incoming, read_incoming
+from llmpulse.proxy.incoming import BodyTooLarge, Incoming, read_incoming
 from llmpulse.proxy.relay import COMPLETED, DISCONNECTED, Receive, Relay, Scope, Send
 from llmpulse.proxy.sse import SseEvent, SseSplitter
 from llmpulse.sdk.calls import LlmCall, safely
@@ -59,6 +59,7 @@ class ProxySettings:
     collector: str | None = None  # the LLMPulse server (default: LLMPULSE_ENDPOINT or local)
     api_key: str | None = None  # its project key (default: LLMPULSE_API_KEY)
     capture_content: bool = True
+    max_request_mb: int = 64  # bodies are read whole (to record the call) so they are capped
 
     def to_environment(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -141,14 +142,27 @@ def _error_of(status: int, body: bytes) -> dict[str, Any]:
     }
 
 
-def unreachable(path: str, upstream: str, exc: Exception) -> JSONResponse:
-    """502 in the API's own error format, so clients raise their usual error."""
-    message = f"LLMPulse proxy could not reach the upstream {upstream}: {type(exc).__name__}"
+def api_error(path: str, status: int, message: str, kinds: tuple[str, str]) -> JSONResponse:
+    """An error in the API's own format, so clients raise their usual error; `kinds` is
+    the error type in OpenAI's and in Anthropic's words."""
     if path.startswith("/v1/messages"):
-        body: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
+        body: dict[str, Any] = {"type": "error", "error": {"type": kinds[1], "message": message}}
     else:
-        body = {"error": {"message": message, "type": "upstream_unreachable", "code": 502}}
-    return JSONResponse(body, 502)
+        body = {"error": {"message": message, "type": kinds[0], "code": status}}
+    return JSONResponse(body, status)
+
+
+def unreachable(path: str, upstream: str, exc: Exception) -> JSONResponse:
+    message = f"LLMPulse proxy could not reach the upstream {upstream}: {type(exc).__name__}"
+    return api_error(path, 502, message, ("upstream_unreachable", "api_error"))
+
+
+def too_large(path: str, limit: int) -> JSONResponse:
+    message = (
+        f"request body: over the LLMPulse proxy's limit of {limit // 2**20} MiB "
+        "(llmpulse proxy --max-request-mb)"
+    )
+    return api_error(path, 413, message, ("invalid_request_error", "request_too_large"))
 
 
 class Proxy:
@@ -197,7 +211,12 @@ class Proxy:
                     return
         if scope["type"] != "http":
             return
-        request = await read_incoming(scope, receive)
+        limit = self.settings.max_request_mb * 2**20
+        try:
+            request = await read_incoming(scope, receive, limit)
+        except BodyTooLarge:
+            await too_large(scope["path"], limit)(scope, receive, send)
+            return
         if request is None:  # the caller left before sending its whole request
             return
         response = await self.handle(request)

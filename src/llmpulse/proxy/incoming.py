@@ -23,22 +23,35 @@ class Incoming:
         return f"{self.path}?{self.query}" if self.query else self.path
 
 
-async def read_incoming(scope: Scope, receive: Receive) -> Incoming | None:
-    """The request with its whole body; None when the caller left before sending it all."""
-    chunks = []
+class BodyTooLarge(Exception):
+    """The request's body is over the proxy's limit (declared or as it arrives)."""
+
+
+async def read_incoming(scope: Scope, receive: Receive, max_bytes: int) -> Incoming | None:
+    """The request with its whole body; None when the caller left before sending it all.
+    Raises BodyTooLarge past `max_bytes`, before reading more than that."""
+    header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    headers = dict(header_list)
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:  # a chunked body, with no length announced
+            raise BodyTooLarge
+        chunks.append(chunk)
         if not message.get("more_body"):
             break
-    header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
     return Incoming(
         method=scope["method"],
         path=scope["path"],
         query=scope["query_string"].decode("latin-1"),
         header_list=header_list,
-        headers=dict(header_list),
+        headers=headers,
         body=b"".join(chunks),
     )
