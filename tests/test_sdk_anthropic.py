@@ -88,3 +88,46 @@ def test_errors(
         client(fake).messages.create(model=model, messages=MESSAGES, max_tokens=10)
     [event] = stored_events(server, sdk, 1)
     assert (event["status"], event["error_type"]) == ("error", error_type)
+
+
+def test_stream_and_parse_helpers(server: Server, sdk: str, fake: FakeLLM) -> None:
+    """messages.stream() and messages.parse() post on their own, not through create()."""
+    api = client(fake)
+    with api.messages.stream(model="claude-sonnet-4-6", messages=MESSAGES, max_tokens=100) as s:
+        streamed = "".join(s.text_stream)
+        final = s.get_final_message()
+    parsed = api.messages.parse(model="claude-opus-4-1", messages=MESSAGES, max_tokens=100)
+
+    async def main() -> str:
+        api = anthropic.AsyncAnthropic(base_url=fake.url, api_key="sk-ant-test", max_retries=0)
+        async with api.messages.stream(
+            model="claude-haiku-4-5", messages=MESSAGES, max_tokens=10
+        ) as stream:
+            return "".join([text async for text in stream.text_stream])
+
+    async_streamed = asyncio.run(main())
+    text = "".join(WORDS)
+    assert streamed == async_streamed == parsed.content[0].text == text  # type: ignore[union-attr]
+    events = stored_events(server, sdk, 3)
+    assert sorted((e["model_id"], e["stream"]) for e in events) == [
+        ("claude-haiku-4-5", True), ("claude-opus-4-1", False), ("claude-sonnet-4-6", True),
+    ]  # fmt: skip
+    assert all(e["completion"] == text and e["tokens_out"] == len(WORDS) for e in events)
+    assert all(e["status"] == "ok" for e in events)
+    assert final.usage.output_tokens == len(WORDS)
+    for event in events:
+        if event["stream"]:
+            assert FIRST_CHUNK_DELAY_S * 1000 <= event["ttft_ms"] < event["latency_ms"]
+
+
+def test_stream_helper_error_is_recorded(server: Server, sdk: str, fake: FakeLLM) -> None:
+    with (
+        pytest.raises(anthropic.RateLimitError),
+        client(fake).messages.stream(model="fake-429", messages=MESSAGES, max_tokens=10),
+    ):
+        pass
+    [event] = stored_events(server, sdk, 1)
+    assert (event["status"], event["error_type"], event["http_status"]) == (
+        "error", "rate_limit", 429,
+    )  # fmt: skip
+    assert event["stream"] is True

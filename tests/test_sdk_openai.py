@@ -211,3 +211,27 @@ def test_uninstrument_restores_the_client(server: Server, sdk: str, fake: FakeLL
     time.sleep(1)
     assert [e["model_id"] for e in stored_events(server, sdk, 1)] == ["gpt-4o-mini"]
     assert len(events) == 1
+
+
+def test_parse_and_stream_helpers(server: Server, sdk: str, fake: FakeLLM) -> None:
+    """chat.completions.parse() posts on its own; .stream() goes through create()."""
+    parsed = client(fake).chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+    with client(fake).chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        streamed = "".join(e.delta for e in stream if e.type == "content.delta")
+
+    async def main() -> tuple[str, str]:
+        async with aclient(fake) as api:
+            parsed = await api.chat.completions.parse(model="gpt-4.1", messages=MESSAGES)
+            async with api.chat.completions.stream(model="gpt-4.1-mini", messages=MESSAGES) as s:
+                text = "".join([e.delta async for e in s if e.type == "content.delta"])
+            return parsed.choices[0].message.content or "", text
+
+    async_parsed, async_streamed = asyncio.run(main())
+    text = "".join(WORDS)
+    assert parsed.choices[0].message.content == streamed == async_parsed == async_streamed == text
+    events = stored_events(server, sdk, 4)
+    assert sorted((e["model_id"], e["stream"]) for e in events) == [
+        ("gpt-4.1", False), ("gpt-4.1-mini", True), ("gpt-4o", False), ("gpt-4o-mini", True),
+    ]  # fmt: skip
+    assert all(e["completion"] == text and e["tokens_out"] == len(WORDS) for e in events)
+    assert all(e["status"] == "ok" and e["tokens_in"] > 0 for e in events)

@@ -1,8 +1,9 @@
-"""The official `anthropic` client: messages.create, sync and async, streaming and not."""
+"""The official `anthropic` client: messages.create, .parse and .stream, sync and async."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from llmpulse.sdk.calls import LlmCall
@@ -89,10 +90,17 @@ ENDPOINT = Endpoint(
 )
 
 
+# messages.parse() and messages.stream() post on their own, not through create().
+HELPERS = (
+    replace(ENDPOINT, method="parse", chunk=None),
+    replace(ENDPOINT, method="stream", manager=True),
+)
+
+
 def instrument_anthropic() -> bool:
-    """Record every messages.create call of the `anthropic` client; False when it is not
-    installed."""
-    return patch(ENDPOINT)
+    """Record every messages.create, .parse and .stream call of the `anthropic` client;
+    False when it is not installed."""
+    return any([patch(endpoint) for endpoint in (ENDPOINT, *HELPERS)])
 
 
 def uninstrument_anthropic() -> None:

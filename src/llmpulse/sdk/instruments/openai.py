@@ -4,6 +4,7 @@ sync and async, streaming and not."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from llmpulse.events.content import messages_text
@@ -205,9 +206,13 @@ ENDPOINTS = (
 )
 
 
+# chat.completions.parse() posts on its own; .stream() goes through create().
+CHAT_PARSE = replace(ENDPOINTS[0], method="parse", chunk=None, ask_usage=None)
+
+
 def instrument_openai() -> bool:
     """Record every call of the `openai` client; False when it is not installed."""
-    return any([patch(endpoint) for endpoint in ENDPOINTS])
+    return any([patch(endpoint) for endpoint in (*ENDPOINTS, CHAT_PARSE)])
 
 
 def uninstrument_openai() -> None:

@@ -41,6 +41,9 @@ class Endpoint:
     chunk: Chunk | None = None
     ask_usage: AskUsage | None = None
     method: str = "create"
+    # The method returns a stream manager that sends the request when entered
+    # (anthropic's messages.stream()), rather than the answer or the stream itself.
+    manager: bool = False
 
 
 # (class, attribute name, original function) of every method we replaced.
@@ -54,7 +57,8 @@ def patch(endpoint: Endpoint) -> bool:
     except ImportError:
         return False
     done = False
-    for class_name, make in ((endpoint.sync_class, _sync), (endpoint.async_class, _async)):
+    makers = (_sync_manager, _async_manager) if endpoint.manager else (_sync, _async)
+    for class_name, make in zip((endpoint.sync_class, endpoint.async_class), makers, strict=True):
         cls = getattr(module, class_name, None)
         original = cls.__dict__.get(endpoint.method) if cls is not None else None
         if cls is None or original is None or getattr(original, "_llmpulse", False):
@@ -160,6 +164,79 @@ def _async(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., An
             return wrapped[0]
         safely(_complete, endpoint, call, kwargs, result)
         return result
+
+    return wrapper
+
+
+def _request_attribute(manager: Any) -> str:
+    """The manager's private request, e.g. `_MessageStreamManager__api_request`."""
+    return str(next(name for name in vars(manager) if name.endswith("__api_request")))
+
+
+def _stream_start(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> LlmCall | None:
+    return safely(
+        LlmCall.start, endpoint.provider, endpoint.operation, {**kwargs, "stream": True},
+        endpoint.prompt,
+    )  # fmt: skip
+
+
+def _sync_manager(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any]:
+    """The manager's request, a function called on entering, is replaced by one that
+    records the call and watches the stream it returns."""
+    assert endpoint.chunk is not None
+    on_chunk = functools.partial(endpoint.chunk, injected=False)
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = original(self, *args, **kwargs)
+        name = safely(_request_attribute, manager)
+        if name is None:
+            return manager
+        request = getattr(manager, name)
+
+        def observed() -> Any:
+            call = _stream_start(endpoint, kwargs)
+            if call is None:
+                return request()
+            try:
+                stream = request()
+            except BaseException as exc:
+                safely(call.fail, exc)
+                raise
+            return SyncStream(stream, call, on_chunk)
+
+        setattr(manager, name, observed)
+        return manager
+
+    return wrapper
+
+
+def _async_manager(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any]:
+    """As _sync_manager; here the request is an awaitable, awaited on entering."""
+    assert endpoint.chunk is not None
+    on_chunk = functools.partial(endpoint.chunk, injected=False)
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = original(self, *args, **kwargs)
+        name = safely(_request_attribute, manager)
+        if name is None:
+            return manager
+        request = getattr(manager, name)
+
+        async def observed() -> Any:
+            call = _stream_start(endpoint, kwargs)
+            if call is None:
+                return await request
+            try:
+                stream = await request
+            except BaseException as exc:  # asyncio cancellation included
+                safely(call.fail, exc)
+                raise
+            return AsyncStream(stream, call, on_chunk)
+
+        setattr(manager, name, observed())
+        return manager
 
     return wrapper
 
