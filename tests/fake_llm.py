@@ -108,6 +108,7 @@ class FakeLLM:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/completions", self._completions, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
@@ -259,6 +260,55 @@ class FakeLLM:
                 "usage": {"prompt_tokens": answer.tokens_in, "total_tokens": answer.tokens_in},
             }
         )
+
+    async def _responses(self, request: Request) -> Response:
+        """The Responses API: a whole response, or its stream of typed events."""
+        body, answer = await self._begin(request, anthropic=False)
+        if isinstance(answer, Response):
+            return answer
+        usage = {
+            "input_tokens": answer.tokens_in,
+            "input_tokens_details": {"cached_tokens": answer.tokens_cached},
+            "output_tokens": answer.tokens_out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": answer.tokens_in + answer.tokens_out,
+        }
+        part = {"type": "output_text", "text": answer.text, "annotations": []}
+        item = {"type": "message", "id": "msg_fake1", "status": "completed", "role": "assistant",
+                "content": [part]}  # fmt: skip
+        response = {
+            "id": "resp_fake1", "object": "response", "created_at": int(time.time()),
+            "status": "completed", "model": body["model"], "output": [item], "usage": usage,
+            "incomplete_details": None, "error": None, "instructions": body.get("instructions"),
+            "metadata": {}, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        }  # fmt: skip
+        if not body.get("stream"):
+            return JSONResponse(response)
+        started = {**response, "status": "in_progress", "output": [], "usage": None}
+        empty_item = {**item, "status": "in_progress", "content": []}
+        where = {"item_id": "msg_fake1", "output_index": 0, "content_index": 0}
+        sequence = iter(range(1000))
+
+        def sse(kind: str, data: dict[str, Any]) -> bytes:
+            data = {"type": kind, "sequence_number": next(sequence), **data}
+            return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+        async def events() -> AsyncIterator[bytes]:
+            await asyncio.sleep(FIRST_CHUNK_DELAY_S)
+            yield sse("response.created", {"response": started})
+            yield sse("response.output_item.added", {"output_index": 0, "item": empty_item})
+            yield sse("response.content_part.added", {**where, "part": {**part, "text": ""}})
+            for word in WORDS:
+                answer.chunks_sent += 1
+                yield sse("response.output_text.delta", {**where, "delta": word, "logprobs": []})
+                await asyncio.sleep(CHUNK_DELAY_S)
+            yield sse("response.output_text.done", {**where, "text": answer.text, "logprobs": []})
+            yield sse("response.content_part.done", {**where, "part": part})
+            yield sse("response.output_item.done", {"output_index": 0, "item": item})
+            yield sse("response.completed", {"response": response})
+            answer.stream_finished = True
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model",

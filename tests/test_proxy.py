@@ -140,6 +140,23 @@ def test_openai_streams_sync_and_async(
         assert FIRST_CHUNK_DELAY_S * 1000 <= event["ttft_ms"] < event["latency_ms"]
 
 
+def test_responses_api_through_the_proxy(
+    server: Server, project_key: str, fake: FakeLLM, proxy: ProxyProcess
+) -> None:
+    whole = oa(proxy).responses.create(model="gpt-4.1", input="What is six times seven?")
+    stream = oa(proxy).responses.create(model="gpt-4.1-mini", input="Hi", stream=True)
+    deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+    assert whole.output_text == "".join(deltas) == "".join(WORDS)
+    events = {e["model_id"]: e for e in events_of(server, project_key, 2)}
+    assert {m: e["stream"] for m, e in events.items()} == {"gpt-4.1": False, "gpt-4.1-mini": True}
+    for event in events.values():
+        assert event["tokens_out"] == len(WORDS) and event["completion"] == "".join(WORDS)
+        assert (event["status"], event["finish_reason"]) == ("ok", "completed")
+    assert events["gpt-4.1"]["tokens_in"] == whole.usage.input_tokens  # type: ignore[union-attr]
+    ttft = events["gpt-4.1-mini"]["ttft_ms"]
+    assert FIRST_CHUNK_DELAY_S * 1000 <= ttft < events["gpt-4.1-mini"]["latency_ms"]
+
+
 def test_anthropic_through_the_proxy(
     server: Server, project_key: str, fake: FakeLLM, proxy: ProxyProcess
 ) -> None:

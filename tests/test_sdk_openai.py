@@ -235,3 +235,39 @@ def test_parse_and_stream_helpers(server: Server, sdk: str, fake: FakeLLM) -> No
     ]  # fmt: skip
     assert all(e["completion"] == text and e["tokens_out"] == len(WORDS) for e in events)
     assert all(e["status"] == "ok" and e["tokens_in"] > 0 for e in events)
+
+
+def test_responses_api_create_stream_and_parse(server: Server, sdk: str, fake: FakeLLM) -> None:
+    """responses.create (whole and streamed), .stream() (through create) and .parse() (its
+    own post), sync and async."""
+    api = client(fake)
+    whole = api.responses.create(model="gpt-4.1", input="What is six times seven?",
+                                 instructions="Be terse.")  # fmt: skip
+    events_seen = list(api.responses.create(model="gpt-4.1-mini", input="Hi", stream=True))
+    with api.responses.stream(model="gpt-4.1-nano", input="Hi") as stream:
+        streamed = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    parsed = api.responses.parse(model="gpt-4o", input="Hi")
+
+    async def main() -> str:
+        async with aclient(fake) as api:
+            response = await api.responses.create(model="gpt-4o-mini", input="Hi")
+            return response.output_text
+
+    async_text = asyncio.run(main())
+    text = "".join(WORDS)
+    assert whole.output_text == streamed == final.output_text == parsed.output_text == text
+    assert async_text == text
+    assert [e.type for e in events_seen].count("response.output_text.delta") == len(WORDS)
+
+    events = {e["model_id"]: e for e in stored_events(server, sdk, 5)}
+    expected_stream = {"gpt-4.1": False, "gpt-4.1-mini": True, "gpt-4.1-nano": True,
+                       "gpt-4o": False, "gpt-4o-mini": False}  # fmt: skip
+    assert {m: e["stream"] for m, e in events.items()} == expected_stream
+    assert all(e["completion"] == text and e["tokens_out"] == len(WORDS) for e in events.values())
+    assert all(e["finish_reason"] == "completed" and e["status"] == "ok" for e in events.values())
+    assert events["gpt-4.1"]["prompt"] == "system: Be terse.\nuser: What is six times seven?"
+    assert events["gpt-4.1"]["tokens_in"] == whole.usage.input_tokens  # type: ignore[union-attr]
+    assert events["gpt-4.1"]["request_id"] == "resp_fake1"
+    for model in ("gpt-4.1-mini", "gpt-4.1-nano"):
+        assert FIRST_CHUNK_DELAY_S * 1000 <= events[model]["ttft_ms"] < events[model]["latency_ms"]

@@ -128,12 +128,24 @@ def _responses_prompt(kwargs: Mapping[str, Any]) -> Any:
     return [{"role": "system", "content": instructions}, *messages]
 
 
+def _output_text(response: Any) -> str:
+    """The text of a response's output messages: what the client's `output_text` gives,
+    read from the JSON too (the proxy's case)."""
+    return "".join(
+        attr(part, "text") or ""
+        for item in attr(response, "output") or ()
+        if attr(item, "type") == "message"
+        for part in attr(item, "content") or ()
+        if attr(part, "type") == "output_text"
+    )
+
+
 def _responses_response(response: Any) -> Fields:
     incomplete = attr(response, "incomplete_details", "reason")
     return {
         **_common(response),
         "finish_reason": incomplete or attr(response, "status"),
-        "completion": getattr(response, "output_text", None),
+        "completion": _output_text(response),
     }
 
 
@@ -206,13 +218,16 @@ ENDPOINTS = (
 )
 
 
-# chat.completions.parse() posts on its own; .stream() goes through create().
-CHAT_PARSE = replace(ENDPOINTS[0], method="parse", chunk=None, ask_usage=None)
+# The .parse() helpers post on their own; the .stream() ones go through create().
+PARSE = tuple(
+    replace(endpoint, method="parse", chunk=None, ask_usage=None)
+    for endpoint in (ENDPOINTS[0], ENDPOINTS[3])  # chat completions, responses
+)
 
 
 def instrument_openai() -> bool:
     """Record every call of the `openai` client; False when it is not installed."""
-    return any([patch(endpoint) for endpoint in (*ENDPOINTS, CHAT_PARSE)])
+    return any([patch(endpoint) for endpoint in (*ENDPOINTS, *PARSE)])
 
 
 def uninstrument_openai() -> None:
