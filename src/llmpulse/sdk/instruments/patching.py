@@ -57,7 +57,11 @@ def patch(endpoint: Endpoint) -> bool:
     except ImportError:
         return False
     done = False
-    makers = (_sync_manager, _async_manager) if endpoint.manager else (_sync, _async)
+    makers = (
+        (_manager(_observed_request), _manager(_observed_awaitable))
+        if endpoint.manager
+        else (_sync, _async)
+    )
     for class_name, make in zip((endpoint.sync_class, endpoint.async_class), makers, strict=True):
         cls = getattr(module, class_name, None)
         original = cls.__dict__.get(endpoint.method) if cls is not None else None
@@ -180,65 +184,61 @@ def _stream_start(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> LlmCall | No
     )  # fmt: skip
 
 
-def _sync_manager(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any]:
-    """The manager's request, a function called on entering, is replaced by one that
-    records the call and watches the stream it returns."""
+def _observed_request(endpoint: Endpoint, request: Any, kwargs: Mapping[str, Any]) -> Any:
+    """A sync manager's request, a function called on entering: now it records the call
+    and watches the stream it returns."""
+
+    def observed() -> Any:
+        call = _stream_start(endpoint, kwargs)
+        if call is None:
+            return request()
+        try:
+            stream = request()
+        except BaseException as exc:
+            safely(call.fail, exc)
+            raise
+        return SyncStream(stream, call, _on_chunk(endpoint))
+
+    return observed
+
+
+async def _observed_awaitable(endpoint: Endpoint, request: Any, kwargs: Mapping[str, Any]) -> Any:
+    """An async manager's request is an awaitable, awaited on entering; calling this gives
+    the awaitable that replaces it."""
+    call = _stream_start(endpoint, kwargs)
+    if call is None:
+        return await request
+    try:
+        stream = await request
+    except BaseException as exc:  # asyncio cancellation included
+        safely(call.fail, exc)
+        raise
+    return AsyncStream(stream, call, _on_chunk(endpoint))
+
+
+def _on_chunk(endpoint: Endpoint) -> Callable[[LlmCall, Any], bool]:
     assert endpoint.chunk is not None
-    on_chunk = functools.partial(endpoint.chunk, injected=False)
+    return functools.partial(endpoint.chunk, injected=False)
 
-    @functools.wraps(original)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        manager = original(self, *args, **kwargs)
-        name = safely(_request_attribute, manager)
-        if name is None:
+
+def _manager(
+    observe: Callable[[Endpoint, Any, Mapping[str, Any]], Any],
+) -> Callable[[Endpoint, Callable[..., Any]], Callable[..., Any]]:
+    """Wraps a method that returns a stream manager: the manager's request is swapped for
+    `observe`'s, so the call is recorded when the manager is entered."""
+
+    def make(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            manager = original(self, *args, **kwargs)
+            name = safely(_request_attribute, manager)
+            if name is not None:
+                setattr(manager, name, observe(endpoint, getattr(manager, name), kwargs))
             return manager
-        request = getattr(manager, name)
 
-        def observed() -> Any:
-            call = _stream_start(endpoint, kwargs)
-            if call is None:
-                return request()
-            try:
-                stream = request()
-            except BaseException as exc:
-                safely(call.fail, exc)
-                raise
-            return SyncStream(stream, call, on_chunk)
+        return wrapper
 
-        setattr(manager, name, observed)
-        return manager
-
-    return wrapper
-
-
-def _async_manager(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., Any]:
-    """As _sync_manager; here the request is an awaitable, awaited on entering."""
-    assert endpoint.chunk is not None
-    on_chunk = functools.partial(endpoint.chunk, injected=False)
-
-    @functools.wraps(original)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        manager = original(self, *args, **kwargs)
-        name = safely(_request_attribute, manager)
-        if name is None:
-            return manager
-        request = getattr(manager, name)
-
-        async def observed() -> Any:
-            call = _stream_start(endpoint, kwargs)
-            if call is None:
-                return await request
-            try:
-                stream = await request
-            except BaseException as exc:  # asyncio cancellation included
-                safely(call.fail, exc)
-                raise
-            return AsyncStream(stream, call, on_chunk)
-
-        setattr(manager, name, observed())
-        return manager
-
-    return wrapper
+    return make
 
 
 def attr(obj: Any, *path: str) -> Any:
