@@ -53,7 +53,10 @@ class Server:
         cmd = [sys.executable, "-m", "llmpulse", "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.extra]  # fmt: skip
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # Its own process group, as a shell gives a command: interrupt() signals it whole.
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -84,6 +87,12 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
+
+    def interrupt(self) -> None:
+        """Ctrl-C in a terminal: SIGINT to the server and its worker processes at once."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(60)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

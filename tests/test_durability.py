@@ -38,6 +38,46 @@ def summary(server: Server, key: str, **params: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+class Senders:
+    """Three threads posting batches until stopped or refused; the batches the server
+    acknowledged (202) are kept."""
+
+    def __init__(self, server: Server, batches: list[list[dict[str, Any]]]) -> None:
+        self.acknowledged: list[list[dict[str, Any]]] = []
+        self.statuses: set[int] = set()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._send, args=(server.url, batches[i::3])) for i in range(3)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _send(self, url: str, mine: list[list[dict[str, Any]]]) -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10) as http:
+            for batch in mine:
+                if self._stop.is_set():
+                    return
+                try:
+                    r = http.post(f"{url}/v1/events", content=orjson.dumps(batch),
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+                except httpx.TransportError:
+                    return
+                self.statuses.add(r.status_code)
+                if r.status_code == 202:
+                    self.acknowledged.append(batch)
+
+    def wait_for(self, batches: int) -> None:
+        deadline = time.monotonic() + 120
+        while len(self.acknowledged) < batches:
+            assert time.monotonic() < deadline, "the server acknowledged too little to test"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
 def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
     server = fresh_server.start()
     gen = TrafficGenerator(seed=3)
@@ -45,33 +85,11 @@ def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
     batches = [
         [gen.event(now - timedelta(seconds=i * 300 + j)) for j in range(300)] for i in range(400)
     ]
-    acknowledged: list[list[dict[str, Any]]] = []
-    stop = threading.Event()
-
-    def send(mine: list[list[dict[str, Any]]]) -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10) as http:
-            for batch in mine:
-                if stop.is_set():
-                    return
-                try:
-                    r = http.post(f"{server.url}/v1/events", content=orjson.dumps(batch),
-                                  headers={"Content-Type": "application/json"})  # fmt: skip
-                except httpx.TransportError:
-                    return
-                if r.status_code == 202:
-                    acknowledged.append(batch)
-
-    senders = [threading.Thread(target=send, args=(batches[i::3],)) for i in range(3)]
-    for t in senders:
-        t.start()
-    deadline = time.monotonic() + 120
-    while len(acknowledged) < 60:
-        assert time.monotonic() < deadline, "the server acknowledged too little to test a crash"
-        time.sleep(0.01)
+    senders = Senders(server, batches)
+    senders.wait_for(60)
     server.kill9()
-    stop.set()
-    for t in senders:
-        t.join()
+    senders.stop()
+    acknowledged = senders.acknowledged
     assert len(acknowledged) < len(batches), "the kill came too late to test anything"
 
     server.start()
@@ -92,6 +110,29 @@ def test_kill_9_loses_no_acknowledged_event(fresh_server: Server) -> None:
             assert r.status_code == 202
     server.wait_loaded()
     assert summary(server, ADMIN_KEY)["groups"][0]["requests"] == sum(len(b) for b in batches)
+
+
+def test_ctrl_c_while_ingesting_stops_cleanly(fresh_server: Server) -> None:
+    """Ctrl-C reaches the server and its worker processes at once (the whole process
+    group): the server still shuts down in order, answering no request with a 500, and
+    what it acknowledged is stored."""
+    server = fresh_server.start()
+    gen = TrafficGenerator(seed=5)
+    now = datetime.now(UTC)
+    batches = [[gen.event(now - timedelta(seconds=i * 100 + j)) for j in range(100)]
+               for i in range(3000)]  # fmt: skip
+    senders = Senders(server, batches)
+    senders.wait_for(30)
+    server.interrupt()
+    senders.stop()
+    assert senders.statuses <= {202, 503}, f"answered {senders.statuses} while stopping"
+    log = server.log.read_text()
+    assert "Traceback" not in log and "unhandled error" not in log, log[-3000:]
+
+    server.start()
+    server.wait_loaded()
+    acked = {e["event_id"] for batch in senders.acknowledged for e in batch}
+    assert acked <= set(stored_ids(server))
 
 
 def test_resent_batch_changes_no_count(server: Server, project_key: str) -> None:

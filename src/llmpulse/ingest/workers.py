@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,10 @@ _worker_normalizer: Normalizer | None = None
 def _init_worker(overrides: list[tuple[str, Rates]] | None, retention_days: int) -> None:
     global _worker_normalizer
     _worker_normalizer = Normalizer(PriceBook(overrides), retention_days)
+    # Ctrl-C signals the whole process group: the server decides when workers stop (it
+    # finishes the requests in flight first), not the signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
