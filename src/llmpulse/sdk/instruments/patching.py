@@ -172,9 +172,10 @@ def _async(endpoint: Endpoint, original: Callable[..., Any]) -> Callable[..., An
     return wrapper
 
 
-def _request_attribute(manager: Any) -> str:
-    """The manager's private request, e.g. `_MessageStreamManager__api_request`."""
-    return str(next(name for name in vars(manager) if name.endswith("__api_request")))
+def _request_attribute(manager: Any) -> str | None:
+    """The manager's private request, e.g. `_MessageStreamManager__api_request`; None in
+    a library version that keeps it elsewhere (the call then goes unrecorded)."""
+    return next((str(name) for name in vars(manager) if name.endswith("__api_request")), None)
 
 
 def _stream_start(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> LlmCall | None:
