@@ -55,6 +55,19 @@ def start_server(
     raise RuntimeError("server did not start")
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1), nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def stored_events(url: str, since: str = "-1d") -> int:
+    """Events the server has stored since `since`, once its spool is empty."""
+    wait_drained(url)
+    groups = httpx.get(f"{url}/v1/metrics/summary", params={"from": since}).json()["groups"]
+    return int(groups[0]["requests"]) if groups else 0
+
+
 def wait_drained(url: str, timeout: float = 600) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:

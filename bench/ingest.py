@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from common import machine, rss_mib, start_server, wait_drained
+from common import machine, rss_mib, start_server, stored_events, wait_drained
 from llmpulse.sim.traffic import TrafficGenerator
 
 BATCH = 1000
@@ -87,9 +87,7 @@ def main() -> None:
         drain = wait_drained(url)
         rss = rss_mib(proc.pid)
         store = httpx.get(f"{url}/health").json()["store"]
-        count = httpx.get(f"{url}/v1/metrics/summary", params={"from": "-1d"}).json()["groups"][0][
-            "requests"
-        ]
+        count = stored_events(url)
         proc.terminate()
         proc.wait()
 

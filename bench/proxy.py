@@ -30,9 +30,10 @@ from common import (
     cpu_seconds,
     free_port,
     machine,
+    percentile,
     rss_mib,
     start_server,
-    wait_drained,
+    stored_events,
     wait_listening,
 )
 from sse_upstream import FIRST_S, WORDS
@@ -117,11 +118,6 @@ async def load(
     return [r[0] for r in results], [r[1] for r in results]
 
 
-def q(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
 def compare(
     urls: dict[str, str], processes: dict[str, int], calls: int, concurrency: int, spread_s: float
 ) -> None:
@@ -134,14 +130,19 @@ def compare(
         ttft, total = asyncio.run(load(url, calls, concurrency, spread_s))
         cpu = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in processes.items()}
         cpu["load"] = time.process_time() - load_before
-        rows.append((ttft, total))
-        print(f"  {name:7} TTFT p50 {q(ttft, .5):6.1f} ms  p99 {q(ttft, .99):6.1f} ms   "
-              f"total p50 {q(total, .5):6.1f} ms  p99 {q(total, .99):6.1f} ms")  # fmt: skip
+        rows.append((p50_p99(ttft), p50_p99(total)))
+        (t50, t99), (a50, a99) = rows[-1]
+        print(f"  {name:7} TTFT p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   "
+              f"total p50 {a50:6.1f} ms  p99 {a99:6.1f} ms")  # fmt: skip
         print("          CPU ms per call: " + ", ".join(
             f"{p} {seconds * 1000 / calls:.2f}" for p, seconds in cpu.items()))  # fmt: skip
-    (dt, dtot), (pt, ptot) = rows
-    print(f"  added: TTFT p50 {q(pt, .5) - q(dt, .5):+.1f} ms, p99 {q(pt, .99) - q(dt, .99):+.1f} ms; "
-          f"total p50 {q(ptot, .5) - q(dtot, .5):+.1f} ms, p99 {q(ptot, .99) - q(dtot, .99):+.1f} ms")  # fmt: skip
+    ((dt50, dt99), (da50, da99)), ((pt50, pt99), (pa50, pa99)) = rows
+    print(f"  added: TTFT p50 {pt50 - dt50:+.1f} ms, p99 {pt99 - dt99:+.1f} ms; "
+          f"total p50 {pa50 - da50:+.1f} ms, p99 {pa99 - da99:+.1f} ms")  # fmt: skip
+
+
+def p50_p99(values: list[float]) -> tuple[float, float]:
+    return percentile(values, 0.5), percentile(values, 0.99)
 
 
 def start_proxy(
@@ -157,11 +158,18 @@ def start_proxy(
     return proxy, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
-def stored_events(collector_url: str) -> int:
-    """Events the collector has stored, once its spool is empty."""
-    wait_drained(collector_url)
-    groups = httpx.get(f"{collector_url}/v1/metrics/summary", params={"from": "-1d"}).json()
-    return int(groups["groups"][0]["requests"]) if groups["groups"] else 0
+def measure_memory(
+    proxy: subprocess.Popen[bytes], url: str, calls: int, concurrency: int, spread_s: float
+) -> int:
+    """Prints the proxy's RSS (all workers) every fifth of `calls` streamed calls; the calls
+    made."""
+    print(f" proxy RSS (all workers) over {calls} more streamed calls:")
+    step = max(1, calls // 5)
+    print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
+    for done in range(step, calls + 1, step):
+        asyncio.run(load(url, step, concurrency, spread_s))
+        print(f"  after {done:>6}: {rss_mib(proxy.pid):.1f} MiB")
+    return step * (calls // step)
 
 
 def main() -> None:
@@ -190,7 +198,8 @@ def main() -> None:
             print(f"{args.calls} streamed chat completions, {args.concurrency} at a time (11 "
                   f"chunks: two after {FIRST_S * 1000:.0f} ms, then one every "
                   f"{args.chunk_delay * 1000:.0f} ms):")  # fmt: skip
-            for workers in map(int, args.workers.split(",")):
+            worker_counts = [int(n) for n in args.workers.split(",")]
+            for workers in worker_counts:
                 proxy, proxy_url = start_proxy(upstream_url, collector_url, workers)
                 try:
                     asyncio.run(load(proxy_url, 400, args.concurrency))  # warm up
@@ -203,16 +212,10 @@ def main() -> None:
                           "(every stream's chunk arrives at once):")  # fmt: skip
                     compare(urls, processes, args.calls, args.concurrency, 0.0)
                     sent += 400 + 2 * args.calls
-                    if workers == int(args.workers.split(",")[-1]) and args.memory_calls:
-                        print(
-                            f" proxy RSS (all workers) over {args.memory_calls} more streamed calls:"
+                    if workers == worker_counts[-1] and args.memory_calls:
+                        sent += measure_memory(
+                            proxy, proxy_url, args.memory_calls, args.concurrency, call_s
                         )
-                        step = max(1, args.memory_calls // 5)
-                        print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
-                        for done in range(step, args.memory_calls + 1, step):
-                            asyncio.run(load(proxy_url, step, args.concurrency, call_s))
-                            print(f"  after {done:>6}: {rss_mib(proxy.pid):.1f} MiB")
-                        sent += step * (args.memory_calls // step)
                 finally:
                     proxy.terminate()
                     proxy.wait(30)

@@ -24,18 +24,21 @@ import openai
 from openai.resources.chat.completions.completions import Completions
 
 import llmpulse
-from common import free_port, machine, rss_mib, start_server, wait_drained, wait_listening
+from common import (
+    free_port,
+    machine,
+    percentile,
+    rss_mib,
+    start_server,
+    wait_drained,
+    wait_listening,
+)
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
     {"role": "user", "content": "What is the capital of France? Reply with one word, please."},
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def measure_added(api: openai.OpenAI, calls: int) -> list[float]:

@@ -38,8 +38,8 @@ def proxy(
         int,
         typer.Option(
             min=1,
-            help="Processes serving calls. Each has one event loop: at hundreds of concurrent "
-            "streams, one per core keeps the added latency low.",
+            help="Processes serving calls, each with one event loop. For hundreds of "
+            "concurrent streams, use about one per core plus one (3 on 2 cores).",
         ),
     ] = 1,
     max_request_mb: Annotated[

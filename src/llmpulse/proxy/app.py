@@ -247,7 +247,7 @@ class Proxy:
         try:
             upstream = await self._send(request, request.body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return unreachable(request.path, self.settings.upstream, exc)
+            return self._unreachable(request, None, exc)
         return Relay(upstream, _response_headers(upstream))
 
     async def _recorded(
@@ -265,17 +265,13 @@ class Proxy:
         try:
             upstream = await self._send(request, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            if call is not None:
-                safely(call.finish, status="error", error_type="network", http_status=502)
-            return unreachable(request.path, self.settings.upstream, exc)
+            return self._unreachable(request, call, exc)
         headers = _response_headers(upstream)
         if upstream.status >= 400 or not streaming:
             try:
                 content = await upstream.read()
             except aiohttp.ClientError as exc:
-                if call is not None:
-                    safely(call.finish, status="error", error_type="network", http_status=502)
-                return unreachable(request.path, self.settings.upstream, exc)
+                return self._unreachable(request, call, exc)
             finally:
                 upstream.release()
             if call is not None:
@@ -284,6 +280,12 @@ class Proxy:
         if call is None:
             return Relay(upstream, headers)
         return self._relay(upstream, headers, call, endpoint, injected)
+
+    def _unreachable(self, request: Incoming, call: LlmCall | None, exc: Exception) -> JSONResponse:
+        """The caller gets 502; the call, if recorded, ends as a network error."""
+        if call is not None:
+            safely(call.finish, status="error", error_type="network", http_status=502)
+        return unreachable(request.path, self.settings.upstream, exc)
 
     def _finish_whole(
         self, call: LlmCall, endpoint: Endpoint, upstream: aiohttp.ClientResponse, content: bytes
