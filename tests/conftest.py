@@ -77,11 +77,16 @@ class Server:
         """Until the spool is empty: everything acknowledged is queryable."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            health = httpx.get(f"{self.url}/health", timeout=10).json()
+            health = self.health()
             if health["spool"]["pending_batches"] == 0:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"spool not drained: {health}")
+
+    def health(self) -> dict[str, Any]:
+        """/health with its details (an admin key sees them)."""
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        return dict(httpx.get(f"{self.url}/health", headers=headers, timeout=10).json())
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -121,7 +126,7 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
 @pytest.fixture
 def project_key(server: Server) -> str:
     """A key to a new, empty project on the shared server."""
-    from llmpulse.server.keys import KeyStore
+    from llmpulse.meta.keys import KeyStore
 
     store = KeyStore(server.data_dir / "keys.sqlite3")
     name = f"p{time.time_ns()}"

@@ -171,7 +171,7 @@ def test_login_logout_and_wrong_key(browser: Browser, site: Any) -> None:
 
 
 def test_empty_project_shows_how_to_send_events(browser: Browser, site: Any) -> None:
-    from llmpulse.server.keys import KeyStore
+    from llmpulse.meta.keys import KeyStore
 
     server, _, _ = site
     keys = KeyStore(server.data_dir / "keys.sqlite3")

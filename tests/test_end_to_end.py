@@ -21,7 +21,7 @@ SPAN = timedelta(hours=2)
 @pytest.fixture(scope="module")
 def traffic(server: Server) -> tuple[str, list[dict[str, Any]], datetime]:
     """N_EVENTS simulated events spread over the last two hours, sent to a new project."""
-    from llmpulse.server.keys import KeyStore
+    from llmpulse.meta.keys import KeyStore
 
     keys = KeyStore(server.data_dir / "keys.sqlite3")
     keys.create_project("e2e")

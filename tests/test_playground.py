@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser
 from test_dashboard import CHROMIUM, browser, logged_in  # noqa: F401  (the browser fixture)
 
+import llmpulse
 from conftest import ADMIN_KEY, Server, run_cli
 from fake_llm import WORDS, FakeLLM
 from sdk_helpers import stored_events
@@ -20,10 +21,21 @@ from sdk_helpers import stored_events
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 
+QUICK_PROMPTS = (
+    (Path(llmpulse.__file__).parent / "probe" / "prompt_sets" / "quick.txt")
+    .read_text()
+    .splitlines()
+)
+PRICE_IN, PRICE_OUT = 3.0, 15.0  # USD per million tokens of "priced-model", from --prices
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, fake: FakeLLM) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("playground")
+    prices = folder / "prices.yaml"
+    prices.write_text(f"priced-model: {{input: {PRICE_IN}, output: {PRICE_OUT}}}\n")
     server = Server(
-        tmp_path_factory.mktemp("playground") / "data", "--llm", f"openai={fake.url}/v1"
+        folder / "data", "--llm", f"openai={fake.url}/v1", "--prices", str(prices)
     ).start()
     yield server
     server.stop()
@@ -64,8 +76,19 @@ def test_auto_stream_runs_and_stops(browser: Browser, site: Server) -> None:  # 
     page = logged_in(browser, site)
     page.goto(f"{site.url}/playground")
     page.fill("#pg-model", "auto-model")
-    page.fill("#auto-delay", "0.05")
+    page.fill("#auto-delay", "0.5")
     page.fill("#auto-count", "3")
+    page.fill("#auto-max-tokens", "100")
+    page.locator("#auto-max-tokens").dispatch_event("change")
+    # The estimate is shown before anything starts: 3 calls, the prompts' characters / 4.
+    tokens_in = -(-sum(len(p) for p in QUICK_PROMPTS[:3]) // 4)
+    page.wait_for_function(
+        "document.getElementById('auto-estimate').textContent.includes('3 calls')"
+    )
+    assert page.locator("#auto-estimate").inner_text() == (
+        f"Estimate: 3 calls over ~1 s, ~{tokens_in} tokens in, ≤ 300 out, "
+        "cost unknown (the model has no price)"
+    )
     page.click("#auto-start")
     page.wait_for_function(
         "document.getElementById('auto-progress').textContent.startsWith('stopped: 3 of 3 sent, 3 ok')",
@@ -75,7 +98,7 @@ def test_auto_stream_runs_and_stops(browser: Browser, site: Server) -> None:  # 
     assert len(events) == 3
     # A long run stops when asked.
     page.fill("#auto-count", "1000")
-    page.fill("#auto-delay", "0.2")
+    page.fill("#auto-delay", "0.5")
     page.click("#auto-start")
     page.wait_for_function(
         "document.getElementById('auto-progress').textContent.startsWith('running')"
@@ -85,6 +108,65 @@ def test_auto_stream_runs_and_stops(browser: Browser, site: Server) -> None:  # 
         "document.getElementById('auto-progress').textContent.startsWith('stopped')"
     )
     assert int(page.locator("#auto-progress").inner_text().split()[1]) < 1000
+
+
+def test_estimate_of_a_priced_model(site: Server) -> None:
+    """The upper bound of a run's cost: prompt tokens ~ characters / 4, every answer at
+    max_tokens, at the --prices file's rates; thousands of calls cycle the prompt set."""
+    run = {"endpoint": "openai", "model": "priced-model", "prompts": "quick", "delay_s": 2,
+           "count": 1000, "max_tokens": 50}  # fmt: skip
+    with site.client() as http:
+        estimate = http.post("/v1/playground/autostream/estimate", json=run).json()
+    chars = sum(len(QUICK_PROMPTS[n % len(QUICK_PROMPTS)]) for n in range(1000))
+    tokens_in = -(-chars // 4)
+    assert estimate["calls"] == 1000 and estimate["tokens_in"] == tokens_in
+    assert estimate["max_tokens_out"] == 50_000 and estimate["duration_s"] == 999 * 2
+    expected = (tokens_in * PRICE_IN + 50_000 * PRICE_OUT) / 1e6
+    assert estimate["max_cost_usd"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_calls_need_an_admin_key_and_stay_within_caps(
+    browser: Browser,  # noqa: F811
+    site: Server,
+    fake: FakeLLM,
+) -> None:
+    """A key without admin (ingest+read, the default for new keys) cannot spend the
+    operator's LLM key: 403 on every call, and the page says why; an admin key is held to
+    the caps on count and rate."""
+    from llmpulse.meta.keys import DEFAULT_SCOPES, KeyStore
+
+    reader = KeyStore(site.data_dir / "keys.sqlite3").create_key("test", DEFAULT_SCOPES)[1]
+    calls_before = len(fake.calls)
+    run = {"endpoint": "openai", "model": "m", "prompts": "quick", "count": 5, "delay_s": 1}
+    with site.client(reader) as http:
+        for method, path, body in [
+            ("POST", "/v1/playground/chat", {"endpoint": "openai", "model": "m", "prompt": "hi"}),
+            ("POST", "/v1/playground/autostream", run),
+            ("DELETE", "/v1/playground/autostream", None),
+        ]:
+            r = http.request(method, path, json=body)
+            assert r.status_code == 403, (path, r.text)
+            assert "lacks the 'admin' scope" in r.json()["error"]
+        # Reading what is configured, and estimating, spend nothing: read is enough.
+        assert http.get("/v1/playground/endpoints").json() == {"endpoints": ["openai"]}
+        assert http.post("/v1/playground/autostream/estimate", json=run).status_code == 200
+    assert len(fake.calls) == calls_before
+
+    page = logged_in(browser, site, reader)
+    page.goto(f"{site.url}/playground")
+    assert "admin" in page.locator("#needs-admin").inner_text()
+    assert page.locator("#pg-send").is_disabled() and page.locator("#auto-start").is_disabled()
+
+    with site.client() as http:
+        for field, value, message in [
+            ("count", 1001, "less than or equal to 1000"),
+            ("delay_s", 0.1, "greater than or equal to 0.5"),
+            ("delay_s", 0, "greater than or equal to 0.5"),
+        ]:
+            r = http.post("/v1/playground/autostream", json={**run, field: value})
+            assert r.status_code == 400, r.text
+            assert r.json()["detail"][0] == {"field": field, "error": f"Input should be {message}"}
+    assert len(fake.calls) == calls_before
 
 
 def test_bad_requests(site: Server) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_KEY, Server
+from llmpulse import __version__
 
 
 def test_price_file_overrides_and_unpriced(tmp_path: Path) -> None:
@@ -91,7 +92,8 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
         server.wait_loaded()
         http.post("/v1/events", json=[{"model_id": "m", "latency_ms": 1}] * 7)
         server.wait_loaded()
-    health = httpx.get(f"{server.url}/health").json()
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok", "version": __version__}
+    health = server.health()
     assert health["status"] == "ok"
     assert health["store"]["ok"] is True
     assert health["store"]["events"] == 14

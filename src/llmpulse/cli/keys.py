@@ -8,7 +8,13 @@ import typer
 from rich.table import Table
 
 from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
-from llmpulse.server.keys import KeyStore, KeyStoreError
+from llmpulse.meta.keys import (
+    DEFAULT_SCOPES,
+    KeyStore,
+    KeyStoreError,
+    parse_scopes,
+    scopes_text,
+)
 
 projects_app = typer.Typer(help="Create and list projects. Every event and key belongs to one.")
 keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed).")
@@ -40,31 +46,42 @@ def create_key(
     project: str = typer.Option(
         ..., "--project", "-p", help="The project the key writes to and reads."
     ),
+    scope: list[str] | None = typer.Option(
+        None,
+        "--scope",
+        "-s",
+        help="What the key may do: ingest (send events), read (query API, dashboard), admin "
+        "(keys, settings, playground calls that spend on LLM endpoints). Repeat or "
+        "comma-separate; default: ingest,read. Give an application's SDK or proxy "
+        "`--scope ingest` alone.",
+    ),
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Create an API key for a project. The key is shown once; only its hash is stored."""
     try:
-        key_id, key = _store(data_dir).create_key(project)
+        scopes = parse_scopes(",".join(scope)) if scope else DEFAULT_SCOPES
+        key_id, key = _store(data_dir).create_key(project, scopes)
     except KeyStoreError as exc:
         raise fail(str(exc)) from None
-    console.print(f"key id: {key_id}  (project {project})")
+    default = "" if scope else " (the default; --scope ingest for an application's key)"
+    console.print(f"key id: {key_id}  (project {project}, scopes {scopes_text(scopes)}{default})")
     console.print(key, highlight=False, soft_wrap=True)
 
 
 @keys_app.command("list")
 def list_keys(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """List keys with their project and state (never the keys themselves)."""
-    table = Table("key id", "project", "created", "state")
+    table = Table("key id", "project", "scopes", "created", "state")
     for info in _store(data_dir).list_keys():
         created = datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%d %H:%M")
         state = "revoked" if info.revoked_at else "active"
-        table.add_row(info.key_id, info.project, created, state)
+        table.add_row(info.key_id, info.project, scopes_text(info.scopes), created, state)
     console.print(table)
 
 
 @keys_app.command("revoke")
 def revoke_key(key_id: str, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
-    """Revoke a key by its id; requests with it get 401 from then on."""
+    """Revoke a key by its id; a running server refuses it (401) from its next request."""
     try:
         _store(data_dir).revoke(key_id)
     except KeyStoreError as exc:

@@ -15,8 +15,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
+from llmpulse.meta.keys import KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
-from llmpulse.server.keys import KeyStore, KeyStoreError
 from llmpulse.server.logs import configure_logging
 from llmpulse.server.settings import Settings
 from llmpulse.sim.run import run_simulation
@@ -80,7 +80,8 @@ def make_settings(**flags: Any) -> Settings:
 
 def _serve(settings: Settings, on_ready: Callable[[uvicorn.Server], None] | None = None) -> None:
     """Run the platform until stopped; `on_ready` runs in a thread once it listens."""
-    from llmpulse.server.app import build_platform, create_app
+    from llmpulse.server.app import create_app
+    from llmpulse.server.platform import build_platform
 
     configure_logging()
     try:

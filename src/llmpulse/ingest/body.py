@@ -7,20 +7,19 @@ from typing import Any
 
 import orjson
 
+from llmpulse.api.errors import FieldError
+
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_EVENTS = 10_000
 JSON_TYPES = ("application/json", "text/json", "")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
-class BodyError(ValueError):
+class BodyError(FieldError):
     """A request body that cannot be read; carries the HTTP status to answer with."""
 
     def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
+        super().__init__(status, field, message, error=message)
 
 
 def media_type(content_type: str | None) -> str:

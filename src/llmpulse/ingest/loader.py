@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from llmpulse.ingest import records
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.telemetry import PIPELINE
-from llmpulse.store.engine import Engine, StoreError
+from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS, REJECTED, SPANS
 from llmpulse.store.writes import stored_event_ids
 
@@ -49,6 +49,10 @@ class _Run:
 
 
 class Loader:
+    """A background task (see server/tasks.py): each step loads one run."""
+
+    name = "loader"
+
     def __init__(
         self,
         spool: Spool,
@@ -62,51 +66,35 @@ class Loader:
         self._max_bytes = max_bytes
         self._idle_wait_s = idle_wait_s
         self._min_interval_s = min_interval_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="llmpulse-loader", daemon=True)
-        self.last_error: str | None = None
-
-    def start(self) -> None:
-        self._thread.start()
+        self.wake = threading.Event()
 
     def notify(self) -> None:
         """A record was appended: load soon."""
-        self._wake.set()
-
-    def stop(self, drain: bool = True) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join()
-        if drain:
-            while self.load_once():
-                pass
+        self.wake.set()
 
     def lag_seconds(self) -> float:
         return self._spool.oldest_pending_age()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.time()
-            try:
-                loaded = self.load_once()
-            except StoreError as exc:
-                # Keep the records spooled and retry: nothing acknowledged is lost.
-                self.last_error = str(exc)
-                log.error("loading into the store failed, will retry: %s", exc)
-                PIPELINE.load_failures.inc()
-                self._stop.wait(1.0)
-                continue
-            if loaded:
-                # Under steady traffic, insert about once a second: each insert makes a
-                # part that ClickHouse later merges, and few large parts merge cheaply.
-                # A quiet stream still loads at once (the pause follows a load), and a
-                # backlog is worked off without pauses.
-                if self._spool.pending()[1] < self._max_bytes:
-                    self._stop.wait(max(0.0, self._min_interval_s - (time.time() - started)))
-            else:
-                self._wake.wait(self._idle_wait_s)
-                self._wake.clear()
+    def step(self) -> float:
+        started = time.time()
+        if not self.load_once():
+            return self._idle_wait_s
+        # Under steady traffic, insert about once a second: each insert makes a part that
+        # ClickHouse later merges, and few large parts merge cheaply. A quiet stream still
+        # loads at once (the pause follows a load), and a backlog is worked off without
+        # pauses.
+        if self._spool.pending()[1] >= self._max_bytes:
+            return 0.0
+        return max(0.0, self._min_interval_s - (time.time() - started))
+
+    def drain(self) -> None:
+        """Load what is spooled, at shutdown; what cannot be loaded now stays spooled (it
+        is durable) and loads at the next start."""
+        try:
+            while self.load_once():
+                pass
+        except Exception as exc:
+            log.warning("stopping with %d batches still spooled: %s", self._spool.pending()[0], exc)
 
     def load_once(self) -> int:
         """Load one run of spooled records; returns how many records it loaded."""
@@ -134,7 +122,6 @@ class Loader:
                 self._engine.insert_json_rows(table, data)
         PIPELINE.insert_seconds.observe(time.perf_counter() - started)
         self._spool.commit(end, run.records, run.size)
-        self.last_error = None
         return run.records
 
     def _unique_rows(self, table: str, run: _Rows) -> bytes:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 
+from llmpulse.api.auth import require
+from llmpulse.api.responses import JsonResponse
+from llmpulse.api.services import Service
 from llmpulse.ingest.body import (
     JSON_TYPES,
     MAX_BODY_BYTES,
@@ -16,11 +21,13 @@ from llmpulse.ingest.body import (
     media_type,
 )
 from llmpulse.ingest.prepare import PROTOBUF_TYPES
-from llmpulse.server.auth import current_project
-from llmpulse.server.context import Platform, platform
-from llmpulse.server.responses import JsonResponse
+from llmpulse.ingest.service import IngestService
+from llmpulse.meta.keys import INGEST, Grant
 
 router = APIRouter(tags=["ingest"])
+PIPELINE: Service[IngestService] = Service("ingest")
+Pipeline = Annotated[IngestService, Depends(PIPELINE)]
+Sender = Annotated[Grant, Depends(require(INGEST))]
 
 
 async def read_body(request: Request) -> bytes:
@@ -43,20 +50,16 @@ async def read_body(request: Request) -> bytes:
     summary="Send events: a JSON object, a JSON array or NDJSON (optionally gzip)",
     responses={400: {}, 401: {}, 413: {}, 415: {}},
 )
-async def post_events(
-    request: Request,
-    project: str = Depends(current_project),
-    ctx: Platform = Depends(platform),
-) -> JsonResponse:
+async def post_events(request: Request, sender: Sender, ingest: Pipeline) -> JsonResponse:
     """202 once every valid event is on disk; invalid ones are listed in `errors` and kept
     in the dead-letter table. 400 when no event is valid."""
     check_content_type(request.headers.get("content-type"))
     body = await read_body(request)
-    result = await ctx.ingest.ingest(
+    result = await ingest.ingest(
         body,
         request.headers.get("content-type"),
         request.headers.get("content-encoding"),
-        project,
+        sender.project,
     )
     return JsonResponse(result.answer, result.status)
 
@@ -66,11 +69,7 @@ async def post_events(
     summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
     responses={400: {}, 401: {}, 413: {}, 415: {}},
 )
-async def post_traces(
-    request: Request,
-    project: str = Depends(current_project),
-    ctx: Platform = Depends(platform),
-) -> Response:
+async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Response:
     """200 with an ExportTraceServiceResponse, in the request's encoding, once every valid
     span is on disk. LLM calls become events; other spans are kept as trace spans."""
     content_type = request.headers.get("content-type")
@@ -83,8 +82,8 @@ async def post_traces(
             "send application/x-protobuf or application/json",
         )
     body = await read_body(request)
-    result = await ctx.ingest.ingest(
-        body, content_type, request.headers.get("content-encoding"), project, source="otlp"
+    result = await ingest.ingest(
+        body, content_type, request.headers.get("content-encoding"), sender.project, source="otlp"
     )
     if result.status != 200 or not protobuf:
         return JsonResponse(result.answer, result.status)

@@ -20,12 +20,10 @@ class IngestService:
         self.loader = Loader(self.spool, engine)
         self._preparers = preparers
 
-    def start(self) -> None:
-        self.loader.start()
-
     def stop(self) -> None:
+        """After the loader task has stopped: load what is left, close the spool."""
         self._preparers.close()
-        self.loader.stop(drain=True)
+        self.loader.drain()
         self.spool.close()
 
     async def ingest(

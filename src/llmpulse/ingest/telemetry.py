@@ -30,9 +30,6 @@ class PipelineMetrics:
         self.duplicates = Counter(
             "llmpulse_events_duplicate", "Events dropped as already stored", registry=r
         )
-        self.load_failures = Counter(
-            "llmpulse_loader_failures", "Store inserts that failed and will be retried", registry=r
-        )
         self.insert_seconds = Histogram(
             "llmpulse_store_insert_seconds",
             "Time to deduplicate and insert one loader run",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Final
 
-import orjson
-
 from llmpulse.events.normalize import canonical_event_id
 from llmpulse.query.aggregates import LATENCY_BIN_COUNT, LATENCY_BINS_PER_E, aggregate
-from llmpulse.query.filters import QueryError, Scope, iso_ms
+from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.query.metrics import summary_groups
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS, REJECTED
@@ -91,29 +88,24 @@ def get_event(engine: Engine, project: str, event_id: str) -> dict[str, Any] | N
     return next(iter(found.values()), None)
 
 
-def _encode_cursor(ts_ms: int, event_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([ts_ms, event_id])).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        ts_ms, event_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return int(ts_ms), canonical_event_id(str(event_id))
-    except (ValueError, TypeError) as exc:
-        raise QueryError("cursor", "not a cursor returned by this API") from exc
+Position = tuple[int, str]  # (ts in epoch ms, event_id) of a request in the log
 
 
 def list_requests(
-    engine: Engine, scope: Scope, limit: int, cursor: str | None, search: str | None = None
-) -> dict[str, Any]:
-    """Newest first; `next_cursor` continues after the last one returned."""
+    engine: Engine,
+    scope: Scope,
+    limit: int,
+    after: Position | None = None,
+    search: str | None = None,
+) -> tuple[list[dict[str, Any]], Position | None]:
+    """Newest first, starting after `after`; with the position of the last one returned
+    when there are more."""
     where, params = scope.where()
-    if cursor:
-        ts_ms, event_id = _decode_cursor(cursor)
+    if after:
         where += (
             " AND (toUnixTimestamp64Milli(ts), event_id) < ({c_ts:Int64}, toUUID({c_id:String}))"
         )
-        params.update(c_ts=ts_ms, c_id=event_id)
+        params.update(c_ts=after[0], c_id=canonical_event_id(after[1]))
     if search:
         where += (
             " AND (toString(event_id) = {q:String} OR request_id = {q:String} OR"
@@ -128,8 +120,8 @@ def list_requests(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode_cursor(rows[-1]["ts_ms"], rows[-1]["id"]) if more else None
-    return {"requests": [_event(r) for r in rows], "next_cursor": next_cursor}
+    last = (rows[-1]["ts_ms"], rows[-1]["id"]) if more else None
+    return [_event(r) for r in rows], last
 
 
 def rejected(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:

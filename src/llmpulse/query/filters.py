@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from llmpulse.api.errors import FieldError
 from llmpulse.events.taxonomy import DIMENSIONS
 from llmpulse.store.engine import Param
 
@@ -14,13 +15,12 @@ _RELATIVE = re.compile(r"-(\d+)(s|m|h|d|w)")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class QueryError(ValueError):
+class QueryError(FieldError):
     """A query parameter that cannot be used: names the parameter and the reason."""
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
+    def __init__(self, param: str, message: str, status: int = 400) -> None:
+        super().__init__(status, param, message)
         self.param = param
-        self.message = message
 
 
 def parse_time(value: str, param: str, now: datetime) -> datetime:

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmpulse.meta.keys import ALL_SCOPES, Grant, KeyStoreError, parse_scopes
+from llmpulse.playground.endpoints import Endpoint, parse_endpoints
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMPULSE_")
@@ -20,7 +23,7 @@ class Settings(BaseSettings):
     prices: Path | None = None
     no_auth: bool = False
     retention_days: int = Field(90, ge=1, le=3650)
-    api_keys: str = Field("", description="project:key,... provisioned at start")
+    api_keys: str = Field("", description="project:key[:scopes],... provisioned at start")
     llm: str = Field("", description="NAME=URL[,KEY];... LLM endpoints for the playground")
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
@@ -35,23 +38,23 @@ class Settings(BaseSettings):
     def store_url(self) -> str:
         return self.store or f"chdb://{self.data_dir / 'store'}"
 
-    def llm_endpoints(self) -> dict[str, tuple[str, str | None]]:
-        """LLMPULSE_LLM / --llm parsed into name -> (base URL, key or None)."""
-        endpoints: dict[str, tuple[str, str | None]] = {}
-        for entry in filter(None, (e.strip() for e in self.llm.split(";"))):
-            name, sep, rest = entry.partition("=")
-            url, _, key = rest.partition(",")
-            if not sep or not name or not url.startswith(("http://", "https://")):
-                raise ValueError(f"--llm {entry!r} is not NAME=URL[,KEY] with an http(s) URL")
-            endpoints[name.strip()] = (url.strip(), key.strip() or None)
-        return endpoints
+    def llm_endpoints(self) -> dict[str, Endpoint]:
+        """LLMPULSE_LLM / --llm parsed into the playground's endpoints by name."""
+        return parse_endpoints(self.llm)
 
-    def provisioned_keys(self) -> dict[str, str]:
-        """LLMPULSE_API_KEYS parsed into key -> project."""
+    def provisioned_keys(self) -> dict[str, Grant]:
+        """LLMPULSE_API_KEYS (`project:key[:scope+scope]`, every scope when none is given)
+        parsed into key -> grant."""
         keys = {}
-        for entry in filter(None, (e.strip() for e in self.api_keys.split(","))):
-            project, sep, key = entry.partition(":")
-            if not sep or not project or not key:
-                raise ValueError(f"LLMPULSE_API_KEYS: {entry!r} is not project:key")
-            keys[key] = project
+        entries = filter(None, (e.strip() for e in self.api_keys.split(",")))
+        for number, entry in enumerate(entries, start=1):
+            project, sep, rest = entry.partition(":")
+            key, _, scopes = rest.partition(":")
+            if not sep or not project or not key:  # the entry is not shown: it holds a key
+                raise ValueError(f"LLMPULSE_API_KEYS: entry {number} is not project:key[:scopes]")
+            try:
+                granted = parse_scopes(scopes) if scopes else ALL_SCOPES
+            except KeyStoreError as exc:
+                raise ValueError(f"LLMPULSE_API_KEYS: project {project}: {exc}") from None
+            keys[key] = Grant(project, granted)
         return keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Gauge
 
 from llmpulse.ingest.telemetry import PIPELINE
-from llmpulse.server.context import Platform
+from llmpulse.server.platform import Platform
 
 _registered: dict[str, Gauge] = {}
 

@@ -245,7 +245,7 @@ def users_page(engine: Engine, scope: Scope) -> dict[str, Any]:
 
 def session_page(engine: Engine, scope: Scope, session_id: str) -> dict[str, Any]:
     chosen = replace(scope, filters={**scope.filters, "session_id": [session_id]})
-    calls = events.list_requests(engine, chosen, 500, None)["requests"][::-1]
+    calls = events.list_requests(engine, chosen, 500)[0][::-1]
     return {
         "session_id": session_id,
         "calls": calls,

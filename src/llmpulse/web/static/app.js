@@ -251,8 +251,35 @@
     return run.running;
   }
 
+  function autoRun() {
+    const value = (id) => document.getElementById(id).value;
+    return {
+      endpoint: value("pg-endpoint"),
+      model: value("pg-model"),
+      prompts: value("auto-prompts"),
+      delay_s: Number(value("auto-delay")),
+      count: Number(value("auto-count")),
+      max_tokens: Number(value("auto-max-tokens")),
+    };
+  }
+
+  // What a run would cost at most, shown before it is started and kept up to date.
+  async function showEstimate() {
+    try {
+      const e = await apiJson("POST", "/v1/playground/autostream/estimate", autoRun());
+      const cost = e.cost_status === "unpriced"
+        ? "cost unknown (the model has no price)"
+        : `at most $${e.max_cost_usd.toFixed(4)}`;
+      setText("auto-estimate",
+        `Estimate: ${e.calls.toLocaleString("en-US")} calls over ~${Math.round(e.duration_s)} s, ` +
+        `~${e.tokens_in.toLocaleString("en-US")} tokens in, ` +
+        `≤ ${e.max_tokens_out.toLocaleString("en-US")} out, ${cost}`);
+    } catch (err) { setText("auto-estimate", `Cannot start: ${err.message}`); }
+  }
+
   function playground() {
-    if (!document.getElementById("playground")) return;
+    const section = document.getElementById("playground");
+    if (!section) return;
     document.getElementById("pg-send").addEventListener("click", () =>
       send().catch((err) => setText("pg-answer", String(err))));
     let poll = null;
@@ -262,15 +289,12 @@
         if (!autoProgress(await apiJson("GET", "/v1/playground/autostream"))) clearInterval(poll);
       }, 500);
     };
+    ["pg-endpoint", "pg-model", "auto-prompts", "auto-delay", "auto-count", "auto-max-tokens"]
+      .forEach((id) => document.getElementById(id).addEventListener("change", showEstimate));
+    showEstimate();
     document.getElementById("auto-start").addEventListener("click", async () => {
       try {
-        autoProgress(await apiJson("POST", "/v1/playground/autostream", {
-          endpoint: document.getElementById("pg-endpoint").value,
-          model: document.getElementById("pg-model").value,
-          prompts: document.getElementById("auto-prompts").value,
-          delay_s: Number(document.getElementById("auto-delay").value),
-          count: Number(document.getElementById("auto-count").value),
-        }));
+        autoProgress(await apiJson("POST", "/v1/playground/autostream", autoRun()));
         watch();
       } catch (err) { setText("auto-progress", String(err)); }
     });

@@ -1,0 +1,1 @@
+"""Control-plane state: projects, API keys and their scopes (SQLite beside the data)."""

@@ -1,0 +1,52 @@
+"""The HTTP side of every read: the store, the caller's project, the time range and the
+dimension filters, as FastAPI dependencies shared by the query API, analytics and pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from llmpulse.api.auth import require
+from llmpulse.api.services import Service
+from llmpulse.events.taxonomy import DIMENSIONS
+from llmpulse.meta.keys import READ, Grant
+from llmpulse.query.filters import QueryError, Scope
+from llmpulse.store.engine import Engine
+
+STORE: Service[Engine] = Service("store")
+Store = Annotated[Engine, Depends(STORE)]
+Reader = Annotated[Grant, Depends(require(READ))]
+
+From = Annotated[
+    str | None, Query(alias="from", description="ISO 8601 or relative (-1h, -7d); default -24h")
+]
+To = Annotated[str | None, Query(description="ISO 8601 or relative; default now")]
+GroupBy = Annotated[
+    str | None, Query(description=f"comma-separated dimensions: {', '.join(DIMENSIONS)}")
+]
+
+
+def scope(request: Request, reader: Reader, start: From = None, to: To = None) -> Scope:
+    """The project, time range and dimension filters (`?model_id=a&model_id=b&status=error`)."""
+    known = set(DIMENSIONS) | _route_params(request)
+    for name in request.query_params:
+        if name not in known:
+            raise QueryError(name, "unknown query parameter")
+    filters = {d: request.query_params.getlist(d) for d in DIMENSIONS}
+    return Scope.build(reader.project, start, to, filters)
+
+
+def _route_params(request: Request) -> set[str]:
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    names: set[str] = set()
+    stack = [dependant] if dependant else []
+    while stack:
+        dep = stack.pop()
+        names.update(p.alias for p in dep.query_params)
+        stack.extend(dep.dependencies)
+    return names
+
+
+Scoped = Annotated[Scope, Depends(scope)]

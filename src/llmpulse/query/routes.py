@@ -1,0 +1,122 @@
+"""The JSON query API: every read takes from/to, dimension filters, and the key's project."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from llmpulse.api.errors import ApiError, FieldError, error_responses
+from llmpulse.api.pagination import decode_cursor, encode_cursor
+from llmpulse.query import events, metrics, traces
+from llmpulse.query.filters import split_dimensions
+from llmpulse.query.params import GroupBy, Reader, Scoped, Store
+
+router = APIRouter(prefix="/v1", tags=["query"], responses=error_responses(400, 401, 403, 422, 503))
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/metrics/summary", summary="Requests, errors, latency, TTFT, tokens, cost by group")
+async def summary(s: Scoped, store: Store, group_by: GroupBy = None) -> dict[str, Any]:
+    dims = split_dimensions(group_by, "group_by")
+    return await run_in_threadpool(metrics.summary, store, s, dims)
+
+
+@router.get("/metrics/timeseries", summary="One metric over time, empty buckets included")
+async def timeseries(
+    s: Scoped,
+    store: Store,
+    metric: Annotated[str, Query(description=", ".join(metrics.TIMESERIES_METRICS))] = "requests",
+    interval: Annotated[str, Query(description=", ".join(metrics.INTERVALS))] = "5m",
+    group_by: GroupBy = None,
+) -> dict[str, Any]:
+    dims = split_dimensions(group_by, "group_by")
+    return await run_in_threadpool(metrics.timeseries, store, s, metric, interval, dims)
+
+
+@router.get("/errors/top", summary="Error types by model with count, share and latest example")
+async def top_errors(s: Scoped, store: Store, limit: Limit = 10) -> dict[str, Any]:
+    return await run_in_threadpool(events.top_errors, store, s, limit)
+
+
+@router.get("/requests", summary="Newest events first, with every field; cursor pagination")
+async def list_requests(
+    s: Scoped,
+    store: Store,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    q: Annotated[
+        str | None, Query(description="an event, request, trace, session or user id")
+    ] = None,
+) -> dict[str, Any]:
+    after = None
+    if cursor:
+        ts_ms, event_id = decode_cursor(cursor, 2)
+        if not isinstance(ts_ms, int) or not isinstance(event_id, str):
+            raise FieldError(400, "cursor", "not a cursor returned by this API")
+        after = (ts_ms, event_id)
+    rows, last = await run_in_threadpool(events.list_requests, store, s, limit, after, q)
+    return {"requests": rows, "next_cursor": encode_cursor(list(last)) if last else None}
+
+
+async def stored_event(event_id: str, store: Store, reader: Reader) -> dict[str, Any]:
+    """The event named in the path, or 404."""
+    found = await run_in_threadpool(events.get_event, store, reader.project, event_id)
+    if found is None:
+        raise ApiError(404, f"no event {event_id!r} in this project")
+    return found
+
+
+Event = Annotated[dict[str, Any], Depends(stored_event)]
+
+
+@router.get(
+    "/requests/{event_id}", summary="One event with every field", responses=error_responses(404)
+)
+async def get_request(event: Event) -> dict[str, Any]:
+    return event
+
+
+@router.get(
+    "/requests/{event_id}/related",
+    summary="Other calls of the event's trace and session",
+    responses=error_responses(404),
+)
+async def related_requests(event: Event, store: Store, reader: Reader) -> dict[str, Any]:
+    return await run_in_threadpool(events.related, store, reader.project, event)
+
+
+@router.get("/sessions", summary="Sessions: start, duration, calls, errors, cost; newest first")
+async def sessions(s: Scoped, store: Store, limit: Limit = 100) -> dict[str, Any]:
+    return await run_in_threadpool(events.sessions, store, s, limit)
+
+
+@router.get(
+    "/models/compare",
+    summary="Latency histograms and a tokens-vs-latency sample per model (pick with model_id)",
+)
+async def compare_models(s: Scoped, store: Store) -> dict[str, Any]:
+    return await run_in_threadpool(events.compare_models, store, s)
+
+
+@router.get("/rejected", summary="Events that failed validation, newest first, with the reason")
+async def rejected(s: Scoped, store: Store, limit: Limit = 100) -> dict[str, Any]:
+    return await run_in_threadpool(events.rejected, store, s, limit)
+
+
+@router.get("/pricing/unpriced", summary="Models with no known price, with event counts")
+async def unpriced(s: Scoped, store: Store) -> dict[str, Any]:
+    return await run_in_threadpool(events.unpriced_models, store, s)
+
+
+@router.get(
+    "/traces/{trace_id}",
+    summary="A whole trace: LLM calls and other spans, oldest first",
+    responses=error_responses(404),
+)
+async def get_trace(trace_id: str, store: Store, reader: Reader) -> dict[str, Any]:
+    found = await run_in_threadpool(traces.get_trace, store, reader.project, trace_id)
+    if found is None:
+        raise ApiError(404, f"no trace {trace_id!r} in this project")
+    return found

@@ -1,0 +1,64 @@
+"""GET /health: ok or degraded (503) for anyone; the details for an admin key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from llmpulse import __version__
+from llmpulse.api.auth import presented_key
+from llmpulse.api.errors import ApiError
+from llmpulse.api.responses import JsonResponse
+from llmpulse.meta.keys import ADMIN
+from llmpulse.server.platform import Platform
+from llmpulse.store.engine import StoreError
+from llmpulse.store.stats import events_on_disk
+
+
+def health_router(ctx: Platform) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get(
+        "/health",
+        summary="ok or degraded; with an admin key also the store, spool, loader and tasks",
+        responses={503: {"description": "Degraded: a part is failing (named in `failing`)"}},
+    )
+    def health(request: Request) -> JsonResponse:
+        report = health_report(ctx, details=_is_admin(ctx, request))
+        return JsonResponse(report, 200 if report["status"] == "ok" else 503)
+
+    return router
+
+
+def _is_admin(ctx: Platform, request: Request) -> bool:
+    try:
+        key = presented_key(request)
+    except ApiError:
+        return False
+    grant = ctx.gate.grant(key or "") if key or ctx.gate.no_auth else None
+    return grant is not None and ADMIN in grant.scopes
+
+
+def health_report(ctx: Platform, details: bool) -> dict[str, Any]:
+    """Without details only the state, for probes and anyone: nothing of the data (paths,
+    event counts of every project) goes to a caller without an admin key."""
+    failing = ctx.tasks.failing()
+    store: dict[str, Any] = {"url": ctx.engine.url, "ok": True}
+    try:
+        store.update(events_on_disk(ctx.engine))
+    except StoreError as exc:
+        store.update(ok=False, error=str(exc))
+        failing.append("store")
+    records, size = ctx.ingest.spool.pending()
+    report: dict[str, Any] = {"status": "degraded" if failing else "ok", "version": __version__}
+    if failing:
+        report["failing"] = failing
+    if details:
+        report.update(
+            store=store,
+            spool={"pending_batches": records, "pending_bytes": size},
+            loader={"lag_seconds": ctx.ingest.loader.lag_seconds()},
+            tasks={name: state.public() for name, state in ctx.tasks.states.items()},
+        )
+    return report

@@ -1,0 +1,49 @@
+"""The platform's parts, opened once per process: store, spool and loader, keys, prices."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from llmpulse.api.auth import Gate
+from llmpulse.ingest.service import IngestService
+from llmpulse.ingest.spool import Spool
+from llmpulse.ingest.workers import Preparers
+from llmpulse.meta.keys import KeyStore
+from llmpulse.playground.service import Playground
+from llmpulse.pricing.prices import PriceBook, load_price_file
+from llmpulse.server.settings import Settings
+from llmpulse.server.tasks import TaskRunner
+from llmpulse.store import open_engine
+from llmpulse.store.engine import Engine
+from llmpulse.store.migrate import apply_retention, migrate
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    ingest: IngestService
+    gate: Gate
+    playground: Playground
+    tasks: TaskRunner
+
+
+def build_platform(settings: Settings) -> Platform:
+    """Open the store, bring its schema up to date, and start the ingest pipeline."""
+    overrides = load_price_file(settings.prices) if settings.prices else None
+    provisioned = settings.provisioned_keys()
+    spool = Spool(settings.data_dir / "spool")  # first: it locks the data dir
+    keys = KeyStore(settings.data_dir / "keys.sqlite3", provisioned)
+    for grant in provisioned.values():
+        keys.ensure_project(grant.project)
+    engine = open_engine(settings.store_url)
+    migrate(engine)
+    apply_retention(engine, settings.retention_days)
+    workers = settings.ingest_workers
+    if workers is None:
+        workers = os.cpu_count() or 1
+    ingest = IngestService(engine, spool, Preparers(overrides, settings.retention_days, workers))
+    playground = Playground(settings.llm_endpoints(), ingest, PriceBook(overrides))
+    tasks = TaskRunner([ingest.loader])
+    return Platform(settings, engine, ingest, Gate(keys, settings.no_auth), playground, tasks)
