@@ -317,3 +317,71 @@ def test_auth_is_required(server: Server) -> None:
         f"{server.url}/v1/traces", content=b"{}", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (
+            {"attributes": [{"key": "n", "value": {"intValue": str(2**70)}}]},
+            "attributes[0].value",
+            "integer from",
+        ),
+        (
+            {"attributes": [{"key": "n", "value": {"intValue": {"x": 1}}}]},
+            "attributes[0].value",
+            "must be an integer",
+        ),
+        (
+            {"attributes": [{"key": "n", "value": {"doubleValue": "abc"}}]},
+            "attributes[0].value",
+            "must be a number",
+        ),
+        (
+            {"attributes": [{"key": "n", "value": {"stringValue": ["a"]}}]},
+            "attributes[0].value",
+            "must be a string",
+        ),
+        (
+            {"attributes": [{"key": "n", "value": {"boolValue": "yes"}}]},
+            "attributes[0].value",
+            "true or false",
+        ),
+        (
+            {"attributes": [{"key": 5, "value": {"stringValue": "a"}}]},
+            "attributes[0].key",
+            "must be a string",
+        ),
+        ({"attributes": {"n": 1}}, "attributes", "must be an array"),
+        ({"startTimeUnixNano": str(10**30)}, "startTimeUnixNano", "integer from 0 to"),
+        ({"endTimeUnixNano": str(2**64)}, "endTimeUnixNano", "integer from 0 to"),
+        ({"startTimeUnixNano": "-5"}, "startTimeUnixNano", "integer from 0 to"),
+        ({"startTimeUnixNano": "1"}, "startTimeUnixNano", "retention window"),
+    ],
+)
+def test_a_bad_span_is_rejected_alone(
+    server: Server, project_key: str, change: dict[str, Any], field: str, reason: str
+) -> None:
+    """A span that breaks the format (wrong attribute types, integers beyond their protobuf
+    type, times far out of range) is rejected and dead-lettered by itself; the others of
+    the request are stored."""
+    now = time.time_ns()
+    trace = f"{now:032x}"[-32:]
+
+    def span(span_id: str, **fields: Any) -> dict[str, Any]:
+        return {"traceId": trace, "spanId": span_id, "name": "step",
+                "startTimeUnixNano": str(now - 10**9), "endTimeUnixNano": str(now), **fields}  # fmt: skip
+
+    body = otlp_json([span("10f067aa0ba902b1"), span("10f067aa0ba902b2", **change)])
+    with server.client(project_key) as http:
+        response = http.post("/v1/traces", json=body)
+        assert response.status_code == 200, response.text
+        partial = response.json()["partialSuccess"]
+        assert partial["rejectedSpans"] == 1
+        assert f"resourceSpans[0].scopeSpans[0].spans[1].{field}: " in partial["errorMessage"]
+        assert reason in partial["errorMessage"]
+        server.wait_loaded()
+        rejected = http.get("/v1/rejected", params={"from": "-1h"}).json()["rejected"]
+    assert len(rejected) == 1 and reason in rejected[0]["reason"]
+    assert "10f067aa0ba902b2" in rejected[0]["raw"]
+    assert [s["name"] for s in get_trace(server, project_key, trace)["spans"]] == ["step"]

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from llmpulse.events.schema import EVENT_FIELDS, error_message, event_validator, field_path
+from llmpulse.events.schema import (
+    EVENT_FIELDS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS,
+    error_message,
+    event_validator,
+    field_path,
+)
 from llmpulse.pricing.prices import PriceBook
 
 MAX_FUTURE_MS = 5 * 60 * 1000
@@ -53,6 +62,7 @@ def canonical_event_id(raw: str) -> str:
         return str(uuid.uuid5(EVENT_ID_NAMESPACE, raw))
 
 
+_NONE: Mapping[int, str] = MappingProxyType({})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
@@ -64,6 +74,9 @@ def _ms(ts: datetime) -> int:
 
 
 def _text(value: Any) -> str:
+    """A metadata value as stored: strings as they are, anything else as JSON text.
+    Raises TypeError for what JSON text cannot hold here (integers beyond 64 bits inside
+    an object, nesting deeper than 255 levels)."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -71,6 +84,31 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return orjson.dumps(value).decode()
+
+
+def _metadata(
+    metadata: dict[str, Any] | None, extra: dict[str, Any]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The stored metadata (given values, then unknown top-level fields) and the problems
+    that keep the event out."""
+    out = {k: _text(v) for k, v in (metadata or {}).items()}
+    problems = []
+    for key, value in extra.items():
+        try:
+            text = _text(value)
+        except TypeError as exc:
+            reason = f"cannot be stored ({exc}): keep it shallow, integers within 64 bits"
+            problems.append((key, reason))
+            continue
+        if len(text) > MAX_METADATA_VALUE_CHARS:
+            reason = f"must be at most {MAX_METADATA_VALUE_CHARS} characters as JSON text"
+            problems.append((key, reason))
+        out[key] = text
+    if len(out) > MAX_METADATA_KEYS:
+        problems.append(
+            ("metadata", f"at most {MAX_METADATA_KEYS} keys, unknown top-level fields included")
+        )
+    return out, problems
 
 
 class Normalizer:
@@ -88,10 +126,24 @@ class Normalizer:
             return f"is older than the {self._retention_ms // DAY_MS}-day retention window"
         return None
 
-    def batch(self, items: list[Any], project: str, received_ms: int) -> Batch:
+    def batch(
+        self,
+        items: list[Any],
+        project: str,
+        received_ms: int,
+        malformed: Mapping[int, str] = _NONE,
+    ) -> Batch:
+        """Validate `items`; those listed in `malformed` (by index, with the reason) are
+        rejected as they are."""
         out = Batch()
         for index, item in enumerate(items):
-            problems = self._one(item, project, received_ms, out)
+            try:
+                if index in malformed:
+                    problems = [("", malformed[index])]
+                else:
+                    problems = self._one(item, project, received_ms, out)
+            except Exception as exc:  # one odd event must not fail its batch
+                problems = [("", f"could not be processed: {type(exc).__name__}: {exc}")]
             if problems:
                 out.rejected_indexes.append(index)
                 out.rejections.extend(Rejection(index, f, e) for f, e in problems)
@@ -156,9 +208,9 @@ class Normalizer:
             row["client_app"], row["client_os"] = client.get("app"), client.get("os")
         metadata = get("metadata")
         if metadata or extra:
-            metadata = {k: _text(v) for k, v in (metadata or {}).items()}
-            metadata.update((k, _text(row.pop(k))) for k in extra)
-            row["metadata"] = metadata
+            row["metadata"], problems = _metadata(metadata, {k: row.pop(k) for k in extra})
+            if problems:
+                return problems
         row["project"] = project
         row["event_id"] = event_id
         row["ts"] = ts_ms / 1000

@@ -16,6 +16,7 @@ import orjson
 
 from llmpulse.events.content import messages_text, part_text, transcript
 from llmpulse.events.errors import error_type_for
+from llmpulse.events.jsontext import json_text
 from llmpulse.events.normalize import EVENT_ID_NAMESPACE
 from llmpulse.events.schema import MAX_ID_CHARS, MAX_TEXT_CHARS
 
@@ -178,7 +179,7 @@ def _float(value: Any) -> float | None:
 
 
 def _text(value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = value if isinstance(value, str) else json_text(value)
     return text[:limit]
 
 

@@ -13,6 +13,11 @@ MAX_TEXT_CHARS = 1_000_000
 MAX_TOKENS = 10_000_000
 MAX_LATENCY_MS = 3_600_000
 MAX_TAGS = 64
+# A single call costing more than this is a bug in the sender, and sums of such values
+# would swamp (or overflow) every total of the project.
+MAX_COST_USD = 10_000.0
+MAX_METADATA_KEYS = 128  # unknown top-level fields count as metadata keys too
+MAX_METADATA_VALUE_CHARS = 4096
 
 Id = Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
@@ -22,6 +27,8 @@ Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
 def _scalar(value: object) -> object:
     if not isinstance(value, str | bool | int | float):
         raise ValueError("must be a string, number or boolean")
+    if isinstance(value, str) and len(value) > MAX_METADATA_VALUE_CHARS:
+        raise ValueError(f"must be at most {MAX_METADATA_VALUE_CHARS} characters")
     return value
 
 
@@ -78,7 +85,9 @@ class EventV1(TypedDict):
     tokens_out: NotRequired[Tokens | None]
     tokens_cached: NotRequired[Tokens | None]
     tokens_reasoning: NotRequired[Tokens | None]
-    cost_usd: NotRequired[Annotated[float, Field(ge=0, allow_inf_nan=False)] | None]
+    cost_usd: NotRequired[
+        Annotated[float, Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)] | None
+    ]
     stream: NotRequired[bool | None]
     temperature: NotRequired[Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None]
     max_tokens: NotRequired[Tokens | None]
@@ -95,7 +104,7 @@ class EventV1(TypedDict):
     client: NotRequired[Client | None]
     prompt: NotRequired[Text | None]
     completion: NotRequired[Text | None]
-    metadata: NotRequired[dict[Id, Scalar] | None]
+    metadata: NotRequired[Annotated[dict[Id, Scalar], Field(max_length=MAX_METADATA_KEYS)] | None]
     tags: NotRequired[Annotated[list[Id], Field(max_length=MAX_TAGS)] | None]
 
 

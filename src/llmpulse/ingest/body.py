@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -42,38 +43,56 @@ def decompress(body: bytes, content_encoding: str | None) -> bytes:
         return body
     if encoding not in ("gzip", "x-gzip"):
         raise BodyError(415, "Content-Encoding", f"unsupported encoding {encoding!r}: use gzip")
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, MAX_BODY_BYTES + 1)
-    except zlib.error as exc:
-        raise BodyError(400, "body", f"malformed gzip data ({exc})") from exc
-    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise BodyError(413, "body", f"decompressed body exceeds {MAX_BODY_BYTES} bytes")
-    if not inflater.eof:
-        raise BodyError(400, "body", "malformed gzip data (truncated stream)")
-    return data
+    # A gzip file may hold several members one after another (`cat a.gz b.gz`); every
+    # member is part of the body.
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(rest, MAX_BODY_BYTES + 1 - size)
+        except zlib.error as exc:
+            raise BodyError(400, "body", f"malformed gzip data ({exc})") from exc
+        size += len(part)
+        if size > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise BodyError(413, "body", f"decompressed body exceeds {MAX_BODY_BYTES} bytes")
+        if not inflater.eof:
+            raise BodyError(400, "body", "malformed gzip data (truncated stream)")
+        parts.append(part)
+        rest = inflater.unused_data
+    return b"".join(parts)
 
 
-def parse_events(data: bytes, content_type: str | None) -> list[Any]:
-    """The raw events of a body, not yet validated."""
+@dataclass
+class ParsedBody:
+    """The raw events of a body, not yet validated. An NDJSON line that is not JSON is
+    one bad item, not a bad body: its text is the item, its reason in `malformed`."""
+
+    items: list[Any]
+    malformed: dict[int, str] = field(default_factory=dict)  # item index -> reason
+
+
+def parse_events(data: bytes, content_type: str | None) -> ParsedBody:
     if media_type(content_type) in NDJSON_TYPES:
-        items = []
+        body = ParsedBody([])
         for number, line in enumerate(data.splitlines(), start=1):
             if line.strip():
                 try:
-                    items.append(orjson.loads(line))
+                    body.items.append(orjson.loads(line))
                 except orjson.JSONDecodeError as exc:
-                    raise BodyError(400, "body", f"malformed JSON on line {number}: {exc}") from exc
+                    body.malformed[len(body.items)] = f"malformed JSON on line {number}: {exc}"
+                    body.items.append(line.decode("utf-8", "replace"))
     else:
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise BodyError(400, "body", f"malformed JSON: {exc}") from exc
-        items = parsed if isinstance(parsed, list) else [parsed]
-    if not items:
+        body = ParsedBody(parsed if isinstance(parsed, list) else [parsed])
+    if not body.items:
         raise BodyError(400, "body", "no events in the request body")
-    if len(items) > MAX_EVENTS:
+    if len(body.items) > MAX_EVENTS:
         raise BodyError(
-            413, "body", f"{len(items)} events in one request; the limit is {MAX_EVENTS}"
+            413, "body", f"{len(body.items)} events in one request; the limit is {MAX_EVENTS}"
         )
-    return items
+    return body

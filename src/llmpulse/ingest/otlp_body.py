@@ -8,6 +8,7 @@ strings; lowerCamelCase keys, snake_case accepted too.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,6 +18,14 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from llmpulse.events.otlp import OtlpSpan
 from llmpulse.ingest.body import BodyError
+
+
+@dataclass
+class DecodedSpans:
+    spans: list[OtlpSpan] = field(default_factory=list)
+    # (field at fault with its place in the request, reason, the part as received)
+    rejections: list[tuple[str, str, Any]] = field(default_factory=list)
+
 
 # --- protobuf ---------------------------------------------------------------------------
 
@@ -42,12 +51,12 @@ def _pb_attributes(pairs: Any) -> dict[str, Any]:
     return out
 
 
-def decode_protobuf(body: bytes) -> list[OtlpSpan]:
+def decode_protobuf(body: bytes) -> DecodedSpans:
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, ValueError) as exc:
         raise BodyError(400, "body", f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
-    spans = []
+    spans = []  # protobuf's types leave nothing to reject span by span
     for r, resource_spans in enumerate(request.resource_spans):
         resource = _pb_attributes(resource_spans.resource.attributes)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
@@ -71,7 +80,7 @@ def decode_protobuf(body: bytes) -> list[OtlpSpan]:
                         f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]",
                     )
                 )
-    return spans
+    return DecodedSpans(spans)
 
 
 # --- JSON -------------------------------------------------------------------------------
@@ -99,12 +108,14 @@ def _json_value(value: Any, where: str) -> Any:
     if not isinstance(value, dict):
         raise BodyError(400, where, 'must be an AnyValue object such as {"stringValue": ...}')
     for key, item in value.items():
-        if key in ("stringValue", "string_value", "boolValue", "bool_value"):
-            return item
+        if key in ("stringValue", "string_value"):
+            return _typed(item, str, "a string", where)
+        if key in ("boolValue", "bool_value"):
+            return _typed(item, bool, "true or false", where)
         if key in ("intValue", "int_value"):
-            return _json_int(item, where)
+            return _json_int(item, where, INT64)
         if key in ("doubleValue", "double_value"):
-            return float(item)
+            return _json_double(item, where)
         if key in ("arrayValue", "array_value"):
             values = _list(_object(item, where), "values", "values", where)
             return [_json_value(v, f"{where}.values[{n}]") for n, v in enumerate(values)]
@@ -126,11 +137,39 @@ def _json_attributes(pairs: list[Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _json_int(value: Any, where: str) -> int:
+INT64 = (-(2**63), 2**63 - 1)  # intValue
+UINT64 = (0, 2**64 - 1)  # fixed64 times (ns since the epoch)
+
+
+def _json_int(value: Any, where: str, bounds: tuple[int, int]) -> int:
+    """An OTLP/JSON integer (a number or a decimal string) within its protobuf type."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise BodyError(400, where, f"must be an integer, got {value!r}") from None
+        raise BodyError(400, where, f"must be an integer, got {_short(value)}") from None
+    if not bounds[0] <= number <= bounds[1]:
+        raise BodyError(400, where, f"must be an integer from {bounds[0]} to {bounds[1]}")
+    return number
+
+
+def _json_double(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BodyError(400, where, f"must be a number, got {_short(value)}")
+    try:
+        return float(value)  # "NaN", "Infinity" are OTLP/JSON's spelling of those
+    except (ValueError, OverflowError):
+        raise BodyError(400, where, f"must be a number, got {_short(value)}") from None
+
+
+def _typed(value: Any, kind: type, name: str, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise BodyError(400, where, f"must be {name}, got {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _json_span(raw: Any, resource: dict[str, Any], where: str) -> OtlpSpan:
@@ -143,7 +182,11 @@ def _json_span(raw: Any, resource: dict[str, Any], where: str) -> OtlpSpan:
         events.append(
             (
                 str(event.get("name", "")),
-                _json_int(_get(event, "timeUnixNano", "time_unix_nano", 0), f"{here}.timeUnixNano"),
+                _json_int(
+                    _get(event, "timeUnixNano", "time_unix_nano", 0),
+                    f"{here}.timeUnixNano",
+                    UINT64,
+                ),
                 _json_attributes(_list(event, "attributes", "attributes", here), here),
             )
         )
@@ -153,12 +196,16 @@ def _json_span(raw: Any, resource: dict[str, Any], where: str) -> OtlpSpan:
         str(_get(span, "parentSpanId", "parent_span_id", "")).lower(),
         str(span.get("name", "")),
         _json_int(
-            _get(span, "startTimeUnixNano", "start_time_unix_nano", 0), f"{where}.startTimeUnixNano"
+            _get(span, "startTimeUnixNano", "start_time_unix_nano", 0),
+            f"{where}.startTimeUnixNano",
+            UINT64,
         ),
         _json_int(
-            _get(span, "endTimeUnixNano", "end_time_unix_nano", 0), f"{where}.endTimeUnixNano"
+            _get(span, "endTimeUnixNano", "end_time_unix_nano", 0),
+            f"{where}.endTimeUnixNano",
+            UINT64,
         ),
-        _json_int(status.get("code", 0), f"{where}.status.code"),
+        _json_int(status.get("code", 0), f"{where}.status.code", (0, 2)),
         str(status.get("message", "")),
         _json_attributes(_list(span, "attributes", "attributes", where), f"{where}.attributes"),
         resource,
@@ -167,26 +214,41 @@ def _json_span(raw: Any, resource: dict[str, Any], where: str) -> OtlpSpan:
     )
 
 
-def decode_json(body: bytes) -> list[OtlpSpan]:
+def decode_json(body: bytes) -> DecodedSpans:
+    """The spans of an OTLP/JSON request. A span (or a resource) that breaks the format is
+    rejected on its own, with its place and reason; only a body that is not an export
+    request at all raises BodyError."""
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, "body", f"malformed JSON: {exc}") from exc
     request = _object(request, "body")
-    spans = []
+    out = DecodedSpans()
     for r, resource_spans in enumerate(_list(request, "resourceSpans", "resource_spans", "body")):
         where = f"resourceSpans[{r}]"
-        resource_spans = _object(resource_spans, where)
-        resource_obj = _object(
-            _get(resource_spans, "resource", "resource", {}), f"{where}.resource"
-        )
-        resource = _json_attributes(
-            _list(resource_obj, "attributes", "attributes", f"{where}.resource"),
-            f"{where}.resource.attributes",
-        )
-        for s, scope_spans in enumerate(_list(resource_spans, "scopeSpans", "scope_spans", where)):
+        try:
+            resource_spans = _object(resource_spans, where)
+            resource_obj = _object(
+                _get(resource_spans, "resource", "resource", {}), f"{where}.resource"
+            )
+            resource = _json_attributes(
+                _list(resource_obj, "attributes", "attributes", f"{where}.resource"),
+                f"{where}.resource.attributes",
+            )
+            scopes = _list(resource_spans, "scopeSpans", "scope_spans", where)
+        except BodyError as exc:
+            out.rejections.append((exc.field, exc.message, resource_spans))
+            continue
+        for s, scope_spans in enumerate(scopes):
             here = f"{where}.scopeSpans[{s}]"
-            scope_spans = _object(scope_spans, here)
-            for i, span in enumerate(_list(scope_spans, "spans", "spans", here)):
-                spans.append(_json_span(span, resource, f"{here}.spans[{i}]"))
-    return spans
+            try:
+                spans = _list(_object(scope_spans, here), "spans", "spans", here)
+            except BodyError as exc:
+                out.rejections.append((exc.field, exc.message, scope_spans))
+                continue
+            for i, span in enumerate(spans):
+                try:
+                    out.spans.append(_json_span(span, resource, f"{here}.spans[{i}]"))
+                except BodyError as exc:
+                    out.rejections.append((exc.field, exc.message, span))
+    return out

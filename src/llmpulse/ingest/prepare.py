@@ -10,8 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from llmpulse.events.jsontext import json_text
 from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.events.otlp import map_spans
 from llmpulse.events.schema import EVENT_FIELDS
@@ -57,7 +56,7 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         return prepare_otlp(normalizer, request)
     project, source, received_ms = request.project, request.source, request.received_ms
     try:
-        items = parse_events(
+        body = parse_events(
             decompress(request.body, request.content_encoding), request.content_type
         )
     except BodyError as exc:
@@ -68,7 +67,8 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             row = rejected_row(project, source, received_ms, exc.message, raw)
             out.payloads.append(records.encode(records.REJECTED, [], [row]))
         return out
-    batch = normalizer.batch(items, project, received_ms)
+    items = body.items
+    batch = normalizer.batch(items, project, received_ms, body.malformed)
     out = Prepared(
         202 if batch.rows else 400,
         {
@@ -100,14 +100,14 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
     try:
         data = decompress(request.body, request.content_encoding)
         if media_type(request.content_type) in PROTOBUF_TYPES:
-            spans = decode_protobuf(data)
+            decoded = decode_protobuf(data)
         else:
-            spans = decode_json(data)
+            decoded = decode_json(data)
     except BodyError as exc:
         return _unreadable(exc)
-    mapped = map_spans(spans)
+    mapped = map_spans(decoded.spans)
     # (field at fault, with the span's place in the request; reason; the span as received)
-    problems: list[tuple[str, str, Any]] = list(mapped.rejections)
+    problems: list[tuple[str, str, Any]] = [*decoded.rejections, *mapped.rejections]
 
     batch = normalizer.batch(mapped.events, project, received_ms)
     for r in batch.rejections:
@@ -143,7 +143,8 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
                 "detail": [{"field": where, "error": error} for where, error, _ in problems],
             }
         else:
-            rejected = len(spans) - accepted
+            # A resource or scope rejected whole counts as one: its spans could not be read.
+            rejected = len(decoded.spans) - accepted + len(decoded.rejections)
             out.answer = {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
     if batch.rows:
         out.payloads.append(_events_payload(project, batch))
@@ -189,7 +190,7 @@ def metric_reason(field: str) -> str:
 def rejected_row(
     project: str, source: str, received_ms: int, reason: str, raw: Any
 ) -> dict[str, Any]:
-    text = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    text = raw if isinstance(raw, str) else json_text(raw)
     return {
         "project": project,
         "received_at": received_ms / 1000,

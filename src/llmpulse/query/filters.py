@@ -13,6 +13,10 @@ from llmpulse.store.engine import Param
 
 _RELATIVE = re.compile(r"-(\d+)(s|m|h|d|w)")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Times the store can hold (the rollups' DateTime ends in 2106): a bound outside is a 422.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
 
 
 class QueryError(FieldError):
@@ -24,20 +28,31 @@ class QueryError(FieldError):
 
 
 def parse_time(value: str, param: str, now: datetime) -> datetime:
-    """ISO 8601 (naive means UTC), `now`, or relative to now like `-15m`, `-1h`, `-7d`."""
+    """ISO 8601 (naive means UTC), `now`, or relative to now like `-15m`, `-1h`, `-7d`;
+    between EARLIEST and LATEST."""
     value = value.strip()
     if value == "now":
         return now
     match = _RELATIVE.fullmatch(value)
-    if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if match:
+            # Through seconds: timedelta(days=huge) overflows before the range check.
+            seconds = int(match[1]) * timedelta(**{_UNITS[match[2]]: 1}).total_seconds()
+            if seconds > (now - EARLIEST).total_seconds():
+                raise OverflowError
+            parsed = now - timedelta(seconds=seconds)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError as exc:
         raise QueryError(
             param, f"{value!r} is not a time: use ISO 8601 or a relative time like -1h, -7d"
         ) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = EARLIEST - timedelta(seconds=1)
+    if not EARLIEST <= parsed <= LATEST:
+        raise QueryError(param, f"{value!r} is out of range: times must be {_RANGE}", 422)
+    return parsed
 
 
 def split_dimensions(value: str | None, param: str) -> list[str]:
