@@ -98,7 +98,7 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
     assert health["store"]["ok"] is True
     assert health["store"]["events"] == 14
     assert health["store"]["bytes_on_disk"] > 0
-    assert health["spool"] == {"pending_batches": 0, "pending_bytes": 0}
+    assert health["spool"] == {"pending_batches": 0, "pending_bytes": 0, "last_write_error": None}
     assert health["loader"]["lag_seconds"] == 0
     text = httpx.get(f"{server.url}/metrics").text
     assert 'llmpulse_events_accepted_total{source="http"} 14.0' in text

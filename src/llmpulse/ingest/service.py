@@ -6,9 +6,10 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
+from llmpulse.api.errors import ApiError
 from llmpulse.ingest.loader import Loader
 from llmpulse.ingest.prepare import IngestRequest, Prepared
-from llmpulse.ingest.spool import Spool
+from llmpulse.ingest.spool import Spool, SpoolWriteError
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.ingest.workers import Preparers
 from llmpulse.store.engine import Engine
@@ -48,9 +49,16 @@ class IngestService:
         return prepared
 
     def _commit(self, prepared: Prepared, source: str) -> None:
-        for payload in prepared.payloads:
-            self.spool.append(payload)
         if prepared.payloads:
+            try:
+                self.spool.append(*prepared.payloads)
+            except SpoolWriteError as exc:
+                status = 507 if exc.disk_full else 503
+                raise ApiError(
+                    status,
+                    f"{exc.strerror}: nothing of this request was acknowledged; retry later",
+                    headers={"Retry-After": "5"},
+                ) from exc
             self.loader.notify()
         PIPELINE.accepted.labels(source).inc(prepared.accepted)
         for field, count in prepared.rejected_fields.items():

@@ -50,14 +50,21 @@ def health_report(ctx: Platform, details: bool) -> dict[str, Any]:
     except StoreError as exc:
         store.update(ok=False, error=str(exc))
         failing.append("store")
-    records, size = ctx.ingest.spool.pending()
+    spool = ctx.ingest.spool
+    if spool.last_write_error:  # requests are being refused until a write succeeds
+        failing.append("spool")
+    records, size = spool.pending()
     report: dict[str, Any] = {"status": "degraded" if failing else "ok", "version": __version__}
     if failing:
         report["failing"] = failing
     if details:
         report.update(
             store=store,
-            spool={"pending_batches": records, "pending_bytes": size},
+            spool={
+                "pending_batches": records,
+                "pending_bytes": size,
+                "last_write_error": spool.last_write_error,
+            },
             loader={"lag_seconds": ctx.ingest.loader.lag_seconds()},
             tasks={name: state.public() for name, state in ctx.tasks.states.items()},
         )
