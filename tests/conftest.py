@@ -48,8 +48,9 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
 
-    def start(self) -> Server:
-        env = dict(os.environ, LLMPULSE_API_KEYS=f"test:{ADMIN_KEY},other:{OTHER_KEY}")
+    def start(self, **env_vars: str) -> Server:
+        """Start (again); `env_vars` are set for this start only."""
+        env = dict(os.environ, LLMPULSE_API_KEYS=f"test:{ADMIN_KEY},other:{OTHER_KEY}", **env_vars)
         cmd = [sys.executable, "-m", "llmpulse", "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.extra]  # fmt: skip
         with open(self.log, "ab") as log:

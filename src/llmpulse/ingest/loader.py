@@ -1,10 +1,10 @@
 """The loader: moves spooled batches into the store in large inserts, exactly once.
 
-It is the only writer of `llm_events` and `trace_spans`. For each run of records it drops
-rows whose event_id is already stored (client retries, and replays of records loaded just
-before a crash) or repeated within the run, inserts the rest, then moves the spool
-checkpoint. A crash between insert and checkpoint replays the run, and the lookup makes
-that harmless.
+It is the only writer of the store's tables. For each run of records it leaves out rows
+whose event_id is already stored (client retries) or repeated within the run, notes the
+insert in the load journal (load_journal.py), inserts with the journal's deduplication
+token, then moves the spool checkpoint. A crash anywhere in between repeats the same
+insert with the same token: every table and rollup takes the run's rows once.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from llmpulse.ingest import records
-from llmpulse.ingest.spool import Spool
+from llmpulse.ingest import faults, records
+from llmpulse.ingest.load_journal import Insert, LoadJournal
+from llmpulse.ingest.spool import Cursor, Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS, REJECTED, SPANS
@@ -46,6 +48,7 @@ class _Run:
     tables: dict[bytes, _Rows] = field(default_factory=lambda: defaultdict(_Rows))
     records: int = 0
     size: int = 0
+    end: Cursor | None = None  # just past the last record
 
 
 class Loader:
@@ -66,6 +69,7 @@ class Loader:
         self._max_bytes = max_bytes
         self._idle_wait_s = idle_wait_s
         self._min_interval_s = min_interval_s
+        self._journal = LoadJournal(spool.directory / "loading.json")
         self.wake = threading.Event()
 
     def notify(self) -> None:
@@ -98,34 +102,50 @@ class Loader:
 
     def load_once(self) -> int:
         """Load one run of spooled records; returns how many records it loaded."""
+        start = self._spool.checkpoint
+        insert = self._journal.pending(start)
+        if insert is not None:  # interrupted: the same rows again, under the same token
+            run = self._read(start, insert.end)
+            log.info("repeating an interrupted insert of %d spooled batches", run.records)
+        else:
+            run = self._read(start)
+            if run.end is None:
+                return 0
+            drops = {
+                kind.decode(): sorted(self._duplicates(_TABLES[kind], rows))
+                for kind, rows in run.tables.items()
+                if kind != records.REJECTED
+            }
+            insert = Insert.new(start, run.end, drops)
+            self._journal.write(insert)
+        started = time.perf_counter()
+        for kind, rows in run.tables.items():
+            data = _without(rows, insert.drops.get(kind.decode(), ()))
+            if data:
+                with faults.around_insert(self._engine, _TABLES[kind]):
+                    self._engine.insert_json_rows(_TABLES[kind], data, insert.token)
+        PIPELINE.insert_seconds.observe(time.perf_counter() - started)
+        faults.reached("before-commit")
+        self._spool.commit(insert.end, run.records, run.size)
+        self._journal.clear()
+        return run.records
+
+    def _read(self, start: Cursor, end: Cursor | None = None) -> _Run:
+        """The records from `start` (to `end`, or as many as one run takes)."""
         run = _Run()
-        end = None
-        for cursor, payload in self._spool.read(self._spool.checkpoint, self._max_bytes):
+        limit = self._max_bytes if end is None else 1 << 62
+        for cursor, payload in self._spool.read(start, limit, end):
             record = records.decode(payload)
             rows = run.tables[record.kind]
             rows.chunks.append(record.rows)
             rows.keys.extend(record.keys)
             run.records += 1
             run.size += len(payload)
-            end = cursor
-        if end is None:
-            return 0
-        started = time.perf_counter()
-        for kind, rows in run.tables.items():
-            table = _TABLES[kind]
-            data = (
-                self._unique_rows(table, rows)
-                if kind != records.REJECTED
-                else b"".join(rows.chunks)
-            )
-            if data:
-                self._engine.insert_json_rows(table, data)
-        PIPELINE.insert_seconds.observe(time.perf_counter() - started)
-        self._spool.commit(end, run.records, run.size)
-        return run.records
+            run.end = cursor
+        return run
 
-    def _unique_rows(self, table: str, run: _Rows) -> bytes:
-        """The run's rows minus those already stored or repeated within the run."""
+    def _duplicates(self, table: str, run: _Rows) -> set[int]:
+        """Indexes of the run's rows already stored or repeated within the run."""
         # Group first occurrences by project: (index, event_id, ts_ms, ts_defaulted).
         by_project: dict[str, list[tuple[int, str, int, bool]]] = defaultdict(list)
         seen: set[tuple[str, str]] = set()
@@ -140,11 +160,8 @@ class Loader:
             stored = self._stored(table, project, keys)
             if stored:
                 drop.update(i for i, event_id, _, _ in keys if event_id in stored)
-        if not drop:
-            return b"".join(run.chunks)
         PIPELINE.duplicates.inc(len(drop))
-        lines = [line for chunk in run.chunks for line in chunk.splitlines(keepends=True)]
-        return b"".join(line for i, line in enumerate(lines) if i not in drop)
+        return drop
 
     def _stored(self, table: str, project: str, keys: list[tuple[int, str, int, bool]]) -> set[str]:
         """Event ids among `keys` that the store already has for the project."""
@@ -157,3 +174,12 @@ class Loader:
             since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
             stored |= stored_event_ids(self._engine, table, project, ids, stamps, since_ms=since)
         return stored
+
+
+def _without(rows: _Rows, drop: Collection[int]) -> bytes:
+    """The rows' NDJSON minus the lines at the `drop` indexes."""
+    if not drop:
+        return b"".join(rows.chunks)
+    dropped = set(drop)
+    lines = [line for chunk in rows.chunks for line in chunk.splitlines(keepends=True)]
+    return b"".join(line for i, line in enumerate(lines) if i not in dropped)

@@ -48,7 +48,7 @@ class SpoolWriteError(OSError):
         return self.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Cursor:
     segment: int
     offset: int
@@ -94,6 +94,7 @@ class Spool:
         # Group commit: records are numbered as written; `_synced` is the last one an
         # fsync covered, `_failed` the last one a failed fsync left in doubt.
         self._written = self._synced = self._failed = 0
+        self._durable = Cursor(self._current, self._end)  # readers stop here
         self._sync_lock = threading.Lock()
         self._rotate_next = False  # after a failed fsync: the file's state is unknown
         self.last_write_error: str | None = None
@@ -138,7 +139,7 @@ class Spool:
             if mine <= self._synced:
                 return  # an fsync for a later record covered this one
             with self._lock:
-                upto, fd = self._written, self._fd
+                upto, fd, end = self._written, self._fd, Cursor(self._current, self._end)
             try:
                 os.fsync(fd)
             except OSError as exc:
@@ -150,6 +151,7 @@ class Spool:
                 raise self._failure("fsync", exc) from exc
             self._synced = max(self._synced, upto)
             with self._lock:  # no fsync is under way: rotated-out files can be closed
+                self._durable = max(self._durable, end)
                 retired, self._retired = self._retired, []
             for old in retired:
                 os.close(old)
@@ -175,6 +177,7 @@ class Spool:
             try:
                 os.fsync(self._fd)
                 self._synced = max(self._synced, self._written)
+                self._durable = max(self._durable, Cursor(self._current, self._end))
             except OSError:
                 self._failed = max(self._failed, self._written)
         fd = os.open(self.directory / _segment_name(self._current + 1), _WRITE_FLAGS, 0o644)
@@ -185,10 +188,13 @@ class Spool:
 
     # -- reading ------------------------------------------------------------------------
 
-    def read(self, start: Cursor, max_bytes: int) -> Iterator[tuple[Cursor, bytes]]:
-        """Records after `start`, each with the cursor just past it; stops near max_bytes."""
+    def read(
+        self, start: Cursor, max_bytes: int, end: Cursor | None = None
+    ) -> Iterator[tuple[Cursor, bytes]]:
+        """Durable records after `start` (up to `end`), each with the cursor just past it;
+        stops near max_bytes."""
         with self._lock:
-            end = Cursor(self._current, self._end)
+            end = min(end, self._durable) if end else self._durable
         total = 0
         for number in self._segments():
             if number < start.segment or number > end.segment:

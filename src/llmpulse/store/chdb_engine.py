@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from llmpulse.store.engine import Param, StoreError
+from llmpulse.store.engine import Param, StoreError, insert_settings
 from llmpulse.store.params import param_text, string_literal
 
 
@@ -47,14 +47,18 @@ class ChdbEngine:
         data = result.bytes()
         return [orjson.loads(line) for line in data.splitlines()] if data else []
 
-    def insert_json_rows(self, table: str, ndjson: bytes) -> None:
+    def insert_json_rows(self, table: str, ndjson: bytes, token: str | None = None) -> None:
+        settings = ", ".join(
+            f"{name} = {string_literal(value) if isinstance(value, str) else value}"
+            for name, value in insert_settings(token).items()
+        )
         # Through a file: chDB reads one about twice as fast as data inline in the query.
         with tempfile.NamedTemporaryFile(dir=self._scratch, suffix=".ndjson") as f:
             f.write(ndjson)
             f.flush()
             self._run(
                 f"INSERT INTO {table} FROM INFILE {string_literal(f.name)} "
-                "SETTINGS input_format_skip_unknown_fields = 1 FORMAT JSONEachRow",
+                f"SETTINGS {settings} FORMAT JSONEachRow",
                 "CSV",
                 None,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from llmpulse.store.engine import Param, StoreError
+from llmpulse.store.engine import Param, StoreError, insert_settings
 
 
 class ClickHouseEngine:
@@ -39,13 +39,10 @@ class ClickHouseEngine:
             raise StoreError(str(exc)) from exc
         return list(result.named_results())
 
-    def insert_json_rows(self, table: str, ndjson: bytes) -> None:
+    def insert_json_rows(self, table: str, ndjson: bytes, token: str | None = None) -> None:
         try:
             self._client.raw_insert(
-                table,
-                insert_block=ndjson,
-                fmt="JSONEachRow",
-                settings={"input_format_skip_unknown_fields": 1},
+                table, insert_block=ndjson, fmt="JSONEachRow", settings=insert_settings(token)
             )
         except Exception as exc:
             raise StoreError(str(exc)) from exc

@@ -25,7 +25,19 @@ class Engine(Protocol):
     def rows(self, sql: str, params: dict[str, Param] | None = None) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts (column name -> value)."""
 
-    def insert_json_rows(self, table: str, ndjson: bytes) -> None:
-        """Insert JSONEachRow data; unknown keys are ignored, nulls take the column default."""
+    def insert_json_rows(self, table: str, ndjson: bytes, token: str | None = None) -> None:
+        """Insert JSONEachRow data; unknown keys are ignored, nulls take the column default.
+        Repeating an insert with the same `token` adds nothing to the table, nor to the
+        rollups fed from it (see migration 005)."""
 
     def close(self) -> None: ...
+
+
+def insert_settings(token: str | None) -> dict[str, str | int]:
+    """The settings of an insert: unknown keys skipped; with a token, deduplicated by it in
+    the table and in every materialized view's target."""
+    settings: dict[str, str | int] = {"input_format_skip_unknown_fields": 1}
+    if token is not None:
+        settings["insert_deduplication_token"] = token
+        settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+    return settings

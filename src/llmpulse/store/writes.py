@@ -46,3 +46,14 @@ def stored_event_ids(
         )
         found.update(r["id"] for r in rows)
     return found
+
+
+def detach_materialized_views(engine: Engine) -> None:
+    """Detach every materialized view until the store is next opened (for crash tests:
+    inserts then reach their tables but not the rollups)."""
+    views = engine.rows(
+        "SELECT name FROM system.tables "
+        "WHERE database = currentDatabase() AND engine = 'MaterializedView'"
+    )
+    for view in views:
+        engine.execute(f"DETACH TABLE {view['name']}")
