@@ -2,10 +2,12 @@
 it can keep.
 
 Calls hand items (LLM-call events and custom spans) to `submit`, which appends to a
-bounded queue; when it is full the oldest waiting item is dropped and counted. A daemon
-thread sends batches (500 items or every second) gzip'd to the collector, retrying with
-exponential backoff and jitter, always with the same event ids so a retry is never
-counted twice, and honouring 429/503 Retry-After. Redaction and serialisation happen on
+bounded queue; when it is full the oldest item is dropped and counted. A daemon thread
+sends batches (500 items or every second) gzip'd to the collector. A batch that cannot be
+delivered goes back to the head of the queue, so it is subject to the same bound (while
+the collector is away the newest items are kept, not the first batch tried), and is tried
+again after exponential backoff with jitter, or the 429/503 Retry-After, always with the
+same event ids so a retry is never counted twice. Redaction and serialisation happen on
 that thread, off the caller's path.
 """
 
@@ -84,7 +86,10 @@ class Exporter:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._closing = threading.Event()  # ends a backoff wait at shutdown
         self._in_flight = 0
+        self._failures = 0  # consecutive failed deliveries, for the backoff
+        self._owed = 0  # items of the batch in flight to drop if it comes back
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -97,12 +102,17 @@ class Exporter:
                 if self._closed:
                     return
                 # The bound counts the batch in flight too: memory stays bounded however
-                # long the collector is away.
+                # long the collector is away. The oldest item goes: one in flight (older
+                # than any queued) is dropped when its batch comes back undelivered.
                 if len(self._queue) + self._in_flight >= self.max_queue:
-                    self.dropped += 1
-                    if not self._queue:
+                    if self._in_flight > self._owed:
+                        self._owed += 1
+                    elif self._queue:
+                        self._queue.popleft()
+                        self.dropped += 1
+                    else:
+                        self.dropped += 1
                         return
-                    self._queue.popleft()
                 self._queue.append((kind, item))
                 size = len(self._queue)
                 if self._thread is None:
@@ -137,6 +147,7 @@ class Exporter:
         done = self.flush(timeout)
         with self._lock:
             self._closed = True
+        self._closing.set()
         self._wake.set()
         return done
 
@@ -158,20 +169,19 @@ class Exporter:
             while True:
                 self._wake.wait(self._interval_s)
                 self._wake.clear()
-                while True:
-                    batch = self._take()
-                    if not batch:
-                        break
+                while batch := self._take():
+                    undelivered: list[tuple[str, dict[str, Any]]] = []
+                    wait = None
                     try:
-                        self._deliver(client, batch)
+                        undelivered, wait = self._deliver(client, batch)
                     except Exception:  # keep the thread alive whatever one batch does
                         log.exception("llmpulse: could not send %d items", len(batch))
                     finally:
-                        with self._idle:
-                            self._in_flight -= len(batch)
-                            self._idle.notify_all()
+                        self._give_back(batch, undelivered)
+                    if wait is not None:
+                        self._closing.wait(wait)
                 with self._lock:
-                    if self._closed and not self._queue:
+                    if self._closed:
                         return
         finally:
             client.close()
@@ -183,55 +193,84 @@ class Exporter:
             self._in_flight += n
             return batch
 
-    def _deliver(self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        events = [self._event(item) for kind, item in batch if kind == EVENT]
-        spans = [self._span(item) for kind, item in batch if kind == SPAN]
-        lines = [_json(e) + b"\n" for e in events]
-        for part in _parts([(line, len(line)) for line in lines]):
-            self._post(client, "/v1/events", "application/x-ndjson", b"".join(part), len(part))
-        for chunk in _parts([(s, len(_json(s))) for s in spans]):
-            body = _json(otlp_json(chunk, self._service_name))
-            self._post(client, "/v1/traces", "application/json", body, len(chunk))
+    def _give_back(
+        self, batch: list[tuple[str, dict[str, Any]]], undelivered: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """The batch is no longer in flight; what was not delivered goes back to the head of
+        the queue (after shutdown it is dropped), the oldest first out when over the bound."""
+        with self._idle:
+            self._in_flight -= len(batch)
+            drop = len(undelivered) if self._closed else min(self._owed, len(undelivered))
+            self._owed = 0  # a delivered item made room as well as a dropped one
+            self.dropped += drop
+            self._queue.extendleft(reversed(undelivered[drop:]))
+            while len(self._queue) + self._in_flight > self.max_queue:
+                self._queue.popleft()
+                self.dropped += 1
+            self._idle.notify_all()
+
+    def _deliver(
+        self, client: httpx.Client, batch: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], float | None]:
+        """Send a batch, a request body at a time; returns what could not be delivered yet
+        and how long to wait before trying it again (None: all delivered or refused)."""
+        lines = [(pair, _json(self._event(pair[1])) + b"\n") for pair in batch if pair[0] == EVENT]
+        spans = [(pair, self._span(pair[1])) for pair in batch if pair[0] == SPAN]
+        # Request bodies: (path, its items with what is sent of each).
+        posts: list[tuple[str, list[tuple[tuple[str, dict[str, Any]], Any]]]] = [
+            ("/v1/events", part) for part in _parts([(x, len(x[1])) for x in lines])
+        ]
+        posts += [("/v1/traces", part) for part in _parts([(x, len(_json(x[1]))) for x in spans])]
+        for n, (path, part) in enumerate(posts):
+            if path == "/v1/events":
+                body, content_type = b"".join(line for _, line in part), "application/x-ndjson"
+            else:
+                body = _json(otlp_json([span for _, span in part], self._service_name))
+                content_type = "application/json"
+            wait = self._post(client, path, content_type, body, len(part))
+            if wait is not None:
+                return [pair for _, later in posts[n:] for pair, _ in later], wait
+        return [], None
 
     def _post(
         self, client: httpx.Client, path: str, content_type: str, body: bytes, count: int
-    ) -> None:
-        """Send until delivered, refused, or the exporter is shut down and out of time."""
-        data = gzip.compress(body, compresslevel=5)
+    ) -> float | None:
+        """One attempt: None when delivered or refused, else the seconds to wait before the
+        next (Retry-After, or exponential backoff with jitter)."""
         headers = {**self._headers, "Content-Type": content_type}
-        attempt = 0
-        while True:
-            wait: float | None = None
-            try:
-                response = client.post(self.endpoint + path, content=data, headers=headers)
-                status = response.status_code
-                if status < 300:
-                    self.sent += count
-                    return
-                if status in (429, 503):
-                    wait = retry_after(response.headers.get("retry-after"))
-                elif status < 500 and status != 408:
-                    self.refused += count
-                    log.warning("llmpulse: collector refused %d items (%d): %s", count, status,
-                                response.text[:500])  # fmt: skip
-                    return
-            except Exception as exc:  # httpx's transport errors; never fatal here
-                log.debug("llmpulse: collector unreachable (%s), will retry", exc)
-            with self._lock:
-                if self._closed:
-                    return
-            if wait is None:
-                wait = min(self._max_backoff_s, 0.25 * 2**attempt) * random.uniform(0.5, 1.5)
-            attempt += 1
-            time.sleep(wait)
+        wait: float | None = None
+        try:
+            response = client.post(
+                self.endpoint + path, content=gzip.compress(body, compresslevel=5), headers=headers
+            )
+            status = response.status_code
+            if status < 300:
+                self.sent += count
+                self._failures = 0
+                return None
+            if status in (429, 503):
+                wait = retry_after(response.headers.get("retry-after"))
+            elif status < 500 and status != 408:
+                self.refused += count
+                log.warning("llmpulse: collector refused %d items (%d): %s", count, status,
+                            response.text[:500])  # fmt: skip
+                return None
+        except Exception as exc:  # httpx's transport errors; never fatal here
+            log.debug("llmpulse: collector unreachable (%s), will retry", exc)
+        self._failures += 1
+        if wait is None:
+            backoff = 0.25 * 2 ** (self._failures - 1)
+            wait = min(self._max_backoff_s, backoff) * random.uniform(0.5, 1.5)
+        return wait
 
-    def _event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """An event as sent: its id fixed here, once, so every retry carries the same one;
-        content redacted; the start time as ISO 8601."""
+    def _event(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An event as sent (a new dict: `item` may be sent again): its ids fixed on the item
+        once, so every retry carries the same; content redacted; the start time ISO 8601."""
         # From `random` (reseeded after fork): uuid4's os.urandom is a syscall per event.
-        event.setdefault("event_id", str(uuid.UUID(int=random.getrandbits(128), version=4)))
-        if "trace_id" not in event:
-            event["trace_id"], event["span_id"] = new_trace_id(), new_span_id()
+        item.setdefault("event_id", str(uuid.UUID(int=random.getrandbits(128), version=4)))
+        if "trace_id" not in item:
+            item["trace_id"], item["span_id"] = new_trace_id(), new_span_id()
+        event = dict(item)
         event["ts"] = _iso(event.pop("start_ns"))
         for name in ("prompt", "completion"):
             if name in event:
@@ -239,7 +278,8 @@ class Exporter:
         self._redact(event)
         return event
 
-    def _span(self, span: dict[str, Any]) -> dict[str, Any]:
+    def _span(self, item: dict[str, Any]) -> dict[str, Any]:
+        span = dict(item)
         self._redact(span)
         return span
 
