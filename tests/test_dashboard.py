@@ -245,3 +245,51 @@ def test_bad_custom_range_is_explained_on_the_page(browser: Browser, site: Any) 
     page.goto(f"{server.url}/?range=custom&from=yesterday")
     assert "from: 'yesterday' is not a time" in page.locator("#control-error").inner_text()
     assert page.locator("[data-kpi=requests]").count() == 1
+
+
+def test_unpriced_calls_are_never_shown_as_zero_cost(browser: Browser, site: Any) -> None:
+    """A model without a price shows "unpriced (N calls)", never $0.0000; totals say what
+    they exclude; counts have thousands separators."""
+    from llmpulse.meta.keys import KeyStore
+
+    server, _, _ = site
+    keys = KeyStore(server.data_dir / "keys.sqlite3")
+    keys.create_project("unpriced")
+    _, key = keys.create_key("unpriced")
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    house = [{"model_id": "house-model-x", "latency_ms": 20, "tokens_in": 10, "tokens_out": 5,
+              "user_id": "u-house", "session_id": "s-house", "ts": now.isoformat()}] * 1500  # fmt: skip
+    priced = [{"model_id": "gpt-4o", "latency_ms": 30, "tokens_in": 100, "tokens_out": 50,
+               "user_id": "u-priced", "ts": now.isoformat()}] * 1200  # fmt: skip
+    sender = EventSender(server.url, key)
+    sender.send(house)
+    sender.send(priced)
+    server.wait_loaded()
+    page = logged_in(browser, server, key)
+
+    def row(table: str, name: str) -> list[str]:
+        cells = page.locator(f"{table} tr", has_text=name).first.locator("td")
+        return [cells.nth(i).inner_text() for i in range(cells.count())]
+
+    page.goto(f"{server.url}/?range=1h")
+    house_row, priced_row = row("#model-table", "house-model-x"), row("#model-table", "gpt-4o")
+    assert house_row[1] == "1,500" and priced_row[1] == "1,200"
+    assert house_row[10] == "unpriced (1,500 calls)" and house_row[11] == "1,500"
+    assert priced_row[10].startswith("$") and priced_row[11] == "0"
+    assert house_row[8] == "15,000"  # tokens in
+    cost_card = page.locator("[data-kpi=cost_usd]").inner_text()
+    assert "excludes 1,500 unpriced calls" in cost_card
+    assert page.locator("[data-kpi=requests] .value").inner_text() == "2,700"
+
+    page.goto(f"{server.url}/costs?range=1h")
+    assert row("#cost-table", "house-model-x")[1:3] == ["1,500", "unpriced (1,500 calls)"]
+    assert "house-model-x (1,500 events)" in page.locator("#unpriced-banner").inner_text()
+
+    page.goto(f"{server.url}/users?range=1h")
+    assert row("#sessions", "s-house")[4:7] == ["1,500", "0", "unpriced (1,500 calls)"]
+    user = page.locator(".card", has_text="Top users by cost").first
+    assert "unpriced (1,500 calls)" in user.locator("tr", has_text="u-house").inner_text()
+
+    for path in ("/", "/costs", "/users", "/models", "/requests"):
+        page.goto(f"{server.url}{path}?range=1h")
+        assert "$0.0000" not in page.locator("main").inner_text(), path

@@ -318,3 +318,44 @@ def test_model_comparison_histogram_matches_numpy(server: Server, traffic: Any) 
     assert [g["key"]["model_id"] for g in body["summary"]] == sorted(
         chosen, key=lambda m: -sum(e["model_id"] == m for e in events)
     )
+
+
+def test_unset_error_type_and_finish_reason_are_null(server: Server, project_key: str) -> None:
+    """No error is not an error type, no finish reason is not a reason: null in every
+    answer, single events, pages of the log, traces, group keys and series keys alike."""
+    trace = "1f2e3d4c5b6a79881f2e3d4c5b6a7988"
+    base = {"latency_ms": 10, "trace_id": trace, "session_id": "s-null"}
+    sent = [
+        {**base, "model_id": "m", "event_id": "null-ok", "span_id": "a1"},
+        {
+            **base,
+            "model_id": "m",
+            "event_id": "null-stop",
+            "finish_reason": "stop",
+            "span_id": "a2",
+        },
+        {**base, "model_id": "m", "status": "error", "error_type": "timeout", "span_id": "a3"},
+    ]
+    with server.client(project_key) as http:
+        assert http.post("/v1/events", json=sent).status_code == 202
+        server.wait_loaded()
+        one = http.get("/v1/requests/null-ok").json()
+        assert one["error_type"] is None and one["finish_reason"] is None
+        assert http.get("/v1/requests/null-stop").json()["finish_reason"] == "stop"
+        log = http.get("/v1/requests").json()["requests"]
+        assert sorted((e["error_type"] or "-", e["finish_reason"] or "-") for e in log) == [
+            ("-", "-"), ("-", "stop"), ("timeout", "-")
+        ]  # fmt: skip
+        related = http.get("/v1/requests/null-ok/related").json()
+        assert sorted(e["error_type"] or "-" for e in related["session"]) == ["-", "timeout"]
+        assert None in [e["error_type"] for e in related["session"]]
+        spans = http.get(f"/v1/traces/{trace}").json()["spans"]
+        assert sorted(s["error_type"] or "-" for s in spans) == ["-", "-", "timeout"]
+        groups = http.get("/v1/metrics/summary", params={"group_by": "error_type"}).json()
+        assert {g["key"]["error_type"]: g["requests"] for g in groups["groups"]} == {
+            None: 2, "timeout": 1
+        }  # fmt: skip
+        series = http.get(
+            "/v1/metrics/timeseries", params={"group_by": "error_type", "from": "-1h"}
+        ).json()["series"]
+        assert sorted(s["key"]["error_type"] or "-" for s in series) == ["-", "timeout"]

@@ -63,7 +63,7 @@ def test_chat_completion_fields_and_context(server: Server, sdk: str, fake: Fake
     assert event["model_version"] == response.model == "gpt-4o-mini-2025-01-01"
     assert event["provider"] == "openai"
     assert event["operation"] == "chat"
-    assert event["status"] == "ok" and event["error_type"] == ""
+    assert event["status"] == "ok" and event["error_type"] is None
     assert event["tokens_in"] == usage.prompt_tokens == answer.tokens_in
     assert event["tokens_out"] == usage.completion_tokens == len(WORDS)
     assert event["tokens_cached"] == 2

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from llmpulse.events.normalize import canonical_event_id
 from llmpulse.query.aggregates import LATENCY_BIN_COUNT, LATENCY_BINS_PER_E, aggregate
-from llmpulse.query.filters import Scope, iso_ms
+from llmpulse.query.filters import Scope, api_values, iso_ms
 from llmpulse.query.metrics import summary_groups
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS, REJECTED
@@ -36,7 +36,7 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
         "ts": iso_ms(row.pop("ts_ms")),
         "received_at": iso_ms(row.pop("received_ms")),
     }
-    event.update(row)
+    event.update(api_values(row))
     if event["stream"] is not None:
         event["stream"] = bool(event["stream"])
     return event
@@ -177,7 +177,8 @@ def related(
 
 def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
     """The sessions most recently active in the range, newest first: start, duration,
-    calls, errors, cost (within the range)."""
+    calls, errors, cost of the priced calls and the count of unpriced ones (within the
+    range)."""
     where, params = scope.where()
     params["limit"] = limit
     # Newest events first is the table's own order (read backwards, stops early); the
@@ -193,7 +194,8 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
             toUnixTimestamp64Milli(min(ts)) AS start_ms,
             toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts)) AS duration_ms,
             count() AS calls, countIf(status = 'error') AS errors,
-            sum(ifNull(cost_usd, 0)) AS cost, groupUniqArray(5)(model_id) AS models
+            sum(ifNull(cost_usd, 0)) AS cost, countIf(cost_status = 'unpriced') AS unpriced,
+            groupUniqArray(5)(model_id) AS models
         FROM {EVENTS}
         WHERE {where} AND session_id IN (SELECT session_id FROM recent)
         GROUP BY session_id
@@ -211,6 +213,7 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
                 "calls": r["calls"],
                 "errors": r["errors"],
                 "cost_usd": r["cost"],
+                "unpriced": r["unpriced"],  # calls whose cost is unknown (not in cost_usd)
                 "models": sorted(r["models"]),
             }
             for r in rows

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from llmpulse.api.errors import FieldError
 from llmpulse.events.taxonomy import DIMENSIONS
@@ -17,6 +18,9 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+# Stored as '' when the event had none (LowCardinality columns are not Nullable); the API
+# answers null: "no error" is not an error type, "no finish reason" is not a reason.
+NULL_WHEN_EMPTY = frozenset({"error_type", "finish_reason"})
 
 
 class QueryError(FieldError):
@@ -113,3 +117,11 @@ def iso_ms(ms: int) -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+def api_values(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with the API's nulls for the columns in NULL_WHEN_EMPTY (changed in place)."""
+    for column in NULL_WHEN_EMPTY.intersection(row):
+        if row[column] == "":
+            row[column] = None
+    return row

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from llmpulse.query.aggregates import QUANTILE_LEVELS, SUMMARY_MEASURES, aggregate, number
-from llmpulse.query.filters import QueryError, Scope, iso_ms
+from llmpulse.query.filters import QueryError, Scope, api_values, iso_ms
 from llmpulse.store.engine import Engine
 
 Row = dict[str, Any]
@@ -80,7 +80,7 @@ def summary_groups(
 
 def _group(r: dict[str, Any], group_by: list[str]) -> dict[str, Any]:
     return {
-        "key": {k: r[k] for k in group_by},
+        "key": api_values({k: r[k] for k in group_by}),
         "requests": r["requests"],
         "errors": r["errors"],
         "error_rate": ratio(r["errors"], r["requests"]) or 0.0,
@@ -150,5 +150,5 @@ def timeseries(
     out = []
     for key, values in sorted(series.items()):
         points = [{"t": iso_ms(t), "value": values.get(t, empty)} for t in starts]
-        out.append({"key": dict(zip(group_by, key, strict=True)), "points": points})
+        out.append({"key": api_values(dict(zip(group_by, key, strict=True))), "points": points})
     return {"metric": metric, "interval": interval, "series": out}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmpulse.query.filters import iso_ms
+from llmpulse.query.filters import api_values, iso_ms
 from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import EVENTS, SPANS
 
@@ -52,5 +52,5 @@ def get_trace(engine: Engine, project: str, trace_id: str) -> dict[str, Any] | N
 
 def _span(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     span = {"type": kind, "event_id": row.pop("id"), "ts": iso_ms(row["ts_ms"])}
-    span.update(row)
+    span.update(api_values(row))
     return span

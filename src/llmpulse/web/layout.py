@@ -57,7 +57,27 @@ def _metric(value: Any, unit: str) -> str:
     return f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:.1f}"
 
 
+def _count(value: Any) -> str:
+    """A count with thousands separators: 1,234,567."""
+    return "—" if value is None else f"{value:,}"
+
+
+def _cost(usd: float | None, unpriced: int = 0, calls: int | None = None) -> str:
+    """A cost as pages show it: never $0 for calls that have no price. All of `calls`
+    unpriced: "unpriced (N calls)"; some: the priced cost, "excludes N unpriced calls"."""
+    if unpriced and calls is not None and unpriced >= calls:
+        return f"unpriced ({_calls(unpriced)})"
+    text = _metric(usd, "$")
+    return f"{text} (excludes {_calls(unpriced)} unpriced)" if unpriced else text
+
+
+def _calls(n: int) -> str:
+    return f"{n:,} call" + ("" if n == 1 else "s")
+
+
 templates.env.filters["metric"] = _metric
+templates.env.filters["count"] = _count
+templates.env.globals["cost"] = _cost
 
 
 def _fingerprint(data: bytes) -> str:

@@ -98,11 +98,13 @@ def kpis(engine: Engine, scope: Scope, now_g: dict[str, Any]) -> list[dict[str, 
         ("cost_usd", "Cost", "$", lambda g: g["cost_usd"]),
         ("cost_per_hour", "Cost per hour", "$", lambda g: g["cost_usd"] / hours),
     )
+    unpriced = now_g["unpriced"]
     for key, label, unit, read in readers:
         value, previous = read(now_g), read(then_g)
+        note = f"excludes {unpriced:,} unpriced calls" if unit == "$" and unpriced else None
         cards.append(
             {"key": key, "label": label, "unit": unit, "value": value,
-             "change": _change(value, previous)}
+             "change": _change(value, previous), "note": note}
         )  # fmt: skip
     return cards
 
@@ -218,7 +220,7 @@ def costs_page(engine: Engine, scope: Scope) -> dict[str, Any]:
         cost = sum(r["cost_usd"] for r in rows.values())
         unpriced = sum(r["unpriced"] for r in rows.values())
         by_model.append({"model_id": model, "requests": requests, "cost_usd": cost,
-                         "cost_per_request": metrics.ratio(cost, requests),
+                         "cost_per_request": metrics.ratio(cost, requests - unpriced),
                          "unpriced": unpriced})  # fmt: skip
     by_model.sort(key=lambda m: -m["cost_usd"])
     return {
@@ -233,9 +235,8 @@ def _named_by(dimension: str) -> Callable[[Row], str]:
 
 
 def users_page(engine: Engine, scope: Scope) -> dict[str, Any]:
-    users = aggregate(
-        engine, scope, ["user_id"], ["requests", "errors", "tokens_in", "tokens_out", "cost_usd"]
-    )
+    measures = ["requests", "errors", "tokens_in", "tokens_out", "cost_usd", "unpriced"]
+    users = aggregate(engine, scope, ["user_id"], measures)
     return {
         "top_by_requests": sorted(users, key=lambda r: -r["requests"])[:20],
         "top_by_cost": sorted(users, key=lambda r: -r["cost_usd"])[:20],
@@ -275,8 +276,11 @@ def models_page(engine: Engine, scope: Scope, chosen: list[str]) -> dict[str, An
                 "ttft_p50": g["ttft_ms"]["p50"],
                 "ttft_p95": g["ttft_ms"]["p95"],
                 "tokens_per_s": g["tokens_per_s"],
-                "cost_per_request": metrics.ratio(g["cost_usd"], g["requests"]),
-                "cost_per_1k_tokens": metrics.ratio(g["cost_usd"] * 1000, tokens),
+                # Over priced calls only: an unpriced call's cost is unknown, not $0.
+                "cost_per_request": metrics.ratio(g["cost_usd"], g["requests"] - g["unpriced"]),
+                "cost_per_1k_tokens": (
+                    None if g["unpriced"] else metrics.ratio(g["cost_usd"] * 1000, tokens)
+                ),
                 "error_rate": g["error_rate"],
                 "unpriced": g["unpriced"],
             }
