@@ -236,6 +236,40 @@ def test_request_detail_draws_the_whole_trace(browser: Browser, site: Server) ->
     assert items.nth(2).get_attribute("class") == "current"
 
 
+def test_request_detail_with_a_trace_but_no_span_ids(browser: Browser, site: Server) -> None:  # noqa: F811
+    """Events that carry a trace_id but no span_id (and two spans each naming the other as
+    parent) once crashed the detail panel with 'Maximum call stack size exceeded': the
+    tree and the same-trace and same-session lists are drawn."""
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    now = time.time_ns()
+    sent = [
+        {"model_id": "no-span-a", "latency_ms": 10, "trace_id": trace, "session_id": "s-ns"},
+        {"model_id": "no-span-b", "latency_ms": 20, "trace_id": trace, "session_id": "s-ns"},
+    ]
+    loop = [
+        {"traceId": trace, "spanId": a, "parentSpanId": b, "name": name,
+         "startTimeUnixNano": str(now - 10**9), "endTimeUnixNano": str(now)}
+        for a, b, name in (("b000000000000001", "b000000000000002", "loop-1"),
+                           ("b000000000000002", "b000000000000001", "loop-2"))
+    ]  # fmt: skip
+    with site.client() as http:
+        assert http.post("/v1/events", json=sent).status_code == 202
+        body = {"resourceSpans": [{"scopeSpans": [{"spans": loop}]}]}
+        assert http.post("/v1/traces", json=body).status_code == 200
+    site.wait_loaded()
+    page = logged_in(browser, site)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{site.url}/requests?q={trace}")
+    page.locator("tr[data-event]", has_text="no-span-a").click()
+    page.locator("#trace-tree li").nth(3).wait_for()
+    names = sorted(t.split(" (")[0] for t in page.locator("#trace-tree li").all_inner_texts())
+    assert names == ["loop-1", "loop-2", "no-span-a", "no-span-b"]
+    detail = page.locator("#detail").inner_text()
+    assert "Same trace (1)" in detail and "Same session (1)" in detail
+    assert errors == []
+
+
 def test_bad_llm_option_is_refused(tmp_path: Path) -> None:
     result = run_cli("serve", "--llm", "openai=localhost:11434", data_dir=tmp_path / "data")
     assert result.returncode != 0

@@ -101,28 +101,36 @@
     const h = document.createElement("h2");
     h.textContent = `Trace (${trace.spans.length} spans, ${Math.round(trace.duration_ms)} ms)`;
     section.appendChild(h);
-    const ids = new Set(trace.spans.map((sp) => sp.span_id));
+    // Spans without an id, with a missing or their own parent, are roots; a loop of
+    // parents (bad data) is drawn once, never walked forever.
+    const ids = new Set(trace.spans.map((sp) => sp.span_id).filter(Boolean));
+    const parentOf = (sp) => (sp.parent_span_id && sp.parent_span_id !== sp.span_id &&
+      ids.has(sp.parent_span_id) ? sp.parent_span_id : null);
     const children = new Map();
     trace.spans.forEach((sp) => {
-      const parent = ids.has(sp.parent_span_id) ? sp.parent_span_id : "";
+      const parent = parentOf(sp);
       if (!children.has(parent)) children.set(parent, []);
       children.get(parent).push(sp);
     });
     const start = Date.parse(trace.start);
     const list = document.createElement("ul");
-    const walk = (parent, depth) => (children.get(parent) || []).forEach((sp) => {
+    const drawn = new Set();
+    const draw = (sp, depth) => {
+      if (drawn.has(sp)) return;
+      drawn.add(sp);
       const li = document.createElement("li");
       li.style.paddingLeft = `${depth * 1.2}em`;
       li.dataset.span = sp.span_id;
-      if (sp.span_id === currentSpan) li.className = "current";
+      if (sp.span_id && sp.span_id === currentSpan) li.className = "current";
       const offset = Date.parse(sp.ts) - start;
       li.textContent = `${sp.name} (${sp.type === "llm" ? sp.kind + ", LLM" : sp.kind})  ` +
         `+${offset} ms  ${Math.round(sp.latency_ms)} ms  ${sp.status}` +
         (sp.error_type ? ` ${sp.error_type}` : "");
       list.appendChild(li);
-      walk(sp.span_id, depth + 1);
-    });
-    walk("", 0);
+      if (sp.span_id) (children.get(sp.span_id) || []).forEach((child) => draw(child, depth + 1));
+    };
+    (children.get(null) || []).forEach((sp) => draw(sp, 0));
+    trace.spans.forEach((sp) => draw(sp, 0));  // what a loop of parents left out
     section.appendChild(list);
     return section;
   }
