@@ -81,6 +81,9 @@ def test_invalid_event_rejected_with_field(
     assert body["errors"][0]["index"] == 0
     assert body["errors"][0]["field"] == field
     assert message in body["errors"][0]["error"]
+    # Also an error answer like every other: `error` says why, `detail` names the field.
+    assert body["error"].startswith("no event could be stored: event 0: ")
+    assert body["detail"][0] == {"field": field, "error": body["errors"][0]["error"]}
 
 
 def test_valid_events_kept_when_others_in_batch_fail(server: Server, project_key: str) -> None:

@@ -167,6 +167,11 @@ class Normalizer:
         ttft_ms, error_type, status = get("ttft_ms"), get("error_type"), get("status")
         if ttft_ms is not None and ttft_ms > row["latency_ms"]:
             return [("ttft_ms", "must not exceed latency_ms")]
+        # To the microsecond: finer is noise, and a value like 1e-300 next to an hour would
+        # stretch a DDSketch's key range past what ClickHouse allows, failing every query.
+        row["latency_ms"] = round(row["latency_ms"], 3)
+        if ttft_ms is not None:
+            row["ttft_ms"] = round(ttft_ms, 3)
         if error_type is not None and status == "ok":
             return [("status", "must be 'error' when error_type is set")]
         ts = get("ts")

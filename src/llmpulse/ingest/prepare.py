@@ -69,13 +69,22 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         return out
     items = body.items
     batch = normalizer.batch(items, project, received_ms, body.malformed)
+    errors = [r.as_dict() for r in batch.rejections]
+    answer: dict[str, Any] = {
+        "accepted": len(batch.rows),
+        "rejected": len(batch.rejected_indexes),
+        "errors": errors,
+    }
+    if not batch.rows:  # an error answer like any other, with each event's problems
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        answer["error"] = f"no event could be stored: event {first['index']}: " + (
+            f"{first['field']}: {first['error']}{more}" if first["field"] else first["error"] + more
+        )
+        answer["detail"] = [{"field": e["field"], "error": e["error"]} for e in errors[:100]]
     out = Prepared(
         202 if batch.rows else 400,
-        {
-            "accepted": len(batch.rows),
-            "rejected": len(batch.rejected_indexes),
-            "errors": [r.as_dict() for r in batch.rejections],
-        },
+        answer,
         accepted=len(batch.rows),
         rejected_fields=Counter(metric_reason(r.field) for r in batch.rejections),
     )

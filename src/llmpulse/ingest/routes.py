@@ -11,8 +11,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from llmpulse.api.auth import require
+from llmpulse.api.errors import error_responses
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import Service
+from llmpulse.ingest.answers import (
+    EVENTS_BODY,
+    TRACES_BODY,
+    Accepted,
+    NoneAccepted,
+    TraceAnswer,
+)
 from llmpulse.ingest.body import (
     JSON_TYPES,
     MAX_BODY_BYTES,
@@ -48,7 +56,16 @@ async def read_body(request: Request) -> bytes:
     "/v1/events",
     status_code=202,
     summary="Send events: a JSON object, a JSON array or NDJSON (optionally gzip)",
-    responses={400: {}, 401: {}, 413: {}, 415: {}},
+    response_model=None,
+    responses={
+        202: {
+            "model": Accepted,
+            "description": "Every valid event is durable; `errors` lists the others",
+        },
+        400: {"model": NoneAccepted, "description": "No event could be stored"},
+        **error_responses(401, 403, 413, 415, 503, 507),
+    },
+    openapi_extra={"requestBody": EVENTS_BODY},
 )
 async def post_events(request: Request, sender: Sender, ingest: Pipeline) -> JsonResponse:
     """202 once every valid event is on disk; invalid ones are listed in `errors` and kept
@@ -67,7 +84,18 @@ async def post_events(request: Request, sender: Sender, ingest: Pipeline) -> Jso
 @router.post(
     "/v1/traces",
     summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
-    responses={400: {}, 401: {}, 413: {}, 415: {}},
+    response_model=None,
+    responses={
+        200: {
+            "model": TraceAnswer,
+            "description": "Every valid span is durable; partialSuccess counts the others",
+            "content": {
+                "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        **error_responses(400, 401, 403, 413, 415, 503, 507),
+    },
+    openapi_extra={"requestBody": TRACES_BODY},
 )
 async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Response:
     """200 with an ExportTraceServiceResponse, in the request's encoding, once every valid

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from llmpulse.api.auth import require
 from llmpulse.api.errors import error_responses
+from llmpulse.api.responses import answers
 from llmpulse.api.services import Service
 from llmpulse.meta.keys import ADMIN, READ, Grant
 from llmpulse.playground.service import (
@@ -24,12 +25,41 @@ from llmpulse.playground.service import (
 from llmpulse.probe.prompts import BUNDLED
 
 router = APIRouter(
-    prefix="/v1/playground", tags=["playground"], responses=error_responses(400, 401, 403)
+    prefix="/v1/playground", tags=["playground"], responses=error_responses(400, 401, 403, 503)
 )
 PLAYGROUND: Service[Playground] = Service("playground")
 Calls = Annotated[Playground, Depends(PLAYGROUND)]
 Admin = Annotated[Grant, Depends(require(ADMIN))]
 Reader = Annotated[Grant, Depends(require(READ))]
+
+
+class Endpoints(BaseModel):
+    endpoints: list[str]
+
+
+class Estimate(BaseModel):
+    calls: int
+    tokens_in: int = Field(description="estimated from the prompts' length")
+    max_tokens_out: int
+    max_cost_usd: float | None = Field(description="null when the model has no price")
+    cost_status: str
+    duration_s: float
+    basis: str
+
+
+class Progress(BaseModel):
+    running: bool
+    sent: int
+    endpoint: str | None = None
+    model: str | None = None
+    total: int | None = None
+    ok: int | None = None
+    failed: int | None = None
+    last_latency_ms: float | None = None
+
+
+class Started(Progress):
+    estimate: Estimate
 
 
 class ChatRequest(BaseModel):
@@ -48,7 +78,13 @@ class AutoStreamRequest(BaseModel):
     max_tokens: int = Field(DEFAULT_RUN_MAX_TOKENS, ge=1, le=100_000, description="per answer")
 
 
-@router.post("/chat", summary="Stream an answer from a configured endpoint (server-sent events)")
+@router.post(
+    "/chat",
+    summary="Stream an answer from a configured endpoint (server-sent events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                     "description": "`data: {delta}` messages, then `data: {done: event}`"}},
+)  # fmt: skip
 async def chat(body: ChatRequest, calls: Calls, admin: Admin) -> StreamingResponse:
     endpoint = calls.endpoint(body.endpoint)  # unknown: a 400 before the stream starts
 
@@ -61,7 +97,11 @@ async def chat(body: ChatRequest, calls: Calls, admin: Admin) -> StreamingRespon
     return StreamingResponse(messages(), media_type="text/event-stream")
 
 
-@router.get("/endpoints", summary="The LLM endpoints configured with --llm (names only)")
+@router.get(
+    "/endpoints",
+    summary="The LLM endpoints configured with --llm (names only)",
+    **answers(Endpoints),
+)
 async def endpoints(calls: Calls, reader: Reader) -> dict[str, Any]:
     return {"endpoints": list(calls.endpoints)}
 
@@ -73,7 +113,9 @@ def _plan(calls: Playground, body: AutoStreamRequest) -> RunPlan:
 
 
 @router.post(
-    "/autostream/estimate", summary="What an auto-stream run would cost at most, before it starts"
+    "/autostream/estimate",
+    summary="What an auto-stream run would cost at most, before it starts",
+    **answers(Estimate),
 )
 async def estimate(body: AutoStreamRequest, calls: Calls, reader: Reader) -> dict[str, Any]:
     return calls.estimate(_plan(calls, body))
@@ -82,7 +124,7 @@ async def estimate(body: AutoStreamRequest, calls: Calls, reader: Reader) -> dic
 @router.post(
     "/autostream",
     summary="Start sending a prompt set, a prompt at a time",
-    responses=error_responses(409),
+    **answers(Started, 409),
 )
 async def start_autostream(body: AutoStreamRequest, calls: Calls, admin: Admin) -> dict[str, Any]:
     plan = _plan(calls, body)
@@ -90,11 +132,11 @@ async def start_autostream(body: AutoStreamRequest, calls: Calls, admin: Admin) 
     return {**run, "estimate": calls.estimate(plan)}
 
 
-@router.get("/autostream", summary="Progress of the project's auto-stream")
+@router.get("/autostream", summary="Progress of the project's auto-stream", **answers(Progress))
 async def autostream(calls: Calls, reader: Reader) -> dict[str, Any]:
     return calls.progress(reader.project)
 
 
-@router.delete("/autostream", summary="Stop the project's auto-stream")
+@router.delete("/autostream", summary="Stop the project's auto-stream", **answers(Progress))
 async def stop_autostream(calls: Calls, admin: Admin) -> dict[str, Any]:
     return calls.stop(admin.project)

@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.pagination import decode_cursor, encode_cursor
+from llmpulse.api.responses import answers
+from llmpulse.query import answers as a
 from llmpulse.query import events, metrics, traces
 from llmpulse.query.filters import split_dimensions
 from llmpulse.query.params import GroupBy, Reader, Scoped, Store
@@ -17,13 +19,21 @@ router = APIRouter(prefix="/v1", tags=["query"], responses=error_responses(400, 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/metrics/summary", summary="Requests, errors, latency, TTFT, tokens, cost by group")
+@router.get(
+    "/metrics/summary",
+    summary="Requests, errors, latency, TTFT, tokens, cost by group",
+    **answers(a.Summary),
+)
 async def summary(s: Scoped, store: Store, group_by: GroupBy = None) -> dict[str, Any]:
     dims = split_dimensions(group_by, "group_by")
     return await run_in_threadpool(metrics.summary, store, s, dims)
 
 
-@router.get("/metrics/timeseries", summary="One metric over time, empty buckets included")
+@router.get(
+    "/metrics/timeseries",
+    summary="One metric over time, empty buckets included",
+    **answers(a.Timeseries),
+)
 async def timeseries(
     s: Scoped,
     store: Store,
@@ -35,12 +45,20 @@ async def timeseries(
     return await run_in_threadpool(metrics.timeseries, store, s, metric, interval, dims)
 
 
-@router.get("/errors/top", summary="Error types by model with count, share and latest example")
+@router.get(
+    "/errors/top",
+    summary="Error types by model with count, share and latest example",
+    **answers(a.TopErrors),
+)
 async def top_errors(s: Scoped, store: Store, limit: Limit = 10) -> dict[str, Any]:
     return await run_in_threadpool(events.top_errors, store, s, limit)
 
 
-@router.get("/requests", summary="Newest events first, with every field; cursor pagination")
+@router.get(
+    "/requests",
+    summary="Newest events first, with every field; cursor pagination",
+    **answers(a.Requests),
+)
 async def list_requests(
     s: Scoped,
     store: Store,
@@ -71,9 +89,7 @@ async def stored_event(event_id: str, store: Store, reader: Reader) -> dict[str,
 Event = Annotated[dict[str, Any], Depends(stored_event)]
 
 
-@router.get(
-    "/requests/{event_id}", summary="One event with every field", responses=error_responses(404)
-)
+@router.get("/requests/{event_id}", summary="One event with every field", **answers(a.Event, 404))
 async def get_request(event: Event) -> dict[str, Any]:
     return event
 
@@ -81,13 +97,17 @@ async def get_request(event: Event) -> dict[str, Any]:
 @router.get(
     "/requests/{event_id}/related",
     summary="Other calls of the event's trace and session",
-    responses=error_responses(404),
+    **answers(a.Related, 404),
 )
 async def related_requests(event: Event, store: Store, reader: Reader) -> dict[str, Any]:
     return await run_in_threadpool(events.related, store, reader.project, event)
 
 
-@router.get("/sessions", summary="Sessions: start, duration, calls, errors, cost; newest first")
+@router.get(
+    "/sessions",
+    summary="Sessions: start, duration, calls, errors, cost; newest first",
+    **answers(a.Sessions),
+)
 async def sessions(s: Scoped, store: Store, limit: Limit = 100) -> dict[str, Any]:
     return await run_in_threadpool(events.sessions, store, s, limit)
 
@@ -95,17 +115,26 @@ async def sessions(s: Scoped, store: Store, limit: Limit = 100) -> dict[str, Any
 @router.get(
     "/models/compare",
     summary="Latency histograms and a tokens-vs-latency sample per model (pick with model_id)",
+    **answers(a.ModelComparison),
 )
 async def compare_models(s: Scoped, store: Store) -> dict[str, Any]:
     return await run_in_threadpool(events.compare_models, store, s)
 
 
-@router.get("/rejected", summary="Events that failed validation, newest first, with the reason")
+@router.get(
+    "/rejected",
+    summary="Events that failed validation, newest first, with the reason",
+    **answers(a.RejectedList),
+)
 async def rejected(s: Scoped, store: Store, limit: Limit = 100) -> dict[str, Any]:
     return await run_in_threadpool(events.rejected, store, s, limit)
 
 
-@router.get("/pricing/unpriced", summary="Models with no known price, with event counts")
+@router.get(
+    "/pricing/unpriced",
+    summary="Models with no known price, with event counts",
+    **answers(a.UnpricedModels),
+)
 async def unpriced(s: Scoped, store: Store) -> dict[str, Any]:
     return await run_in_threadpool(events.unpriced_models, store, s)
 
@@ -113,7 +142,7 @@ async def unpriced(s: Scoped, store: Store) -> dict[str, Any]:
 @router.get(
     "/traces/{trace_id}",
     summary="A whole trace: LLM calls and other spans, oldest first",
-    responses=error_responses(404),
+    **answers(a.Trace, 404),
 )
 async def get_trace(trace_id: str, store: Store, reader: Reader) -> dict[str, Any]:
     found = await run_in_threadpool(traces.get_trace, store, reader.project, trace_id)

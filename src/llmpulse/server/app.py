@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from llmpulse import __version__
 from llmpulse.api.auth import GATE
 from llmpulse.api.errors import install_error_handlers, internal_error
+from llmpulse.api.openapi import install_openapi
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import install_services
 from llmpulse.ingest import routes as ingest_routes
@@ -112,8 +113,15 @@ def create_app(ctx: Platform) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
 
     app.include_router(health_router(ctx))
+    install_openapi(app)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics of the pipeline")
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics of the pipeline",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
         return Response(generate_latest(PIPELINE.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from llmpulse import __version__
 from llmpulse.api.auth import presented_key
@@ -16,13 +17,27 @@ from llmpulse.store.engine import StoreError
 from llmpulse.store.stats import events_on_disk
 
 
+class Health(BaseModel):
+    status: str = Field(description="ok or degraded")
+    version: str
+    failing: list[str] | None = Field(None, description="the parts failing: spool, loader, store")
+    store: dict[str, Any] | None = Field(None, description="admin keys only, as are the rest")
+    spool: dict[str, Any] | None = None
+    loader: dict[str, Any] | None = None
+    tasks: dict[str, dict[str, Any]] | None = None
+
+
 def health_router(ctx: Platform) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
     @router.get(
         "/health",
         summary="ok or degraded; with an admin key also the store, spool, loader and tasks",
-        responses={503: {"description": "Degraded: a part is failing (named in `failing`)"}},
+        response_model=None,
+        responses={
+            200: {"model": Health},
+            503: {"model": Health, "description": "Degraded: a part failing, named in `failing`"},
+        },
     )
     def health(request: Request) -> JsonResponse:
         report = health_report(ctx, details=_is_admin(ctx, request))

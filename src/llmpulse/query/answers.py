@@ -1,0 +1,205 @@
+"""The shapes of the query API's answers, for its OpenAPI document.
+
+Routes build their answers as plain data (fast: nothing is validated on the way out);
+these models only describe them, and the schema test (schemathesis, tests/test_api_schema.py)
+holds every answer against them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+Number = float | int
+
+
+class Distribution(BaseModel):
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class Group(BaseModel):
+    key: dict[str, str | None] = Field(description="the group's value of each group_by dimension")
+    requests: int
+    errors: int
+    error_rate: float
+    latency_ms: Distribution
+    ttft_ms: Distribution
+    tokens_in: int
+    tokens_out: int
+    tokens_per_s: float
+    cost_usd: float = Field(description="of the priced calls")
+    unpriced: int = Field(description="calls whose cost is unknown (no price for the model)")
+
+
+class Summary(BaseModel):
+    groups: list[Group]
+
+
+class Point(BaseModel):
+    t: str = Field(description="bucket start, ISO 8601 UTC")
+    value: Number | None
+
+
+class Series(BaseModel):
+    key: dict[str, str | None]
+    points: list[Point]
+
+
+class Timeseries(BaseModel):
+    metric: str
+    interval: str
+    series: list[Series]
+
+
+class Event(BaseModel):
+    """A stored event: the fields of the v1 schema as stored (docs/event-schema.md)."""
+
+    event_id: str
+    ts: str
+    received_at: str
+    model_id: str
+    model_version: str
+    provider: str
+    prompt_version: str
+    experiment_name: str
+    experiment_variant: str
+    operation: str
+    status: str
+    error_type: str | None = Field(description="null when the call did not fail")
+    region: str
+    environment: str
+    client_app: str
+    client_os: str
+    finish_reason: str | None
+    user_id: str
+    session_id: str
+    request_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    latency_ms: float
+    ttft_ms: float | None
+    tokens_in: int
+    tokens_out: int
+    tokens_cached: int
+    tokens_reasoning: int
+    cost_usd: float | None = Field(description="null when unpriced")
+    cost_status: str = Field(description="computed, reported or unpriced")
+    stream: bool | None
+    temperature: float | None
+    max_tokens: int | None
+    http_status: int | None
+    prompt: str
+    completion: str
+    metadata: dict[str, str]
+    tags: list[str]
+
+
+class TopError(BaseModel):
+    error_type: str
+    model_id: str
+    count: int
+    share: float = Field(description="of all errors in the range")
+    latest: Event | None
+
+
+class TopErrors(BaseModel):
+    errors: list[TopError]
+
+
+class Requests(BaseModel):
+    requests: list[Event]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class Related(BaseModel):
+    trace: list[Event]
+    session: list[Event]
+
+
+class Session(BaseModel):
+    session_id: str
+    user_id: str
+    start: str
+    duration_ms: int
+    calls: int
+    errors: int
+    cost_usd: float = Field(description="of the priced calls")
+    unpriced: int
+    models: list[str]
+
+
+class Sessions(BaseModel):
+    sessions: list[Session]
+
+
+class ModelShape(BaseModel):
+    histogram: list[int] = Field(description="calls per latency bin (bin_edges_ms)")
+    sample: list[tuple[int, float, str]] = Field(description="(tokens, latency_ms, status)")
+
+
+class ModelComparison(BaseModel):
+    bin_edges_ms: list[float]
+    models: dict[str, ModelShape]
+    summary: list[Group]
+
+
+class Rejected(BaseModel):
+    received_at: str
+    source: str
+    reason: str
+    raw: str = Field(description="the event as received (its first 1 MB)")
+
+
+class RejectedList(BaseModel):
+    rejected: list[Rejected]
+
+
+class UnpricedModel(BaseModel):
+    model_id: str
+    provider: str
+    events: int
+    last_seen: str
+
+
+class UnpricedModels(BaseModel):
+    models: list[UnpricedModel]
+
+
+class Span(BaseModel):
+    """A span of a trace: an LLM call (`type` llm, with model, tokens and cost) or another
+    span (`type` span, with name, kind, service, attributes)."""
+
+    type: str
+    event_id: str
+    ts: str
+    span_id: str
+    parent_span_id: str
+    latency_ms: float
+    status: str
+    error_type: str | None
+    session_id: str
+    user_id: str
+    name: str
+    kind: str
+    provider: str | None = None
+    ttft_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    service: str | None = None
+    error_message: str | None = None
+    input: str | None = None
+    output: str | None = None
+    attributes: dict[str, str] | None = None
+
+
+class Trace(BaseModel):
+    trace_id: str
+    start: str
+    duration_ms: float
+    llm_calls: int
+    errors: int
+    spans: list[Span]
