@@ -307,3 +307,19 @@ def test_time_bounds_out_of_range(server: Server, project_key: str, query: str) 
             assert r.json()["detail"] == [{"field": param, "error": r.json()["detail"][0]["error"]}]
             assert "between 1970-01-01 and 2100-01-01 (UTC)" in r.json()["error"]
             assert "DB::Exception" not in r.text and "Code:" not in r.text
+
+
+def test_extreme_latencies_keep_percentiles_answering(server: Server, project_key: str) -> None:
+    """A latency of 1e-300 ms beside one of an hour once stretched the percentile sketch
+    past ClickHouse's key range: every summary of the project answered 503."""
+    events = [{**GOOD, "latency_ms": v, "ttft_ms": v / 2} for v in (1e-300, 3_600_000, 5e-4, 812)]
+    assert post(server, project_key, events).status_code == 202
+    server.wait_loaded()
+    with server.client(project_key) as http:
+        r = http.get("/v1/metrics/summary")
+        assert r.status_code == 200, r.text
+        latency = r.json()["groups"][0]["latency_ms"]
+        assert latency["avg"] == pytest.approx((0.001 + 812 + 3_600_000) / 4)
+        assert latency["p50"] is not None and latency["p99"] is not None
+        stored = sorted(e["latency_ms"] for e in http.get("/v1/requests").json()["requests"])
+    assert stored == [0.0, 0.001, 812.0, 3_600_000.0]  # to the microsecond
