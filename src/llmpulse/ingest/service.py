@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from starlette.concurrency import run_in_threadpool
-
 from llmpulse.api.errors import ApiError
+from llmpulse.ingest.commits import GroupCommit
 from llmpulse.ingest.loader import Loader
 from llmpulse.ingest.prepare import IngestRequest, Prepared
 from llmpulse.ingest.spool import Spool, SpoolWriteError
@@ -20,10 +19,12 @@ class IngestService:
         self.spool = spool
         self.loader = Loader(self.spool, engine)
         self._preparers = preparers
+        self._commits = GroupCommit(spool)
 
     def stop(self) -> None:
         """After the loader task has stopped: load what is left, close the spool."""
         self._preparers.close()
+        self._commits.close()
         self.loader.drain()
         self.spool.close()
 
@@ -44,14 +45,11 @@ class IngestService:
             body, content_type, content_encoding, project, source, time.time_ns() // 1_000_000
         )
         prepared = await self._preparers.run(request)
-        await run_in_threadpool(self._commit, prepared, source)
-        prepared.raise_error()
-        return prepared
-
-    def _commit(self, prepared: Prepared, source: str) -> None:
         if prepared.payloads:
             try:
-                self.spool.append(*prepared.payloads)
+                # The write is a few microseconds into the page cache: done right here; the
+                # wait for its fsync is shared with every request written meanwhile.
+                await self._commits.durable(self.spool.write(*prepared.payloads))
             except SpoolWriteError as exc:
                 status = 507 if exc.disk_full else 503
                 raise ApiError(
@@ -63,3 +61,5 @@ class IngestService:
         PIPELINE.accepted.labels(source).inc(prepared.accepted)
         for field, count in prepared.rejected_fields.items():
             PIPELINE.rejected.labels(source, field).inc(count)
+        prepared.raise_error()
+        return prepared

@@ -111,6 +111,11 @@ class Spool:
     def append(self, *payloads: bytes) -> None:
         """Append records and fsync them; when this returns, they survive a crash. Raises
         SpoolWriteError when they could not be made durable."""
+        self.sync(self.write(*payloads))
+
+    def write(self, *payloads: bytes) -> int:
+        """Write records (not yet durable: see `sync`); returns their write number. A
+        write is a few microseconds into the page cache."""
         data = b"".join(_HEADER.pack(_MAGIC, len(p), zlib.crc32(p)) + p for p in payloads)
         with self._lock:
             try:
@@ -128,11 +133,15 @@ class Spool:
             now = time.time()
             self._append_times.extend(now for _ in payloads)
             self._pending_bytes += sum(len(p) for p in payloads)
+        return mine
+
+    def sync(self, mine: int) -> None:
+        """Return once an fsync that began after write `mine` has succeeded: one fsync
+        serves every write made before it. Raises SpoolWriteError when it failed."""
         self._sync(mine)
         self.last_write_error = None
 
     def _sync(self, mine: int) -> None:
-        """Return once an fsync that began after record `mine` was written has succeeded."""
         with self._sync_lock:
             if mine <= self._failed:
                 raise self._failure("fsync", OSError(errno.EIO, "an earlier fsync failed"))

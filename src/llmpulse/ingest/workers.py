@@ -1,4 +1,4 @@
-"""Run `prepare` in worker processes (or in-process with workers=0).
+"""Run `prepare` in worker processes, or in-process for small bodies and with workers=0.
 
 The workers are spawned, not forked: the server process has chDB's threads running.
 Each builds its own Normalizer once, from the same prices and retention.
@@ -21,6 +21,8 @@ from llmpulse.ingest.prepare import IngestRequest, Prepared, prepare
 from llmpulse.pricing.prices import PriceBook, Rates
 
 _worker_normalizer: Normalizer | None = None
+# Bodies up to this size are validated in the server process (about 30 events).
+INLINE_BYTES = 16 * 1024
 
 
 def _init_worker(overrides: list[tuple[str, Rates]] | None, retention_days: int) -> None:
@@ -49,8 +51,8 @@ class Preparers:
     def __init__(
         self, overrides: list[tuple[str, Rates]] | None, retention_days: int, workers: int
     ) -> None:
-        # In-process only when there are no workers; each worker builds its own.
-        self._local = Normalizer(PriceBook(overrides), retention_days) if workers == 0 else None
+        # For small bodies (and every body without workers); each worker builds its own.
+        self._local = Normalizer(PriceBook(overrides), retention_days)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
             self._pool = ProcessPoolExecutor(
@@ -64,8 +66,11 @@ class Preparers:
                 future.result()
 
     async def run(self, request: IngestRequest) -> Prepared:
+        if len(request.body) <= INLINE_BYTES:
+            # A small body costs less to validate right here than to hand to a worker (a
+            # pickle each way and two thread hand-offs under the GIL).
+            return prepare(self._local, request)
         if self._pool is None:
-            assert self._local is not None
             return await run_in_threadpool(prepare, self._local, request)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, _prepare_in_worker, request)
