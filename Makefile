@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy src
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
 	$(PY) bench/sdk_overhead.py

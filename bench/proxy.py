@@ -1,15 +1,18 @@
-"""Proxy overhead: streamed chat completions at 200 concurrent calls, straight to a fake
-provider and through `llmpulse proxy` (1 and 3 workers), and the proxy's memory over
+"""Proxy overhead: chat completions, streamed and whole, 200 concurrent calls, straight to a
+fake provider, through `llmpulse proxy` and through LiteLLM's proxy (each with the same
+number of worker processes, against the same fake and load), and the proxy's memory over
 10,000 streamed calls.
 
 Everything runs on this machine: the fake provider (bench/sse_upstream.py), a real
 `llmpulse serve` storing the proxy's events (at idle CPU priority: it is not on the calls'
-path), the proxy, and the load (one asyncio process). Added latency is the difference of
-the same quantile with and without the proxy, for the first content chunk (TTFT) and for
-the whole stream, with the callers' starts spread over one call and all in step.
+path), the proxies, and the load (one asyncio process). Added latency is the difference of
+the same quantile with and without the proxy, for the first content chunk (TTFT, streams)
+and for the whole call, with the callers' starts spread over one call and all in step.
+LiteLLM (`pip install -e '.[bench]'`: litellm[proxy], no database) is measured when its
+`litellm` command is found beside this Python or given with --litellm.
 
     python bench/proxy.py [--calls 4000] [--concurrency 200] [--workers 1,3]
-                          [--memory-calls 10000] [--chunk-delay 0.02]
+                          [--memory-calls 10000] [--chunk-delay 0.02] [--litellm PATH]
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,21 +47,25 @@ UPSTREAM = Path(__file__).resolve().parent / "sse_upstream.py"
 CONTENT = re.compile(rb'"content": ?"[^"]')  # a chunk with text in it
 BODY = {
     "model": "gpt-4o-mini",
-    "stream": True,
     "messages": [{"role": "user", "content": "What is the capital of France?"}],
 }
+# The key of each call: the fake ignores it, LLMPulse passes it upstream, LiteLLM checks it
+# (its master key).
+KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 
 
 class Connection(asyncio.Protocol):
     """A bare HTTP/1.1 keep-alive connection as a protocol: the load generator must cost far
     less than what it measures, on the same cores (httpx spent 7-18 ms of CPU per streamed
-    call at 200 at a time; asyncio streams 0.35 ms)."""
+    call at 200 at a time; asyncio streams 0.35 ms). Reads a chunked answer (a stream) to
+    its last chunk, or a whole one to its Content-Length."""
 
     def __init__(self) -> None:
         self.transport: asyncio.WriteTransport | None = None
         self.done: asyncio.Future[None] | None = None
         self.received = b""
         self.first: float | None = None
+        self.remaining: int | None = None  # body bytes still due; None: chunked, or no head yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -64,11 +73,21 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done is None or self.done.done():
             return
-        if not self.received and not data.startswith(b"HTTP/1.1 200 "):
-            self.done.set_exception(RuntimeError(data.decode()))
-            return
+        if not self.received:
+            if not data.startswith(b"HTTP/1.1 200 "):
+                self.done.set_exception(RuntimeError(data.decode(errors="replace")[:500]))
+                return
+            head, _, data = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            self.remaining = int(length[1]) if length else None
+            self.received = head[-16:] or b"head"
         if self.first is None and CONTENT.search(data):
             self.first = time.perf_counter()
+        if self.remaining is not None:
+            self.remaining -= len(data)
+            if self.remaining <= 0:
+                self.done.set_result(None)
+            return
         self.received = self.received[-16:] + data  # enough to see how the answer ends
         if self.received.endswith(b"\r\n0\r\n\r\n"):  # the last chunk of the stream
             self.done.set_result(None)
@@ -77,11 +96,11 @@ class Connection(asyncio.Protocol):
         if self.done is not None and not self.done.done():
             self.done.set_exception(exc or ConnectionError("closed mid-answer"))
 
-    async def stream(self, request: bytes) -> tuple[float, float]:
-        """(ms to the first content chunk, ms to the end) of one streamed POST."""
+    async def call(self, request: bytes) -> tuple[float, float]:
+        """(ms to the first content, ms to the end) of one POST."""
         assert self.transport is not None
         self.done = asyncio.get_running_loop().create_future()
-        self.received, self.first = b"", None
+        self.received, self.first, self.remaining = b"", None, None
         started = time.perf_counter()
         self.transport.write(request)
         await self.done
@@ -90,15 +109,15 @@ class Connection(asyncio.Protocol):
 
 
 async def load(
-    url: str, calls: int, concurrency: int, spread_s: float = 0.0
+    url: str, calls: int, concurrency: int, spread_s: float = 0.0, stream: bool = True
 ) -> tuple[list[float], list[float]]:
     """(TTFT ms, total ms) per call, `concurrency` connections at a time. The connections
     start evenly over `spread_s` seconds; at 0 they all start together and, their calls
     lasting the same, stay in step."""
     parts = httpx.URL(url)
-    body = json.dumps(BODY).encode()
+    body = json.dumps({**BODY, "stream": stream}).encode()
     request = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.host}\r\nAuthorization: Bearer sk-bench\r\n"
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.host}\r\nAuthorization: Bearer {KEY}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
@@ -111,7 +130,7 @@ async def load(
             Connection, parts.host, parts.port or 80
         )
         for _ in queue:
-            results.append(await connection.stream(request))
+            results.append(await connection.call(request))
         transport.close()
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
@@ -119,26 +138,46 @@ async def load(
 
 
 def compare(
-    urls: dict[str, str], processes: dict[str, int], calls: int, concurrency: int, spread_s: float
+    urls: dict[str, str],
+    processes: dict[str, int],
+    calls: int,
+    concurrency: int,
+    spread_s: float,
+    stream: bool,
 ) -> None:
-    """Runs the load straight and through the proxy; prints latencies, the added latency and
-    each process's CPU per call."""
-    rows = []
+    """Runs the load straight and through each proxy; prints latencies, each proxy's added
+    latency, LiteLLM's added latency as a multiple of LLMPulse's, and CPU per call."""
+    quantiles: dict[str, tuple[float, float, float, float]] = {}
     for name, url in urls.items():
         cpu_before = {p: cpu_seconds(pid) for p, pid in processes.items()}
         load_before = time.process_time()
-        ttft, total = asyncio.run(load(url, calls, concurrency, spread_s))
+        ttft, total = asyncio.run(load(url, calls, concurrency, spread_s, stream))
         cpu = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in processes.items()}
         cpu["load"] = time.process_time() - load_before
-        rows.append((p50_p99(ttft), p50_p99(total)))
-        (t50, t99), (a50, a99) = rows[-1]
-        print(f"  {name:7} TTFT p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   "
-              f"total p50 {a50:6.1f} ms  p99 {a99:6.1f} ms")  # fmt: skip
-        print("          CPU ms per call: " + ", ".join(
+        quantiles[name] = (*p50_p99(ttft), *p50_p99(total))
+        t50, t99, a50, a99 = quantiles[name]
+        first = f"TTFT p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   " if stream else ""
+        print(f"  {name:8} {first}total p50 {a50:6.1f} ms  p99 {a99:6.1f} ms")
+        print("           CPU ms per call: " + ", ".join(
             f"{p} {seconds * 1000 / calls:.2f}" for p, seconds in cpu.items()))  # fmt: skip
-    ((dt50, dt99), (da50, da99)), ((pt50, pt99), (pa50, pa99)) = rows
-    print(f"  added: TTFT p50 {pt50 - dt50:+.1f} ms, p99 {pt99 - dt99:+.1f} ms; "
-          f"total p50 {pa50 - da50:+.1f} ms, p99 {pa99 - da99:+.1f} ms")  # fmt: skip
+    direct = quantiles["direct"]
+    added = {
+        name: tuple(q - d for q, d in zip(values, direct, strict=True))
+        for name, values in quantiles.items()
+        if name != "direct"
+    }
+    for name, (t50, t99, a50, a99) in added.items():
+        first = f"TTFT p50 {t50:+.1f} ms, p99 {t99:+.1f} ms; " if stream else ""
+        print(f"  added by {name}: {first}total p50 {a50:+.1f} ms, p99 {a99:+.1f} ms")
+    if "litellm" in added and "llmpulse" in added:
+        ours, theirs = added["llmpulse"], added["litellm"]
+        print(f"  LiteLLM adds {ratio(theirs[2], ours[2])} LLMPulse's p50 and "
+              f"{ratio(theirs[3], ours[3])} its p99")  # fmt: skip
+
+
+def ratio(theirs: float, ours: float) -> str:
+    """`theirs` as a multiple of `ours`, each floored at 0.1 ms (below that is noise)."""
+    return f"{max(theirs, 0.1) / max(ours, 0.1):.0f}x"
 
 
 def p50_p99(values: list[float]) -> tuple[float, float]:
@@ -158,12 +197,42 @@ def start_proxy(
     return proxy, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
+def start_litellm(
+    command: str, upstream_url: str, workers: int, folder: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """LiteLLM's proxy with its defaults and no database: the fake as `gpt-4o-mini`, the
+    load's key as its master key."""
+    config = folder / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n"
+        f"      model: openai/gpt-4o-mini\n      api_base: {upstream_url}/v1\n"
+        "      api_key: sk-upstream\n"
+    )
+    port = free_port()
+    env = {**os.environ, "LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    with open(folder / "litellm.log", "ab") as log:
+        proxy = subprocess.Popen(
+            [command, "--config", str(config), "--port", str(port), "--num_workers", str(workers)],
+            stdout=subprocess.DEVNULL, stderr=log, env=env,
+        )  # fmt: skip
+    wait_listening(port, timeout=180)
+    return proxy, f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def litellm_command(given: str | None) -> str | None:
+    """The `litellm` command: --litellm, or the one installed beside this Python."""
+    if given:
+        return given
+    beside = Path(sys.executable).parent / "litellm"
+    return str(beside) if beside.exists() else shutil.which("litellm")
+
+
 def measure_memory(
     proxy: subprocess.Popen[bytes], url: str, calls: int, concurrency: int, spread_s: float
 ) -> int:
     """Prints the proxy's RSS (all workers) every fifth of `calls` streamed calls; the calls
     made."""
-    print(f" proxy RSS (all workers) over {calls} more streamed calls:")
+    print(f" llmpulse proxy RSS (all workers) over {calls} more streamed calls:")
     step = max(1, calls // 5)
     print(f"  start: {rss_mib(proxy.pid):.1f} MiB")
     for done in range(step, calls + 1, step):
@@ -180,8 +249,12 @@ def main() -> None:
     parser.add_argument("--chunk-delay", type=float, default=0.02,
                         help="seconds between the fake's chunks (0.02: 50 chunks/s a stream)")  # fmt: skip
     parser.add_argument("--workers", default="1,3", help="proxy worker processes to measure")
+    parser.add_argument("--litellm", help="LiteLLM's `litellm` command (default: found)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    litellm = litellm_command(args.litellm)
+    if litellm is None:
+        print("LiteLLM not installed (pip install -e '.[bench]'): measuring LLMPulse alone")
     fake_port = free_port()
     fake = subprocess.Popen([sys.executable, str(UPSTREAM), str(fake_port), str(args.chunk_delay)])
     call_s = FIRST_S + len(WORDS) * args.chunk_delay
@@ -195,32 +268,41 @@ def main() -> None:
         try:
             wait_listening(fake_port)
             asyncio.run(load(direct_url, 400, args.concurrency))  # warm up
-            print(f"{args.calls} streamed chat completions, {args.concurrency} at a time (11 "
-                  f"chunks: two after {FIRST_S * 1000:.0f} ms, then one every "
-                  f"{args.chunk_delay * 1000:.0f} ms):")  # fmt: skip
+            print(f"{args.calls} chat completions a run, {args.concurrency} at a time; streams of "
+                  f"11 chunks (two after {FIRST_S * 1000:.0f} ms, then one every "
+                  f"{args.chunk_delay * 1000:.0f} ms), whole answers when a stream would end "
+                  f"({call_s * 1000:.0f} ms)")  # fmt: skip
             worker_counts = [int(n) for n in args.workers.split(",")]
             for workers in worker_counts:
-                proxy, proxy_url = start_proxy(upstream_url, collector_url, workers)
+                proxies = {"llmpulse": start_proxy(upstream_url, collector_url, workers)}
+                if litellm:
+                    proxies["litellm"] = start_litellm(litellm, upstream_url, workers, Path(tmp))
                 try:
-                    asyncio.run(load(proxy_url, 400, args.concurrency))  # warm up
-                    processes = {"fake": fake.pid, "proxy": proxy.pid, "collector": collector.pid}
-                    urls = {"direct": direct_url, "proxy": proxy_url}
-                    print(f" proxy with {workers} worker(s); starts spread over one call "
-                          f"({call_s * 1000:.0f} ms), as independent callers do:")  # fmt: skip
-                    compare(urls, processes, args.calls, args.concurrency, call_s)
-                    print(f" proxy with {workers} worker(s); all starting together, in step "
-                          "(every stream's chunk arrives at once):")  # fmt: skip
-                    compare(urls, processes, args.calls, args.concurrency, 0.0)
-                    sent += 400 + 2 * args.calls
+                    urls = {"direct": direct_url, **{n: url for n, (_, url) in proxies.items()}}
+                    for url in urls.values():  # warm up
+                        asyncio.run(load(url, 400, args.concurrency))
+                    sent += 400
+                    processes = {"fake": fake.pid, "collector": collector.pid,
+                                 **{n: proc.pid for n, (proc, _) in proxies.items()}}  # fmt: skip
+                    for stream in (True, False):
+                        kind = "streamed" if stream else "whole"
+                        for spread, how in ((call_s, "starts spread over one call, as "
+                                             "independent callers do"),
+                                            (0.0, "all starting together, in step")):  # fmt: skip
+                            print(f" {kind}, {workers} worker(s) each, {how}:")
+                            compare(urls, processes, args.calls, args.concurrency, spread, stream)
+                            sent += args.calls
                     if workers == worker_counts[-1] and args.memory_calls:
+                        proxy, url = proxies["llmpulse"]
                         sent += measure_memory(
-                            proxy, proxy_url, args.memory_calls, args.concurrency, call_s
+                            proxy, url, args.memory_calls, args.concurrency, call_s
                         )
                 finally:
-                    proxy.terminate()
-                    proxy.wait(30)
+                    for proc, _ in proxies.values():
+                        proc.terminate()
+                        proc.wait(60)
             print(f"events stored by the collector: {stored_events(collector_url)} "
-                  f"of {sent} calls through the proxy")  # fmt: skip
+                  f"of {sent} calls through the llmpulse proxy")  # fmt: skip
         finally:
             fake.terminate()
             collector.terminate()

@@ -1,11 +1,12 @@
-"""A lean stand-in for OpenAI's streamed chat completions, for measuring the proxy.
+"""A lean stand-in for OpenAI's chat completions, streamed and not, for measuring proxies.
 
 tests/fake_llm.py speaks every format the tests need, through Starlette; here that cost
 ~0.6 ms of CPU per streamed call, on the same 2 cores as the proxy it was measuring, and
 its relative sleeps drifted later the busier the machine was. This one is a bare asyncio
 protocol (~0.1 ms a call) that sends each chunk on an absolute schedule: the first content
 chunk `FIRST_S` after the request, then one every `--chunk-delay` seconds, then the usage
-chunk (when asked for) and `[DONE]`, in OpenAI's wire format.
+chunk (when asked for) and `[DONE]`, in OpenAI's wire format. A call without `stream` is
+answered whole, as one JSON chat.completion, when the stream would have ended.
 
     python bench/sse_upstream.py PORT [CHUNK_DELAY_S]
 """
@@ -32,6 +33,21 @@ def _frame(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(event), event)
 
 
+def _whole(model: str) -> bytes:
+    """A non-streamed answer: the same words as one chat.completion, with usage."""
+    body = orjson.dumps({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": "".join(WORDS)}}],
+        "usage": {"prompt_tokens": 14, "completion_tokens": len(WORDS), "total_tokens": 23},
+    })  # fmt: skip
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: req_bench\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
 def _chunks(model: str, include_usage: bool) -> list[bytes]:
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0,
             "model": model, "system_fingerprint": None}  # fmt: skip
@@ -51,10 +67,22 @@ def _chunks(model: str, include_usage: bool) -> list[bytes]:
     return [_frame(p) for p in payloads[:-1]] + [_frame(payloads[-1]) + b"0\r\n\r\n"]
 
 
+def _unchunk(data: bytes) -> bytes:
+    """The payload of HTTP/1.1 chunks (`size\\r\\ndata\\r\\n`...)."""
+    out = []
+    while data:
+        size, _, rest = data.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        out.append(rest[:n])
+        data = rest[n + 2 :]
+    return b"".join(out)
+
+
 class Upstream(asyncio.Protocol):
     chunk_delay_s = 0.02
     # The chunks of a call depend only on (model, include_usage): built once each.
     cache: ClassVar[dict[tuple[str, bool], list[bytes]]] = {}
+    whole: ClassVar[dict[str, bytes]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
@@ -65,14 +93,27 @@ class Upstream(asyncio.Protocol):
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
             head = self.buffer[:end].lower()
-            length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = orjson.loads(self.buffer[end + 4 : end + 4 + length])
-            self.buffer = self.buffer[end + 4 + length :]
-            self.answer(body)
+            if b"content-length:" in head:
+                length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(self.buffer) < end + 4 + length:
+                    return
+                body = self.buffer[end + 4 : end + 4 + length]
+                self.buffer = self.buffer[end + 4 + length :]
+            else:  # a chunked body (as some clients send): until its zero-size chunk
+                last = self.buffer.find(b"\r\n0\r\n\r\n", end)
+                if last < 0:
+                    return
+                body = _unchunk(self.buffer[end + 4 : last + 2])
+                self.buffer = self.buffer[last + 7 :]
+            self.answer(orjson.loads(body))
 
     def answer(self, body: dict[str, object]) -> None:
+        if not body.get("stream"):
+            model = str(body["model"])
+            answer = self.whole.get(model) or self.whole.setdefault(model, _whole(model))
+            at = self.loop.time() + FIRST_S + len(WORDS) * self.chunk_delay_s
+            self.loop.call_at(at, self.send, answer)
+            return
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         key = (str(body["model"]), include_usage)

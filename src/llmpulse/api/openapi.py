@@ -1,6 +1,7 @@
-"""The OpenAPI document as the server really answers: FastAPI lists a 422 with its own
-validation body on every route with parameters, where our handler answers 400 with the
-common error body (api/errors.py). Those entries go; 422s the routes declare stay."""
+"""The OpenAPI document, true to what the server answers: routes declare their answers'
+shapes with `answers`; FastAPI's own 422 entries (its validation body, on every route with
+parameters) go, since our handler answers 400 with the common error body (api/errors.py);
+422s the routes declare stay."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from llmpulse.api.errors import error_responses
+
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+
+
+def answers(model: Any, *errors: int, status: int = 200) -> dict[str, Any]:
+    """Route arguments documenting its answer `model` (a pydantic model, not checked at
+    run time: answers are built as plain data) and the error statuses it can give besides
+    its router's."""
+    return {
+        "response_model": None,
+        "status_code": status,
+        "responses": {status: {"model": model}, **error_responses(*errors)},
+    }
 
 
 def install_openapi(app: FastAPI) -> None:

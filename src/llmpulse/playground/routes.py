@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from llmpulse.api.auth import require
 from llmpulse.api.errors import error_responses
-from llmpulse.api.responses import answers
+from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
 from llmpulse.meta.keys import ADMIN, READ, Grant
 from llmpulse.playground.service import (

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.errors import ApiError, FieldError, error_responses
+from llmpulse.api.openapi import answers
 from llmpulse.api.pagination import decode_cursor, encode_cursor
-from llmpulse.api.responses import answers
 from llmpulse.query import answers as a
 from llmpulse.query import events, metrics, traces
 from llmpulse.query.filters import split_dimensions
