@@ -67,7 +67,7 @@ async def small_batches(url: str, connections: int, seconds: float) -> tuple[int
         )
         while time.monotonic() < stop:
             request = post(parts.host, "/v1/events", fill(body, SMALL_BATCH))
-            status, elapsed = await exchange.send(request)
+            status, _, elapsed = await exchange.send(request)
             assert status == 202, status
             latencies.append(elapsed)
         transport.close()

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from http_load import Exchange, post
 
 from common import (
     cpu_seconds,
@@ -44,7 +44,6 @@ from common import (
 from sse_upstream import FIRST_S, WORDS
 
 UPSTREAM = Path(__file__).resolve().parent / "sse_upstream.py"
-CONTENT = re.compile(rb'"content": ?"[^"]')  # a chunk with text in it
 BODY = {
     "model": "gpt-4o-mini",
     "messages": [{"role": "user", "content": "What is the capital of France?"}],
@@ -52,60 +51,6 @@ BODY = {
 # The key of each call: the fake ignores it, LLMPulse passes it upstream, LiteLLM checks it
 # (its master key).
 KEY = "sk-bench-0123456789abcdef0123456789abcdef"
-
-
-class Connection(asyncio.Protocol):
-    """A bare HTTP/1.1 keep-alive connection as a protocol: the load generator must cost far
-    less than what it measures, on the same cores (httpx spent 7-18 ms of CPU per streamed
-    call at 200 at a time; asyncio streams 0.35 ms). Reads a chunked answer (a stream) to
-    its last chunk, or a whole one to its Content-Length."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.WriteTransport | None = None
-        self.done: asyncio.Future[None] | None = None
-        self.received = b""
-        self.first: float | None = None
-        self.remaining: int | None = None  # body bytes still due; None: chunked, or no head yet
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.done is None or self.done.done():
-            return
-        if not self.received:
-            if not data.startswith(b"HTTP/1.1 200 "):
-                self.done.set_exception(RuntimeError(data.decode(errors="replace")[:500]))
-                return
-            head, _, data = data.partition(b"\r\n\r\n")
-            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-            self.remaining = int(length[1]) if length else None
-            self.received = head[-16:] or b"head"
-        if self.first is None and CONTENT.search(data):
-            self.first = time.perf_counter()
-        if self.remaining is not None:
-            self.remaining -= len(data)
-            if self.remaining <= 0:
-                self.done.set_result(None)
-            return
-        self.received = self.received[-16:] + data  # enough to see how the answer ends
-        if self.received.endswith(b"\r\n0\r\n\r\n"):  # the last chunk of the stream
-            self.done.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.done is not None and not self.done.done():
-            self.done.set_exception(exc or ConnectionError("closed mid-answer"))
-
-    async def call(self, request: bytes) -> tuple[float, float]:
-        """(ms to the first content, ms to the end) of one POST."""
-        assert self.transport is not None
-        self.done = asyncio.get_running_loop().create_future()
-        self.received, self.first, self.remaining = b"", None, None
-        started = time.perf_counter()
-        self.transport.write(request)
-        await self.done
-        end = time.perf_counter()
-        return ((self.first or end) - started) * 1000, (end - started) * 1000
 
 
 async def load(
@@ -116,21 +61,18 @@ async def load(
     lasting the same, stay in step."""
     parts = httpx.URL(url)
     body = json.dumps({**BODY, "stream": stream}).encode()
-    request = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.host}\r\nAuthorization: Bearer {KEY}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+    request = post(parts.host, parts.path, body, key=KEY)
     results: list[tuple[float, float]] = []
     queue = iter(range(calls))
 
     async def worker(index: int) -> None:
         await asyncio.sleep(spread_s * index / concurrency)
-        transport, connection = await asyncio.get_running_loop().create_connection(
-            Connection, parts.host, parts.port or 80
+        transport, exchange = await asyncio.get_running_loop().create_connection(
+            Exchange, parts.host, parts.port or 80
         )
         for _ in queue:
-            results.append(await connection.call(request))
+            _, first, end = await exchange.send(request)
+            results.append((first * 1000, end * 1000))
         transport.close()
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))

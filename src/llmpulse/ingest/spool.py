@@ -108,14 +108,9 @@ class Spool:
 
     # -- writing ------------------------------------------------------------------------
 
-    def append(self, *payloads: bytes) -> None:
-        """Append records and fsync them; when this returns, they survive a crash. Raises
-        SpoolWriteError when they could not be made durable."""
-        self.sync(self.write(*payloads))
-
     def write(self, *payloads: bytes) -> int:
         """Write records (not yet durable: see `sync`); returns their write number. A
-        write is a few microseconds into the page cache."""
+        write is a few microseconds into the page cache. Raises SpoolWriteError."""
         data = b"".join(_HEADER.pack(_MAGIC, len(p), zlib.crc32(p)) + p for p in payloads)
         with self._lock:
             try:
