@@ -28,7 +28,7 @@ def test_every_answer_matches_the_openapi_document(tmp_path: Path) -> None:
                          "content_type_conformance,response_schema_conformance",
              "--max-time", "45", "--workers", "2", "--seed", "20261205",
              "--no-color"],
-            capture_output=True, text=True, timeout=240,
+            capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its cache stays there
         )  # fmt: skip
         report = run.stdout[-6000:] + run.stderr[-2000:]
         assert run.returncode == 0, report
