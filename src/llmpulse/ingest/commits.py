@@ -35,8 +35,9 @@ class GroupCommit:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
-            self._wake.clear()
+            if not self._stopped:  # once stopped: what is left, without waiting, then out
+                self._wake.wait()
+                self._wake.clear()
             with self._lock:
                 waiting, self._waiting = self._waiting, []
             if not waiting:
