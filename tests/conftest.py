@@ -124,15 +124,26 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture
-def project_key(server: Server) -> str:
-    """A key to a new, empty project on the shared server."""
-    from llmpulse.meta.keys import KeyStore
+def new_project_key(server: Server, admin: bool = False) -> str:
+    """A key to a new, empty project on `server` (ingest and read; admin too if asked)."""
+    from llmpulse.meta.keys import ALL_SCOPES, DEFAULT_SCOPES, KeyStore
 
     store = KeyStore(server.data_dir / "keys.sqlite3")
     name = f"p{time.time_ns()}"
     store.create_project(name)
-    return store.create_key(name)[1]
+    return store.create_key(name, ALL_SCOPES if admin else DEFAULT_SCOPES)[1]
+
+
+@pytest.fixture
+def project_key(server: Server) -> str:
+    """A key to a new, empty project on the shared server."""
+    return new_project_key(server)
+
+
+@pytest.fixture
+def admin_key(server: Server) -> str:
+    """A key with every scope to a new, empty project on the shared server."""
+    return new_project_key(server, admin=True)
 
 
 @pytest.fixture(scope="session")

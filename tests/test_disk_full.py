@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from test_durability import Senders, stored_ids, summary
 
 from conftest import ADMIN_KEY, Server
 from llmpulse.sim.traffic import TrafficGenerator
+from test_durability import Senders, stored_ids, summary
 
 
 @contextmanager

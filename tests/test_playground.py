@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser
-from test_dashboard import CHROMIUM, browser, logged_in  # noqa: F401  (the browser fixture)
 
 import llmpulse
 from conftest import ADMIN_KEY, Server, run_cli
 from fake_llm import WORDS, FakeLLM
 from sdk_helpers import stored_events
+from test_dashboard import CHROMIUM, browser, logged_in  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 

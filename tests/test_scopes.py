@@ -24,6 +24,15 @@ NEEDS = {
     ("POST", "/v1/playground/autostream"): "admin",
     ("DELETE", "/v1/playground/autostream"): "admin",
     ("POST", "/v1/playground/autostream/estimate"): "read",  # spends nothing
+    ("POST", "/v1/alerts/rules"): "admin",
+    ("PUT", "/v1/alerts/rules/{rule_id}"): "admin",
+    ("DELETE", "/v1/alerts/rules/{rule_id}"): "admin",
+    ("POST", "/v1/alerts/silences"): "admin",
+    ("DELETE", "/v1/alerts/silences/{silence_id}"): "admin",
+    ("PUT", "/v1/alerts/channels/{channel_id}"): "admin",
+    ("DELETE", "/v1/alerts/channels/{channel_id}"): "admin",
+    ("POST", "/v1/alerts/channels/{channel_id}/test"): "admin",
+    ("POST", "/v1/alerts/evaluate"): "admin",
 }
 PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground")
 
@@ -69,14 +78,15 @@ def marked(server: Server) -> dict[str, str]:
 
 def call(http: httpx.Client, method: str, path: str, mark: dict[str, str]) -> httpx.Response:
     """A well-formed request to the route, about the marked event where it takes one."""
-    filled = path.format(event_id=mark["event_id"], trace_id=mark["trace_id"])
+    filled = path.format(event_id=mark["event_id"], trace_id=mark["trace_id"],
+                         rule_id="none", silence_id="none", channel_id="none")  # fmt: skip
     assert "{" not in filled, f"{path}: add its path parameter to call()"
     body: Any = None
     if method == "POST" and path == "/v1/events":
         body = {"model_id": "scope-probe", "latency_ms": 1}
     elif method == "POST" and path == "/v1/traces":
         body = {"resourceSpans": []}
-    elif method == "POST":  # the playground: a configured endpoint is none, so nothing spends
+    elif method in ("POST", "PUT"):  # incomplete: checked and refused, nothing spends
         body = {"endpoint": "none", "model": "m", "prompt": "hi", "prompts": "quick"}
     params = {"from": "-1h"} if method == "GET" else None
     return http.request(method, filled, json=body, params=params)

@@ -129,12 +129,29 @@ def serve(
             "repeat for several). NAME is recorded as the provider.",
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LLMPULSE_PUBLIC_URL",
+            help="The dashboard's address as people reach it, for links in alert messages "
+            "(default: http://HOST:PORT).",
+        ),
+    ] = None,
+    no_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--no-alerts",
+            help="Do not evaluate alert rules in this process (another node, or "
+            "`llmpulse alerts eval` from cron, does). The alerts API still answers.",
+        ),
+    ] = False,
 ) -> None:
     """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, store=store, prices=prices,
         no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
-        llm=";".join(llm) if llm else None,
+        llm=";".join(llm) if llm else None, public_url=public_url,
+        no_alerts=no_alerts or None,
     )  # fmt: skip
     _serve(settings)
 

@@ -14,6 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
+from llmpulse.alerts import routes as alerts_routes
 from llmpulse.api.auth import GATE
 from llmpulse.api.errors import install_error_handlers, internal_error
 from llmpulse.api.openapi import install_openapi
@@ -35,6 +36,7 @@ from llmpulse.web import playground as playground_page
 ROUTERS: tuple[APIRouter, ...] = (
     ingest_routes.router,
     query_routes.router,
+    alerts_routes.router,
     playground_routes.router,
     dashboard.router,
     playground_page.router,
@@ -83,6 +85,7 @@ def create_app(ctx: Platform) -> FastAPI:
             yield
         finally:
             ctx.tasks.stop()
+            ctx.alerts.close()
             ctx.ingest.stop()
             ctx.engine.close()
 
@@ -99,6 +102,7 @@ def create_app(ctx: Platform) -> FastAPI:
         STORE.bind(ctx.engine),
         ingest_routes.PIPELINE.bind(ctx.ingest),
         playground_routes.PLAYGROUND.bind(ctx.playground),
+        alerts_routes.ALERTS.bind(ctx.alerts),
     )
     app.add_middleware(RequestTimer)
     install_error_handlers(app)

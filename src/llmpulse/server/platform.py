@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
@@ -26,6 +27,7 @@ class Platform:
     ingest: IngestService
     gate: Gate
     playground: Playground
+    alerts: Evaluator
     tasks: TaskRunner
 
 
@@ -45,5 +47,7 @@ def build_platform(settings: Settings) -> Platform:
         workers = os.cpu_count() or 1
     ingest = IngestService(engine, spool, Preparers(overrides, settings.retention_days, workers))
     playground = Playground(settings.llm_endpoints(), ingest, PriceBook(overrides))
-    tasks = TaskRunner([ingest.loader])
-    return Platform(settings, engine, ingest, Gate(keys, settings.no_auth), playground, tasks)
+    alerts = Evaluator(engine, settings.base_url)
+    tasks = TaskRunner([ingest.loader] if settings.no_alerts else [ingest.loader, alerts])
+    gate = Gate(keys, settings.no_auth)
+    return Platform(settings, engine, ingest, gate, playground, alerts, tasks)

@@ -22,9 +22,13 @@ class Settings(BaseSettings):
     )
     prices: Path | None = None
     no_auth: bool = False
+    no_alerts: bool = Field(False, description="leave alert evaluation to another process")
     retention_days: int = Field(90, ge=1, le=3650)
     api_keys: str = Field("", description="project:key[:scopes],... provisioned at start")
     llm: str = Field("", description="NAME=URL[,KEY];... LLM endpoints for the playground")
+    public_url: str | None = Field(
+        None, description="the dashboard's address in alert messages; default http://HOST:PORT"
+    )
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
     )
@@ -33,6 +37,10 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def store_url(self) -> str:

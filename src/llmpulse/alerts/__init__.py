@@ -1,0 +1,2 @@
+"""Alerting: rules over the project's metrics evaluated continuously, alert instances with
+their states, silences, and notifications through channels."""

@@ -1,0 +1,52 @@
+"""Rule kinds: what a rule measures and how. The evaluator knows only this registry, so
+drift, data-quality, budget and sentiment rules plug in as kinds of their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from llmpulse.alerts.rules import Rule
+from llmpulse.store.engine import Engine
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One instance's measurement at one evaluation."""
+
+    group: dict[str, str]  # the instance's values of the rule's group_by ({} without)
+    value: float | None  # None: no data
+    requests: int = 0
+    # The value compared to the thresholds when it is not `value` itself: the Wilson
+    # bound of a gated rate.
+    bound: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compared(self) -> float | None:
+        return self.bound if self.bound is not None else self.value
+
+
+class RuleKind(Protocol):
+    name: str
+
+    def check(self, rule: Rule) -> None:
+        """Raise FieldError (422) for what this kind cannot evaluate."""
+
+    def observe(self, engine: Engine, project: str, rule: Rule, end: datetime) -> list[Observation]:
+        """Every instance's measurement over the rule's window ending at `end`."""
+
+    def explain(
+        self, engine: Engine, project: str, rule: Rule, seen: Observation, end: datetime
+    ) -> dict[str, Any] | None:
+        """What explains a firing instance: the slice that changed most against the
+        previous window, with example event ids; None when the kind cannot say."""
+
+
+KINDS: dict[str, RuleKind] = {}
+
+
+def register(kind: RuleKind) -> RuleKind:
+    KINDS[kind.name] = kind
+    return kind

@@ -1,0 +1,282 @@
+"""The alerting API: rules, current alerts and their history, silences, channels.
+
+Reading needs the `read` scope; anything that changes rules, channels or silences, or
+makes the server send, needs `admin`. Bodies are checked in full: a bad rule is a 422
+naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from llmpulse.alerts import durations
+from llmpulse.alerts.channels import FAILING_AFTER, Notice, deliver
+from llmpulse.alerts.evaluator import Evaluator
+from llmpulse.alerts.kinds import KINDS
+from llmpulse.alerts.repository import new_id
+from llmpulse.alerts.rules import Channel, Rule, Silence, checked
+from llmpulse.alerts.states import FIRING, Instance
+from llmpulse.api.auth import require
+from llmpulse.api.errors import ApiError, FieldError, error_responses
+from llmpulse.api.openapi import answers
+from llmpulse.api.services import Service
+from llmpulse.meta.keys import ADMIN, READ, Grant
+from llmpulse.query.filters import QueryError, parse_time
+
+router = APIRouter(
+    prefix="/v1/alerts", tags=["alerts"], responses=error_responses(400, 401, 403, 404, 422, 503)
+)
+ALERTS: Service[Evaluator] = Service("alerts")
+Alerts = Annotated[Evaluator, Depends(ALERTS)]
+Admin = Annotated[Grant, Depends(require(ADMIN))]
+Reader = Annotated[Grant, Depends(require(READ))]
+Json = Annotated[dict[str, Any], Body()]
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class RuleAnswer(BaseModel):
+    id: str
+    rule: dict[str, Any]
+    last_error: str | None = None
+
+
+class RuleList(BaseModel):
+    rules: list[RuleAnswer]
+
+
+class AlertInstance(BaseModel):
+    rule_id: str
+    group: dict[str, str]
+    state: str
+    severity: str | None
+    silenced: bool
+    since: float
+    value: float | None
+    bound: float | None
+    threshold: float | None
+    requests: int
+    evaluated_at: float
+    cause: dict[str, Any] | None
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertInstance]
+
+
+class History(BaseModel):
+    events: list[dict[str, Any]]
+
+
+class SilenceList(BaseModel):
+    silences: list[dict[str, Any]]
+
+
+class ChannelList(BaseModel):
+    channels: list[dict[str, Any]]
+
+
+class Evaluated(BaseModel):
+    transitions: list[dict[str, Any]]
+
+
+def _slug(name: str) -> str:
+    return _SLUG.sub("-", name.lower()).strip("-")[:64] or new_id()
+
+
+def checked_rule(alerts: Evaluator, project: str, body: dict[str, Any]) -> Rule:
+    """A rule its kind can evaluate, with channels that exist; 422 otherwise."""
+    rule: Rule = checked(Rule, body)
+    if rule.kind not in KINDS:
+        raise FieldError(422, "kind", f"unknown rule kind {rule.kind!r}; one of {', '.join(KINDS)}")
+    KINDS[rule.kind].check(rule)
+    for channel in rule.channels:
+        if alerts.store.channels.get(project, channel) is None:
+            raise FieldError(422, "channels", f"no channel {channel!r} in this project")
+    return rule
+
+
+def _rule_answer(
+    alerts: Evaluator, project: str, rule_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    return {"id": rule_id, "rule": body, "last_error": alerts.errors.get((project, rule_id))}
+
+
+@router.get("/rules", summary="The project's alert rules", **answers(RuleList))
+async def list_rules(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    docs = await run_in_threadpool(alerts.store.rules.list, reader.project)
+    return {"rules": [_rule_answer(alerts, reader.project, d.id, d.body) for d in docs]}
+
+
+@router.post("/rules", summary="Create a rule (its id: `id`, or made from its name)",
+             **answers(RuleAnswer, 409, status=201))  # fmt: skip
+async def create_rule(body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    rule_id = str(body.pop("id", "") or _slug(str(body.get("name", ""))))
+    rule = await run_in_threadpool(checked_rule, alerts, admin.project, body)
+    if await run_in_threadpool(alerts.store.rules.get, admin.project, rule_id):
+        raise ApiError(409, f"a rule {rule_id!r} exists: PUT /v1/alerts/rules/{rule_id} changes it")
+    await run_in_threadpool(alerts.store.rules.put, admin.project, rule_id, rule.public())
+    alerts.wake.set()
+    return _rule_answer(alerts, admin.project, rule_id, rule.public())
+
+
+@router.get("/rules/{rule_id}", summary="One rule", **answers(RuleAnswer))
+async def get_rule(rule_id: str, alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    found = await run_in_threadpool(alerts.store.rules.get, reader.project, rule_id)
+    if found is None:
+        raise ApiError(404, f"no rule {rule_id!r} in this project")
+    return _rule_answer(alerts, reader.project, rule_id, found.body)
+
+
+@router.put("/rules/{rule_id}", summary="Create or replace a rule", **answers(RuleAnswer))
+async def put_rule(rule_id: str, body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    body.pop("id", None)
+    rule = await run_in_threadpool(checked_rule, alerts, admin.project, body)
+    await run_in_threadpool(alerts.store.rules.put, admin.project, rule_id, rule.public())
+    alerts.wake.set()
+    return _rule_answer(alerts, admin.project, rule_id, rule.public())
+
+
+@router.delete("/rules/{rule_id}", summary="Delete a rule and its alerts", **answers(RuleList))
+async def delete_rule(rule_id: str, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(alerts.store.rules.delete, admin.project, rule_id):
+        raise ApiError(404, f"no rule {rule_id!r} in this project")
+    await run_in_threadpool(alerts.store.forget_instances, admin.project, rule_id)
+    return await list_rules(alerts, admin)
+
+
+def _instance(i: Instance, silenced: bool) -> dict[str, Any]:
+    return {"rule_id": i.rule_id, "group": i.group, "state": i.state, "severity": i.severity,
+            "silenced": silenced, "since": i.since, "value": i.value, "bound": i.bound,
+            "threshold": i.threshold, "requests": i.requests, "evaluated_at": i.evaluated_at,
+            "cause": i.cause}  # fmt: skip
+
+
+@router.get("", summary="Current alert instances, firing first", **answers(AlertList))
+async def current(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    instances = await run_in_threadpool(alerts.current, reader.project)
+    silences = await run_in_threadpool(alerts.active_silences, reader.project)
+    order = {FIRING: 0, "pending": 1, "no_data": 2}
+    instances.sort(key=lambda i: (order.get(i.state, 3), i.rule_id, i.key))
+    return {"alerts": [_instance(i, alerts.silenced(silences, i)) for i in instances]}
+
+
+@router.get("/history", summary="Transitions, newest first", **answers(History))
+async def history(
+    alerts: Alerts,
+    reader: Reader,
+    start: Annotated[str, Query(alias="from")] = "-24h",
+    to: str = "now",
+    rule_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    begin, end = parse_time(start, "from", now), parse_time(to, "to", now)
+    events = await run_in_threadpool(
+        alerts.store.history, reader.project, begin, end, rule_id, limit
+    )
+    return {"events": events}
+
+
+@router.post("/silences", summary="Hold notifications of matching alerts until ends_at",
+             **answers(SilenceList, status=201))  # fmt: skip
+async def create_silence(body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    silence: Silence = checked(Silence, body)
+    now = time.time()
+    try:
+        ends = now + durations.seconds(silence.ends_at)
+    except ValueError:
+        try:
+            ends = parse_time(silence.ends_at, "ends_at", datetime.now(UTC)).timestamp()
+        except QueryError as exc:
+            raise FieldError(422, "ends_at", f"{exc.message}, or a duration like 2h") from None
+    if ends <= now:
+        raise FieldError(422, "ends_at", "must be in the future")
+    stored = {**silence.model_dump(), "ends_at": ends, "created_at": now}
+    await run_in_threadpool(alerts.store.silences.put, admin.project, new_id(), stored)
+    return await list_silences(alerts, admin)
+
+
+@router.get("/silences", summary="Silences still in force", **answers(SilenceList))
+async def list_silences(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    docs = await run_in_threadpool(alerts.store.silences.list, reader.project)
+    now = time.time()
+    return {"silences": [{"id": d.id, **d.body} for d in docs if d.body["ends_at"] > now]}
+
+
+@router.delete("/silences/{silence_id}", summary="End a silence", **answers(SilenceList))
+async def delete_silence(silence_id: str, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(alerts.store.silences.delete, admin.project, silence_id):
+        raise ApiError(404, f"no silence {silence_id!r} in this project")
+    return await list_silences(alerts, admin)
+
+
+@router.get("/channels", summary="Channels, with failing ones marked", **answers(ChannelList))
+async def list_channels(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    docs = await run_in_threadpool(alerts.store.channels.list, reader.project)
+    failures = await run_in_threadpool(alerts.store.consecutive_failures, reader.project)
+    out = []
+    for d in docs:
+        failed = failures.get(d.id, 0)
+        public = Channel.model_validate(d.body).public()
+        out.append({"id": d.id, **public, "consecutive_failures": failed,
+                    "failing": failed >= FAILING_AFTER})  # fmt: skip
+    return {"channels": out}
+
+
+@router.put("/channels/{channel_id}", summary="Create or replace a channel",
+            **answers(ChannelList))  # fmt: skip
+async def put_channel(channel_id: str, body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    channel: Channel = checked(Channel, body)
+    await run_in_threadpool(
+        alerts.store.channels.put, admin.project, channel_id, channel.model_dump()
+    )
+    return await list_channels(alerts, admin)
+
+
+@router.delete("/channels/{channel_id}", summary="Delete a channel", **answers(ChannelList))
+async def delete_channel(channel_id: str, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(alerts.store.channels.delete, admin.project, channel_id):
+        raise ApiError(404, f"no channel {channel_id!r} in this project")
+    return await list_channels(alerts, admin)
+
+
+class TestResult(BaseModel):
+    ok: bool
+    error: str | None
+
+
+@router.post("/channels/{channel_id}/test", summary="Send a test notification now",
+             **answers(TestResult))  # fmt: skip
+async def test_channel(channel_id: str, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    found = await run_in_threadpool(alerts.store.channels.get, admin.project, channel_id)
+    if found is None:
+        raise ApiError(404, f"no channel {channel_id!r} in this project")
+    rule = Rule.model_validate({"name": "Test notification", "metric": "error_rate",
+                                "critical": 0.05})  # fmt: skip
+    instance = Instance(admin.project, "test", {}, state=FIRING, severity="critical",
+                        since=time.time(), value=0.1, threshold=0.05,
+                        evaluated_at=time.time())  # fmt: skip
+    notice = Notice(new_id(), "test", rule, instance, "test", alerts.base_url)
+    try:
+        await run_in_threadpool(deliver, Channel.model_validate(found.body), notice)
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    return {"ok": True, "error": None}
+
+
+@router.post("/evaluate", summary="Evaluate every rule of the project now",
+             **answers(Evaluated))  # fmt: skip
+async def evaluate(alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    made = await run_in_threadpool(alerts.evaluate_project, admin.project)
+    return {"transitions": [
+        {"rule_id": t.after.rule_id, "group": t.after.group, "from": t.before.state,
+         "to": t.after.state, "reason": t.reason, "silenced": t.silenced}
+        for t in made
+    ]}  # fmt: skip
