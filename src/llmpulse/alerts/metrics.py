@@ -106,6 +106,22 @@ METRIC_NAMES: Final = (*METRICS, REJECTED_METRIC)
 COUNTS: Final = frozenset(("requests", "tokens_in", "tokens_out", "cost_usd", REJECTED_METRIC))
 
 
+def observation(rule: Rule, row: Row) -> Observation:
+    """A group's measures over a window as the rule sees them: the metric's value and, for
+    a gated rate, the Wilson bound on the side that matters."""
+    metric = METRICS[rule.metric]
+    requests = int(row["requests"])
+    value = metric.value(row) if requests else None
+    if value is None and rule.metric in COUNTS:
+        value = 0.0
+    bound = None
+    if rule.confidence is not None and metric.rate is not None and requests:
+        low, high = wilson(*metric.rate(row), rule.confidence)
+        bound = low if rule.comparison in (">", ">=") else high
+    group = {k: str(row[k]) for k in rule.group_by}
+    return Observation(group, value, requests, bound)
+
+
 class MetricKind:
     name = "metric"
 
@@ -128,20 +144,8 @@ class MetricKind:
             where, params = Scope(project, scope.start, scope.end).where("received_at")
             rows = engine.rows(f"SELECT count() AS n FROM {REJECTED} WHERE {where}", params)
             return [Observation({}, float(rows[0]["n"]))]
-        metric = METRICS[rule.metric]
-        out = []
-        for row in aggregate(engine, scope, rule.group_by, list(metric.measures)):
-            group = {k: str(row[k]) for k in rule.group_by}
-            requests = int(row["requests"])
-            value = metric.value(row) if requests else None
-            if value is None and rule.metric in COUNTS:
-                value = 0.0
-            bound = None
-            if rule.confidence is not None and metric.rate is not None and requests:
-                low, high = wilson(*metric.rate(row), rule.confidence)
-                bound = low if rule.comparison in (">", ">=") else high
-            out.append(Observation(group, value, requests, bound))
-        return out
+        rows = aggregate(engine, scope, rule.group_by, list(METRICS[rule.metric].measures))
+        return [observation(rule, row) for row in rows]
 
     def explain(
         self, engine: Engine, project: str, rule: Rule, seen: Observation, end: datetime

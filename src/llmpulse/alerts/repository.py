@@ -94,7 +94,7 @@ class Documents:
 
 class AlertStore:
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self.engine = self._engine = engine
         self.rules = Documents(engine, ALERT_RULES, "rule_id")
         self.channels = Documents(engine, ALERT_CHANNELS, "channel_id")
         self.silences = Documents(engine, ALERT_SILENCES, "silence_id")

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.alerts import durations
+from llmpulse.alerts.backtest import backtest
 from llmpulse.alerts.channels import FAILING_AFTER, Notice, deliver
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.alerts.kinds import KINDS
@@ -90,15 +91,20 @@ def _slug(name: str) -> str:
     return _SLUG.sub("-", name.lower()).strip("-")[:64] or new_id()
 
 
-def checked_rule(alerts: Evaluator, project: str, body: dict[str, Any]) -> Rule:
-    """A rule its kind can evaluate, with channels that exist; 422 otherwise."""
-    rule: Rule = checked(Rule, body)
-    if rule.kind not in KINDS:
-        raise FieldError(422, "kind", f"unknown rule kind {rule.kind!r}; one of {', '.join(KINDS)}")
-    KINDS[rule.kind].check(rule)
-    for channel in rule.channels:
-        if alerts.store.channels.get(project, channel) is None:
-            raise FieldError(422, "channels", f"no channel {channel!r} in this project")
+def checked_rule(alerts: Evaluator, project: str, body: dict[str, Any], prefix: str = "") -> Rule:
+    """A rule its kind can evaluate, with channels that exist; 422 otherwise (fields named
+    with `prefix` when the rule is part of a larger body)."""
+    rule: Rule = checked(Rule, body, prefix=prefix)
+    try:
+        if rule.kind not in KINDS:
+            known = ", ".join(KINDS)
+            raise FieldError(422, "kind", f"unknown rule kind {rule.kind!r}; one of {known}")
+        KINDS[rule.kind].check(rule)
+        for channel in rule.channels:
+            if alerts.store.channels.get(project, channel) is None:
+                raise FieldError(422, "channels", f"no channel {channel!r} in this project")
+    except FieldError as exc:
+        raise FieldError(422, prefix + exc.field, exc.message) from None
     return rule
 
 
@@ -124,6 +130,35 @@ async def create_rule(body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any
     await run_in_threadpool(alerts.store.rules.put, admin.project, rule_id, rule.public())
     alerts.wake.set()
     return _rule_answer(alerts, admin.project, rule_id, rule.public())
+
+
+class Backtest(BaseModel):
+    start: str = Field("-7d", alias="from", description="ISO 8601 or relative; default -7d")
+    to: str = "now"
+    rule: dict[str, Any]
+
+
+class BacktestAnswer(BaseModel):
+    step: int = Field(description="seconds between evaluations (coarser than the rule's "
+                      "interval when the range would need more than 2,016)")  # fmt: skip
+    evaluations: int
+    fired: int
+    episodes: list[dict[str, Any]]
+    series: list[dict[str, Any]]
+
+
+@router.post("/rules/backtest", summary="When a draft rule would have fired over history",
+             **answers(BacktestAnswer))  # fmt: skip
+async def backtest_rule(body: Json, alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    """The rule is checked as for saving (channels excepted: nothing is sent)."""
+    request: Backtest = checked(Backtest, body)
+    draft = {**request.rule, "channels": []}
+    rule = await run_in_threadpool(checked_rule, alerts, reader.project, draft, "rule.")
+    now = datetime.now(UTC)
+    begin, end = parse_time(request.start, "from", now), parse_time(request.to, "to", now)
+    if begin >= end:
+        raise FieldError(422, "from", "must be before 'to'")
+    return await run_in_threadpool(backtest, alerts.store.engine, reader.project, rule, begin, end)
 
 
 @router.get("/rules/{rule_id}", summary="One rule", **answers(RuleAnswer))

@@ -193,8 +193,8 @@ class Silence(BaseModel):
     comment: str = Field("", max_length=1000)
 
 
-def checked(model: type[BaseModel], body: Any, status: int = 422) -> Any:
-    """`body` as `model`, or an error naming the field and the reason."""
+def checked(model: type[BaseModel], body: Any, status: int = 422, prefix: str = "") -> Any:
+    """`body` as `model`, or an error naming the field (after `prefix`) and the reason."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -203,6 +203,6 @@ def checked(model: type[BaseModel], body: Any, status: int = 422) -> Any:
             cause = e.get("ctx", {}).get("error")
             field = getattr(cause, "field", None) or ".".join(str(p) for p in e["loc"]) or "body"
             error = str(cause) if isinstance(cause, Problem) else e["msg"]
-            detail.append({"field": field, "error": error.removeprefix("Value error, ")})
+            detail.append({"field": prefix + field, "error": error.removeprefix("Value error, ")})
         summary = "; ".join(f"{d['field']}: {d['error']}" for d in detail)
         raise ApiError(status, f"invalid {model.__name__.lower()}: {summary}", detail) from None
