@@ -408,3 +408,46 @@ def test_backtest_replays_history_as_the_evaluator_would(server: Server, admin_k
                 timespec="milliseconds").replace("+00:00", "Z")] for a, b in fired]  # fmt: skip
     assert [[e["fired_at"], e["resolved_at"]] for e in result["episodes"]] == iso
     assert result["fired"] == len(fired) == 2
+
+
+def test_slo_budget_burn_rates_and_multiwindow_alerts(server: Server, admin_key: str) -> None:
+    """A latency SLO (99 % under 800 ms over 7 days): 1,000 calls in the last hour, 50 of
+    them slow, 20 of those in the last 5 minutes. Burn rates are the bad share over the
+    1 % budget: 20 over 5 and 30 minutes, 5 over 1 h, 6 h and 3 d. Only the ticket alert
+    (3 d and 6 h both above 2.8) fires; the budget is spent five times over."""
+    key = admin_key
+    now = datetime.now(UTC)
+    recent = [now - timedelta(minutes=4) + timedelta(seconds=i * 1.8) for i in range(100)]
+    older = [now - timedelta(minutes=50) + timedelta(seconds=i) for i in range(900)]
+    events = [{"model_id": "m", "latency_ms": 1200.0 if i < 20 else 100.0, "ts": t.isoformat()}
+              for i, t in enumerate(recent)]  # fmt: skip
+    events += [{"model_id": "m", "latency_ms": 1500.0 if i < 30 else 90.0, "ts": t.isoformat()}
+               for i, t in enumerate(older)]  # fmt: skip
+    send(server, key, events)
+    slo = {"name": "Latency SLO", "sli": "latency", "threshold": 800, "objective": 0.99,
+           "period": "7d"}  # fmt: skip
+    with server.client(key) as http:
+        created = http.post("/v1/slos", json=slo)
+        assert created.status_code == 201, created.text
+        slo_id = created.json()["id"]
+        assert slo_id == "latency-slo"
+        evaluate(server, key)
+        answer = http.get(f"/v1/slos/{slo_id}").json()
+        bad = http.post("/v1/slos", json={**slo, "name": "x", "threshold": None})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "threshold"
+        bad = http.post("/v1/slos", json={**slo, "name": "y", "objective": 1.5})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "objective"
+    status = answer["status"]
+    assert (status["calls"], status["bad"]) == (1000, 50)
+    assert status["budget_remaining"] == pytest.approx(1 - 50 / (0.01 * 1000))
+    expected = {"5m": 20.0, "30m": 20.0, "1h": 5.0, "6h": 5.0, "3d": 5.0}
+    assert status["burn_rates"] == pytest.approx(expected)
+    states = {a["rule_id"]: (a["state"], a["severity"]) for a in answer["alerts"]}
+    assert states == {
+        f"slo:{slo_id}:page-fast": ("ok", None),
+        f"slo:{slo_id}:page-slow": ("ok", None),
+        f"slo:{slo_id}:ticket": ("firing", "warning"),
+    }
+    ticket = alerts(server, key)[f"slo:{slo_id}:ticket"]
+    assert ticket["value"] == pytest.approx(5.0) and ticket["threshold"] == 2.8
+    assert answer["budget"][-1]["budget_remaining"] == pytest.approx(-4.0)

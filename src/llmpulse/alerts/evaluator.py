@@ -17,6 +17,7 @@ from llmpulse.alerts.channels import Notice, Notifier
 from llmpulse.alerts.kinds import KINDS, Observation
 from llmpulse.alerts.repository import AlertStore, Document, new_id
 from llmpulse.alerts.rules import Channel, Rule
+from llmpulse.alerts.slos import Slo
 from llmpulse.alerts.states import Instance, Transition, advance, instance_key
 from llmpulse.store.engine import Engine
 
@@ -96,12 +97,16 @@ class Evaluator:
         return transitions
 
     def _rules(self) -> list[tuple[Document, Rule]]:
+        """The stored rules, and the burn-rate rules of every SLO."""
         out = []
         for doc in self.store.rules.list():
             try:
                 out.append((doc, Rule.model_validate(doc.body)))
             except ValueError as exc:  # stored before a change of the rules' schema
                 self.errors[(doc.project, doc.id)] = f"unreadable rule: {exc}"
+        for doc in self.store.slos.list():
+            for rule_id, rule in Slo.model_validate(doc.body).burn_rules(doc.id):
+                out.append((Document(doc.project, rule_id, rule.public()), rule))
         return out
 
     def _evaluate_rule(

@@ -21,6 +21,7 @@ from llmpulse.store.tables import (
     ALERT_INSTANCES,
     ALERT_RULES,
     ALERT_SILENCES,
+    ALERT_SLOS,
 )
 
 Row = dict[str, Any]
@@ -98,6 +99,7 @@ class AlertStore:
         self.rules = Documents(engine, ALERT_RULES, "rule_id")
         self.channels = Documents(engine, ALERT_CHANNELS, "channel_id")
         self.silences = Documents(engine, ALERT_SILENCES, "silence_id")
+        self.slos = Documents(engine, ALERT_SLOS, "slo_id")
 
     # -- instances ------------------------------------------------------------------------
 

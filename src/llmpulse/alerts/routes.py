@@ -23,6 +23,8 @@ from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.alerts.kinds import KINDS
 from llmpulse.alerts.repository import new_id
 from llmpulse.alerts.rules import Channel, Rule, Silence, checked
+from llmpulse.alerts.slos import Slo, budget_over_time
+from llmpulse.alerts.slos import status as slo_status
 from llmpulse.alerts.states import FIRING, Instance
 from llmpulse.api.auth import require
 from llmpulse.api.errors import ApiError, FieldError, error_responses
@@ -315,3 +317,99 @@ async def evaluate(alerts: Alerts, admin: Admin) -> dict[str, Any]:
          "to": t.after.state, "reason": t.reason, "silenced": t.silenced}
         for t in made
     ]}  # fmt: skip
+
+
+slo_router = APIRouter(
+    prefix="/v1/slos", tags=["alerts"], responses=error_responses(400, 401, 403, 404, 422, 503)
+)
+
+
+class SloAnswer(BaseModel):
+    id: str
+    slo: dict[str, Any]
+    status: dict[str, Any]
+    alerts: list[AlertInstance]
+    budget: list[dict[str, Any]] | None = None
+
+
+class SloList(BaseModel):
+    slos: list[SloAnswer]
+
+
+def _slo_answer(
+    alerts: Evaluator, project: str, slo_id: str, body: dict[str, Any], detail: bool
+) -> dict[str, Any]:
+    slo = Slo.model_validate(body)
+    now = datetime.now(UTC)
+    instances = [i for i in alerts.current(project) if i.rule_id.startswith(f"slo:{slo_id}:")]
+    engine = alerts.store.engine
+    answer = {"id": slo_id, "slo": body, "status": slo_status(engine, project, slo, now),
+              "alerts": [_instance(i, False) for i in instances]}  # fmt: skip
+    if detail:
+        answer["budget"] = budget_over_time(engine, project, slo, now)
+    return answer
+
+
+def checked_slo(alerts: Evaluator, project: str, body: dict[str, Any]) -> Slo:
+    slo: Slo = checked(Slo, body)
+    slo.check()
+    for channel in slo.channels:
+        if alerts.store.channels.get(project, channel) is None:
+            raise FieldError(422, "channels", f"no channel {channel!r} in this project")
+    return slo
+
+
+@slo_router.get("", summary="SLOs with budget remaining and burn rates", **answers(SloList))
+async def list_slos(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    def build() -> dict[str, Any]:
+        docs = alerts.store.slos.list(reader.project)
+        return {"slos": [_slo_answer(alerts, reader.project, d.id, d.body, False) for d in docs]}
+
+    return await run_in_threadpool(build)
+
+
+@slo_router.post("", summary="Create an SLO (its id: `id`, or made from its name)",
+                 **answers(SloAnswer, 409, status=201))  # fmt: skip
+async def create_slo(body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    slo_id = str(body.pop("id", "") or _slug(str(body.get("name", ""))))
+    return await _put_slo(slo_id, body, alerts, admin, create=True)
+
+
+@slo_router.put("/{slo_id}", summary="Create or replace an SLO", **answers(SloAnswer))
+async def put_slo(slo_id: str, body: Json, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    body.pop("id", None)
+    return await _put_slo(slo_id, body, alerts, admin, create=False)
+
+
+async def _put_slo(
+    slo_id: str, body: dict[str, Any], alerts: Alerts, admin: Grant, create: bool
+) -> dict[str, Any]:
+    slo = await run_in_threadpool(checked_slo, alerts, admin.project, body)
+    existing = await run_in_threadpool(alerts.store.slos.get, admin.project, slo_id)
+    if create and existing is not None:
+        raise ApiError(409, f"an SLO {slo_id!r} exists: PUT /v1/slos/{slo_id} changes it")
+    stored = slo.model_dump()
+    await run_in_threadpool(alerts.store.slos.put, admin.project, slo_id, stored)
+    alerts.wake.set()
+    return await run_in_threadpool(_slo_answer, alerts, admin.project, slo_id, stored, True)
+
+
+@slo_router.get("/{slo_id}", summary="One SLO, with its budget hour by hour",
+                **answers(SloAnswer))  # fmt: skip
+async def get_slo(slo_id: str, alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    found = await run_in_threadpool(alerts.store.slos.get, reader.project, slo_id)
+    if found is None:
+        raise ApiError(404, f"no SLO {slo_id!r} in this project")
+    return await run_in_threadpool(_slo_answer, alerts, reader.project, slo_id, found.body, True)
+
+
+@slo_router.delete("/{slo_id}", summary="Delete an SLO and its alerts", **answers(SloList))
+async def delete_slo(slo_id: str, alerts: Alerts, admin: Admin) -> dict[str, Any]:
+    found = await run_in_threadpool(alerts.store.slos.get, admin.project, slo_id)
+    if found is None or not await run_in_threadpool(
+        alerts.store.slos.delete, admin.project, slo_id
+    ):
+        raise ApiError(404, f"no SLO {slo_id!r} in this project")
+    for rule_id, _ in Slo.model_validate(found.body).burn_rules(slo_id):
+        await run_in_threadpool(alerts.store.forget_instances, admin.project, rule_id)
+    return await list_slos(alerts, admin)

@@ -61,6 +61,9 @@ class Rule(BaseModel):
     renotify: str | None = None
     channels: list[str] = Field(default_factory=list)
     enabled: bool = True
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="what a rule kind other than `metric` needs"
+    )
 
     @field_validator("window")
     @classmethod

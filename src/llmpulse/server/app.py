@@ -37,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ingest_routes.router,
     query_routes.router,
     alerts_routes.router,
+    alerts_routes.slo_router,
     playground_routes.router,
     dashboard.router,
     playground_page.router,

@@ -11,6 +11,7 @@ SPANS: Final = "trace_spans"  # 004_trace_spans.sql
 ALERT_RULES: Final = "alert_rules"
 ALERT_CHANNELS: Final = "alert_channels"
 ALERT_SILENCES: Final = "alert_silences"
+ALERT_SLOS: Final = "alert_slos"
 ALERT_INSTANCES: Final = "alert_instances"
 ALERT_EVENTS: Final = "alert_events"
 ALERT_DELIVERIES: Final = "alert_deliveries"

@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS alert_silences
 ENGINE = ReplacingMergeTree(version, deleted)
 ORDER BY (project, silence_id);
 
+CREATE TABLE IF NOT EXISTS alert_slos
+(
+    project LowCardinality(String),
+    slo_id String,
+    version UInt64,
+    deleted UInt8 DEFAULT 0,
+    definition String
+)
+ENGINE = ReplacingMergeTree(version, deleted)
+ORDER BY (project, slo_id);
+
 -- The state of each alert instance (a rule, and a group of its group_by), as last evaluated.
 CREATE TABLE IF NOT EXISTS alert_instances
 (
