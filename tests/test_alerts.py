@@ -451,3 +451,54 @@ def test_slo_budget_burn_rates_and_multiwindow_alerts(server: Server, admin_key:
     ticket = alerts(server, key)[f"slo:{slo_id}:ticket"]
     assert ticket["value"] == pytest.approx(5.0) and ticket["threshold"] == 2.8
     assert answer["budget"][-1]["budget_remaining"] == pytest.approx(-4.0)
+
+
+def test_starters_and_baseline_rules(server: Server, admin_key: str) -> None:
+    """Starter rules are listed off; enabling one is a PUT. A rule against a baseline
+    compares the window's value to the same metric over the 7 days before it: p95 three
+    times its usual fires a 'twice its last 7 days' rule, cost sums are scaled to the
+    window's length, and a quiet project fires the no-events starter."""
+    key = admin_key
+    with server.client(key) as http:
+        starters = http.get("/v1/alerts/starters").json()["starters"]
+        assert len(starters) == 5 and not any(s["enabled"] for s in starters)
+        by_id = {s["id"]: s["rule"] for s in starters}
+        put(server, key, "/v1/alerts/rules/starter-no-events", by_id["starter-no-events"])
+        evaluate(server, key)
+        assert alerts(server, key)["starter-no-events"]["state"] == "firing"
+        assert {s["id"] for s in http.get("/v1/alerts/starters").json()["starters"]
+                if s["enabled"]} == {"starter-no-events"}  # fmt: skip
+
+    now = datetime.now(UTC)
+    rng = np.random.default_rng(11)
+    usual = rng.lognormal(4.6, 0.2, 2000)  # ~100 ms, over the 2 days before the window
+    recent = rng.lognormal(5.7, 0.2, 200)  # ~300 ms, in the last 10 minutes
+    events = [{"model_id": "m", "latency_ms": float(v), "cost_usd": 0.01,
+               "ts": (now - timedelta(hours=1) - timedelta(seconds=i * 86)).isoformat()}
+              for i, v in enumerate(usual)]  # fmt: skip
+    events += [{"model_id": "m", "latency_ms": float(v), "cost_usd": 0.05,
+                "ts": (now - timedelta(seconds=30 + i * 3)).isoformat()}
+               for i, v in enumerate(recent)]  # fmt: skip
+    send(server, key, events)
+    put(server, key, "/v1/alerts/rules/starter-latency", by_id["starter-latency"])
+    put(server, key, "/v1/alerts/rules/starter-cost", by_id["starter-cost"])
+    evaluate(server, key)
+    now_alerts = alerts(server, key)
+    latency = now_alerts["starter-latency/m"]
+    ratio = np.percentile(recent, 95) / np.percentile(usual, 95)
+    assert latency["state"] == "firing" and latency["threshold"] == 2.0
+    assert latency["value"] == pytest.approx(np.percentile(recent, 95), rel=0.02)
+    assert latency["baseline"] == pytest.approx(np.percentile(usual, 95), rel=0.02)
+    assert latency["value"] / latency["baseline"] == pytest.approx(ratio, rel=0.03)
+    cost = now_alerts["starter-cost"]
+    # The last hour cost 200 x 0.05 = 10 USD; an hour of the 7 days before cost
+    # 2,000 x 0.01 / 168 = 0.119 USD: 84 times usual.
+    assert cost["value"] == pytest.approx(10.0)
+    assert cost["baseline"] == pytest.approx(2000 * 0.01 / 168)
+    assert cost["state"] == "firing"
+    with server.client(key) as http:
+        bad = http.put("/v1/alerts/rules/b", json={**by_id["starter-cost"],
+                                                   "params": {"baseline": "1m"}})  # fmt: skip
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "params.baseline"
+        bad = http.put("/v1/alerts/rules/b", json={**by_id["starter-cost"], "params": {"x": 1}})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "params"

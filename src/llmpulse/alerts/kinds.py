@@ -18,13 +18,16 @@ class Observation:
     group: dict[str, str]  # the instance's values of the rule's group_by ({} without)
     value: float | None  # None: no data
     requests: int = 0
-    # The value compared to the thresholds when it is not `value` itself: the Wilson
-    # bound of a gated rate.
+    # The Wilson bound of a gated rate: compared to the thresholds instead of the value.
     bound: float | None = None
+    # The value over the rule's baseline period: thresholds are then multiples of it.
+    baseline: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def compared(self) -> float | None:
+        if self.baseline is not None:
+            return None if self.value is None or not self.baseline else self.value / self.baseline
         return self.bound if self.bound is not None else self.value
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from llmpulse.alerts import durations
 from llmpulse.alerts.kinds import Observation, register
 from llmpulse.alerts.rules import Rule
 from llmpulse.alerts.stats import wilson
@@ -137,6 +138,18 @@ class MetricKind:
             raise FieldError(422, "confidence", f"applies to rate metrics only: {rates}")
         if rule.metric == REJECTED_METRIC and (rule.group_by or rule.filters):
             raise FieldError(422, "group_by", "rejected events have no dimensions to group by")
+        unknown = set(rule.params) - {"baseline"}
+        if unknown:
+            raise FieldError(422, "params", f"unknown {', '.join(sorted(unknown))}: use baseline")
+        if "baseline" in rule.params:
+            try:
+                length = durations.seconds(str(rule.params["baseline"]))
+            except ValueError as exc:
+                raise FieldError(422, "params.baseline", str(exc)) from None
+            if not rule.window_s < length <= 30 * 86400:
+                raise FieldError(
+                    422, "params.baseline", "must be longer than the window, 30d at most"
+                )
 
     def observe(self, engine: Engine, project: str, rule: Rule, end: datetime) -> list[Observation]:
         scope = Scope(project, end - timedelta(seconds=rule.window_s), end, rule.filters)
@@ -145,7 +158,35 @@ class MetricKind:
             rows = engine.rows(f"SELECT count() AS n FROM {REJECTED} WHERE {where}", params)
             return [Observation({}, float(rows[0]["n"]))]
         rows = aggregate(engine, scope, rule.group_by, list(METRICS[rule.metric].measures))
-        return [observation(rule, row) for row in rows]
+        seen = [observation(rule, row) for row in rows]
+        baseline = rule.params.get("baseline")
+        return self._against(engine, project, rule, seen, end, baseline) if baseline else seen
+
+    def _against(
+        self,
+        engine: Engine,
+        project: str,
+        rule: Rule,
+        seen: list[Observation],
+        end: datetime,
+        baseline: str,
+    ) -> list[Observation]:
+        """`seen` with each group's value over the baseline period before the window (a
+        sum scaled to the window's length), so thresholds read as multiples of usual."""
+        length = durations.seconds(baseline)
+        before = end - timedelta(seconds=rule.window_s)
+        scope = Scope(project, before - timedelta(seconds=length), before, rule.filters)
+        rows = aggregate(engine, scope, rule.group_by, list(METRICS[rule.metric].measures))
+        usual = {
+            tuple(sorted(o.group.items())): o.value
+            for o in (observation(rule, row) for row in rows)
+        }
+        scale = rule.window_s / length if rule.metric in COUNTS else 1.0
+        out = []
+        for o in seen:
+            value = usual.get(tuple(sorted(o.group.items())))
+            out.append(replace(o, baseline=None if value is None else value * scale))
+        return out
 
     def explain(
         self, engine: Engine, project: str, rule: Rule, seen: Observation, end: datetime

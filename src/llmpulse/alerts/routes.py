@@ -25,6 +25,7 @@ from llmpulse.alerts.repository import new_id
 from llmpulse.alerts.rules import Channel, Rule, Silence, checked
 from llmpulse.alerts.slos import Slo, budget_over_time
 from llmpulse.alerts.slos import status as slo_status
+from llmpulse.alerts.starters import STARTERS
 from llmpulse.alerts.states import FIRING, Instance
 from llmpulse.api.auth import require
 from llmpulse.api.errors import ApiError, FieldError, error_responses
@@ -63,6 +64,7 @@ class AlertInstance(BaseModel):
     since: float
     value: float | None
     bound: float | None
+    baseline: float | None
     threshold: float | None
     requests: int
     evaluated_at: float
@@ -156,11 +158,33 @@ async def backtest_rule(body: Json, alerts: Alerts, reader: Reader) -> dict[str,
     request: Backtest = checked(Backtest, body)
     draft = {**request.rule, "channels": []}
     rule = await run_in_threadpool(checked_rule, alerts, reader.project, draft, "rule.")
+    if "baseline" in rule.params:
+        raise FieldError(422, "rule.params.baseline", "rules against a baseline are not replayed")
     now = datetime.now(UTC)
     begin, end = parse_time(request.start, "from", now), parse_time(request.to, "to", now)
     if begin >= end:
         raise FieldError(422, "from", "must be before 'to'")
     return await run_in_threadpool(backtest, alerts.store.engine, reader.project, rule, begin, end)
+
+
+class Starter(BaseModel):
+    id: str
+    rule: dict[str, Any]
+    enabled: bool
+
+
+class StarterList(BaseModel):
+    starters: list[Starter]
+
+
+@router.get("/starters", summary="Starter rules, and whether each is enabled",
+            **answers(StarterList))  # fmt: skip
+async def starters(alerts: Alerts, reader: Reader) -> dict[str, Any]:
+    """Enable one with PUT /v1/alerts/rules/{id} and its rule as the body."""
+    docs = await run_in_threadpool(alerts.store.rules.list, reader.project)
+    enabled = {d.id for d in docs if d.body.get("enabled", True)}
+    return {"starters": [{"id": k, "rule": Rule.model_validate(v).public(), "enabled": k in enabled}
+                         for k, v in STARTERS.items()]}  # fmt: skip
 
 
 @router.get("/rules/{rule_id}", summary="One rule", **answers(RuleAnswer))
@@ -191,6 +215,7 @@ async def delete_rule(rule_id: str, alerts: Alerts, admin: Admin) -> dict[str, A
 def _instance(i: Instance, silenced: bool) -> dict[str, Any]:
     return {"rule_id": i.rule_id, "group": i.group, "state": i.state, "severity": i.severity,
             "silenced": silenced, "since": i.since, "value": i.value, "bound": i.bound,
+            "baseline": i.baseline,
             "threshold": i.threshold, "requests": i.requests, "evaluated_at": i.evaluated_at,
             "cause": i.cause}  # fmt: skip
 

@@ -33,6 +33,7 @@ class Instance:
     since: float = 0.0  # when it entered this state (epoch seconds)
     value: float | None = None
     bound: float | None = None
+    baseline: float | None = None  # thresholds are multiples of it, when the rule has one
     threshold: float | None = None
     requests: int = 0
     evaluated_at: float = 0.0
@@ -111,6 +112,7 @@ def _measured(
         was,
         value=seen.value if seen else None,
         bound=seen.bound if seen else None,
+        baseline=seen.baseline if seen else None,
         requests=seen.requests if seen else 0,
         threshold=threshold,
         evaluated_at=now,
