@@ -7,18 +7,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from alert_receivers import Mailbox, Receiver, eventually
-from conftest import Server, new_project_key
+from conftest import Server, new_project_key, run_cli
 
 SECRET = "s3cret-signing-key"
 
@@ -502,3 +505,53 @@ def test_starters_and_baseline_rules(server: Server, admin_key: str) -> None:
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "params.baseline"
         bad = http.put("/v1/alerts/rules/b", json={**by_id["starter-cost"], "params": {"x": 1}})
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "params"
+
+
+def test_cli_apply_eval_history_silence(
+    server: Server, admin_key: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Rules kept in git: `alerts apply` makes the server match the file (again: no
+    change; --prune: what the file lacks goes); eval, history, silence and rules print."""
+    env = {**os.environ, "LLMPULSE_URL": server.url, "LLMPULSE_API_KEY": admin_key}
+    spec = {
+        "channels": {"ops": {"name": "ops", "type": "webhook", "url": hook.url}},
+        "rules": {
+            "errors": {"name": "Errors", "metric": "error_rate", "critical": 0.5,
+                       "every": "1s", "channels": ["ops"]},
+            "busy": {"name": "Busy", "metric": "requests", "warning": 1000, "every": "1s"},
+        },
+        "slos": {"ok-calls": {"name": "Calls succeed", "sli": "success", "objective": 0.99}},
+    }  # fmt: skip
+    file = tmp_path / "alerts.yaml"
+    file.write_text(yaml.safe_dump(spec))
+    for _ in range(2):  # idempotent
+        out = run_cli("alerts", "apply", str(file), env=env)
+        assert out.returncode == 0, out.stderr
+    with server.client(admin_key) as http:
+        assert [r["id"] for r in http.get("/v1/alerts/rules").json()["rules"]] == ["busy", "errors"]
+        assert [s["id"] for s in http.get("/v1/slos").json()["slos"]] == ["ok-calls"]
+    del spec["rules"]["busy"]
+    file.write_text(yaml.safe_dump(spec))
+    out = run_cli("alerts", "apply", str(file), "--prune", env=env)
+    assert out.returncode == 0 and "rule busy: deleted" in out.stdout, out.stderr
+    with server.client(admin_key) as http:
+        assert [r["id"] for r in http.get("/v1/alerts/rules").json()["rules"]] == ["errors"]
+
+    send(server, admin_key, calls("m", 4, errors=4))
+    out = run_cli("alerts", "eval", "--once", env=env)
+    assert out.returncode == 0 and "errors  ok -> firing" in out.stdout, out.stdout
+    assert hook.wait_for(1)[0]["rule"]["id"] == "errors"
+    out = run_cli("alerts", "history", env=env)
+    assert "Errors" in out.stdout and "firing" in out.stdout
+    out = run_cli("alerts", "silence", "2h", "--rule", "errors", "--comment", "deploy", env=env)
+    assert out.returncode == 0 and "rule errors" in out.stdout, out.stderr
+    out = run_cli("alerts", "rules", env=env)
+    assert "errors" in out.stdout and "firing" in out.stdout
+
+    file.write_text("rules: [unclosed")
+    out = run_cli("alerts", "apply", str(file), env=env)
+    assert out.returncode == 1 and str(file) in out.stderr and "Traceback" not in out.stderr
+    file.write_text(yaml.safe_dump({"rules": {"bad": {"name": "b", "metric": "vibes",
+                                                      "critical": 1}}}))  # fmt: skip
+    out = run_cli("alerts", "apply", str(file), env=env)
+    assert out.returncode == 1 and "metric: unknown metric 'vibes'" in " ".join(out.stderr.split())

@@ -100,7 +100,9 @@ def test_no_auth_only_on_loopback(tmp_path: Path) -> None:
 
 def test_every_command_has_help() -> None:
     for command in ([], ["serve"], ["simulate"], ["demo"], ["projects", "create"], ["keys", "create"],
-                    ["keys", "list"], ["keys", "revoke"]):  # fmt: skip
+                    ["keys", "list"], ["keys", "revoke"], ["alerts"], ["alerts", "apply"],
+                    ["alerts", "eval"], ["alerts", "rules"], ["alerts", "history"],
+                    ["alerts", "silence"]):  # fmt: skip
         out = run_cli(*command, "--help")
         assert out.returncode == 0, (command, out.stderr)
         assert "Usage" in out.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmpulse import __version__
+from llmpulse.cli.alerts import alerts_app
 from llmpulse.cli.keys import keys_app, projects_app
 from llmpulse.cli.probe import probe
 from llmpulse.cli.proxy import proxy
@@ -25,6 +26,7 @@ app.command()(proxy)
 app.command()(probe)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()
