@@ -29,6 +29,7 @@ from llmpulse.server.health import health_router
 from llmpulse.server.platform import Platform
 from llmpulse.server.telemetry import register_gauges
 from llmpulse.store.engine import StoreError
+from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import dashboard, layout, login
 from llmpulse.web import playground as playground_page
 
@@ -40,6 +41,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_routes.slo_router,
     playground_routes.router,
     dashboard.router,
+    alerts_pages.router,
     playground_page.router,
     login.router,
     layout.assets_router,

@@ -13,7 +13,7 @@ from typing import Any
 Figure = dict[str, Any]
 Series = dict[str, list[tuple[str, float | None]]]  # name -> [(iso time, value)]
 
-_LAYOUT: dict[str, Any] = {
+LAYOUT: dict[str, Any] = {
     "margin": {"l": 48, "r": 12, "t": 8, "b": 36},
     "legend": {"orientation": "h", "y": -0.2},
     "hovermode": "x unified",
@@ -24,7 +24,7 @@ DASHES = {"p50": "solid", "p95": "dash", "p99": "dot"}
 
 
 def _layout(y_title: str, **extra: Any) -> dict[str, Any]:
-    return {**_LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}, **extra}
+    return {**LAYOUT, "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"}, **extra}
 
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#edc948",

@@ -37,6 +37,8 @@ NAV = (
     ("/errors", "Errors"),
     ("/costs", "Costs"),
     ("/users", "Users & sessions"),
+    ("/alerts", "Alerts"),
+    ("/slos", "SLOs"),
     ("/playground", "Playground"),
 )
 _PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -75,7 +77,15 @@ def _calls(n: int) -> str:
     return f"{n:,} call" + ("" if n == 1 else "s")
 
 
+def _epoch(seconds: float | None) -> str:
+    """Epoch seconds as the pages show times: 2026-12-05 21:30:04 UTC."""
+    if seconds is None:
+        return "—"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 templates.env.filters["metric"] = _metric
+templates.env.filters["epoch"] = _epoch
 templates.env.filters["count"] = _count
 templates.env.globals["cost"] = _cost
 

@@ -311,7 +311,100 @@
     apiJson("GET", "/v1/playground/autostream").then((run) => { if (autoProgress(run)) watch(); });
   }
 
+  // --- Alerts: enable a starter, end a silence; the rule editor's backtest and save. ---
+  function alertButtons() {
+    document.querySelectorAll("[data-enable]").forEach((b) => b.addEventListener("click", async () => {
+      await apiJson("PUT", `/v1/alerts/rules/${b.dataset.enable}`, JSON.parse(b.dataset.rule));
+      location.reload();
+    }));
+    document.querySelectorAll("[data-unsilence]").forEach((b) => b.addEventListener("click", async () => {
+      await apiJson("DELETE", `/v1/alerts/silences/${b.dataset.unsilence}`);
+      location.reload();
+    }));
+  }
+
+  function ruleFromForm(form) {
+    const rule = {};
+    const text = (name) => form.elements[name].value.trim();
+    ["name", "metric", "comparison", "window", "every", "no_data"].forEach((n) => { rule[n] = text(n); });
+    ["for", "keep_firing_for"].forEach((n) => { if (text(n)) rule[n] = text(n); });
+    ["warning", "critical", "confidence"].forEach((n) => { if (text(n)) rule[n] = Number(text(n)); });
+    if (text("min_requests")) rule.min_requests = Number(text("min_requests"));
+    const picked = (name) => [...form.elements[name].selectedOptions].map((o) => o.value);
+    rule.group_by = picked("group_by");
+    rule.channels = picked("channels");
+    rule.filters = {};
+    text("filters").split(",").map((f) => f.trim()).filter(Boolean).forEach((f) => {
+      const [k, v] = f.split("=").map((x) => x.trim());
+      (rule.filters[k] = rule.filters[k] || []).push(v);
+    });
+    return rule;
+  }
+
+  function fillForm(form, rule) {
+    Object.entries(rule).forEach(([k, v]) => {
+      const el = form.elements[k];
+      if (!el || v === null || v === undefined) return;
+      if (el.multiple) [...el.options].forEach((o) => { o.selected = v.includes(o.value); });
+      else if (k === "filters") el.value = Object.entries(v).flatMap(([d, vals]) => vals.map((x) => `${d}=${x}`)).join(", ");
+      else el.value = v;
+    });
+  }
+
+  function drawBacktest(result, rule) {
+    const traces = result.series.map((s) => ({
+      type: "scatter", mode: "lines", name: Object.values(s.group).join("/") || rule.metric,
+      x: s.points.map((p) => p.t), y: s.points.map((p) => p.value),
+    }));
+    const span = result.series.length ? result.series[0].points : [];
+    ["warning", "critical"].forEach((level) => {
+      if (rule[level] === undefined || !span.length) return;
+      traces.push({ type: "scatter", mode: "lines", name: level, line: { dash: "dash" },
+        x: [span[0].t, span[span.length - 1].t], y: [rule[level], rule[level]] });
+    });
+    Plotly.newPlot("backtest-chart", traces, themed({ height: 300, margin: { l: 48, r: 12, t: 8, b: 36 } }),
+      { responsive: true, displaylogo: false });
+    const body = document.querySelector("#episodes tbody");
+    body.replaceChildren(...result.episodes.map((e) => {
+      const tr = document.createElement("tr");
+      [e.fired_at, e.resolved_at || "still firing", e.severity, Object.values(e.group).join("/"),
+       e.peak == null ? "" : e.peak.toPrecision(4)].forEach((text) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      return tr;
+    }));
+  }
+
+  function ruleEditor() {
+    const form = document.getElementById("rule-form");
+    if (!form) return;
+    fillForm(form, JSON.parse(form.dataset.rule));
+    const message = (text) => setText("rule-message", text);
+    document.getElementById("backtest").addEventListener("click", async () => {
+      const rule = ruleFromForm(form);
+      try {
+        const result = await apiJson("POST", "/v1/alerts/rules/backtest", { rule });
+        drawBacktest(result, rule);
+        message(`Would have fired ${result.fired} time(s) in ${result.evaluations} evaluations (every ${result.step} s).`);
+      } catch (err) { message(err.message); }
+    });
+    const save = document.getElementById("save-rule");
+    if (save) save.addEventListener("click", async () => {
+      const rule = ruleFromForm(form);
+      const id = form.elements.id.value.trim() ||
+        rule.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+      try {
+        await apiJson("PUT", `/v1/alerts/rules/${encodeURIComponent(id)}`, rule);
+        location.href = "/alerts";
+      } catch (err) { message(err.message); }
+    });
+  }
+
   window.addEventListener("DOMContentLoaded", () => {
+    alertButtons();
+    ruleEditor();
     playground();
     controls();
     sortableTables();
