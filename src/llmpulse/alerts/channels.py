@@ -186,6 +186,7 @@ class Notifier:
         self._record = record  # (project, event_id, channel_id, ok, attempts, error) -> None
         self._backoff_s = backoff_s
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.outcomes = {"ok": 0, "failed": 0}  # deliveries so far, for /metrics
         self._thread = threading.Thread(target=self._run, name="llmpulse-notify", daemon=True)
         self._thread.start()
 
@@ -222,6 +223,7 @@ class Notifier:
         self._save(job, False, ATTEMPTS, error)
 
     def _save(self, job: _Job, ok: bool, attempts: int, error: str) -> None:
+        self.outcomes["ok" if ok else "failed"] += 1
         try:
             self._record(job.notice.instance.project, job.notice.event_id, job.channel_id,
                          ok, attempts, error)  # fmt: skip

@@ -50,6 +50,18 @@ def presented_key(request: Request) -> str | None:
     return key.strip()
 
 
+def optional_grant(gate: Gate, request: Request) -> Grant | None:
+    """The grant of the request's key if it carries a valid one, else None (for routes
+    anyone may call that show more to a key)."""
+    try:
+        key = presented_key(request)
+    except ApiError:
+        return None
+    if key is None and not gate.no_auth:
+        return None
+    return gate.grant(key or "")
+
+
 async def caller(request: Request, gate: Gate = Depends(GATE)) -> Grant:
     """The grant of the request's key; 401 without a valid one. Async on purpose: the key
     check is a few microseconds of SQLite, cheaper inline than a thread-pool hop."""

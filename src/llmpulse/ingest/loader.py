@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from llmpulse.ingest import faults, records
+from llmpulse.ingest.genai_metrics import GENAI, Call
 from llmpulse.ingest.load_journal import Insert, LoadJournal
 from llmpulse.ingest.spool import Cursor, Spool
 from llmpulse.ingest.telemetry import PIPELINE
@@ -39,6 +40,7 @@ class _Rows:
 
     chunks: list[bytes] = field(default_factory=list)
     keys: list[records.EventKey] = field(default_factory=list)
+    calls: list[Call | None] = field(default_factory=list)  # events: one per row
 
 
 @dataclass
@@ -125,6 +127,8 @@ class Loader:
                 with faults.around_insert(self._engine, _TABLES[kind]):
                     self._engine.insert_json_rows(_TABLES[kind], data, insert.token)
         PIPELINE.insert_seconds.observe(time.perf_counter() - started)
+        if records.EVENTS in run.tables:
+            _count_calls(run.tables[records.EVENTS], insert.drops.get(records.EVENTS.decode(), ()))
         faults.reached("before-commit")
         self._spool.commit(insert.end, run.records, run.size)
         self._journal.clear()
@@ -139,6 +143,8 @@ class Loader:
             rows = run.tables[record.kind]
             rows.chunks.append(record.rows)
             rows.keys.extend(record.keys)
+            if record.kind == records.EVENTS:
+                rows.calls.extend(record.calls or [None] * len(record.keys))
             run.records += 1
             run.size += len(payload)
             run.end = cursor
@@ -174,6 +180,17 @@ class Loader:
             since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
             stored |= stored_event_ids(self._engine, table, project, ids, stamps, since_ms=since)
         return stored
+
+
+def _count_calls(rows: _Rows, drop: Collection[int]) -> None:
+    """The stored calls (those not dropped as duplicates) into the GenAI metrics."""
+    dropped = set(drop)
+    by_project: dict[str, list[Call]] = defaultdict(list)
+    for i, (key, call) in enumerate(zip(rows.keys, rows.calls, strict=True)):
+        if call is not None and i not in dropped:
+            by_project[key[0]].append(call)
+    for project, calls in by_project.items():
+        GENAI.add(project, calls)
 
 
 def _without(rows: _Rows, drop: Collection[int]) -> bytes:

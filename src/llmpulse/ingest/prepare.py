@@ -16,6 +16,7 @@ from llmpulse.events.otlp import map_spans
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
 from llmpulse.ingest.body import BodyError, decompress, media_type, parse_events
+from llmpulse.ingest.genai_metrics import Call
 from llmpulse.ingest.otlp_body import decode_json, decode_protobuf
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
@@ -171,7 +172,16 @@ def _unreadable(exc: BodyError) -> Prepared:
 
 def _events_payload(project: str, batch: Batch) -> bytes:
     keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
-    return records.encode(records.EVENTS, keys, batch.rows)
+    return records.encode(records.EVENTS, keys, batch.rows, [_call(row) for row in batch.rows])
+
+
+def _call(row: dict[str, Any]) -> Call:
+    """What Prometheus's GenAI metrics count of a stored call."""
+    return (
+        row["model_id"], row.get("provider") or "", row["operation"], row.get("error_type") or "",
+        row["latency_ms"], row.get("ttft_ms"), row.get("tokens_in") or 0,
+        row.get("tokens_out") or 0, row.get("cost_usd"),
+    )  # fmt: skip
 
 
 def _dead_letters(

@@ -9,25 +9,27 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
 from llmpulse.alerts import routes as alerts_routes
-from llmpulse.api.auth import GATE
+from llmpulse.api.auth import GATE, optional_grant
 from llmpulse.api.errors import install_error_handlers, internal_error
 from llmpulse.api.openapi import install_openapi
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import install_services
 from llmpulse.ingest import routes as ingest_routes
+from llmpulse.ingest.genai_metrics import GENAI
 from llmpulse.ingest.telemetry import PIPELINE
+from llmpulse.meta.keys import READ
 from llmpulse.playground import routes as playground_routes
 from llmpulse.query import routes as query_routes
 from llmpulse.query.params import STORE
 from llmpulse.server.health import health_router
 from llmpulse.server.platform import Platform
-from llmpulse.server.telemetry import register_gauges
+from llmpulse.server.telemetry import AlertMetrics, register_gauges
 from llmpulse.store.engine import StoreError
 from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import dashboard, layout, login
@@ -121,15 +123,23 @@ def create_app(ctx: Platform) -> FastAPI:
 
     app.include_router(health_router(ctx))
     install_openapi(app)
+    alert_metrics = AlertMetrics(ctx.alerts)
 
     @app.get(
         "/metrics",
         tags=["ops"],
-        summary="Prometheus metrics of the pipeline",
+        summary="Prometheus metrics: the pipeline's; with a read key, also the project's "
+        "GenAI metrics (OpenTelemetry semantic conventions)",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
-    def prometheus() -> Response:
-        return Response(generate_latest(PIPELINE.registry), media_type=CONTENT_TYPE_LATEST)
+    def prometheus(request: Request) -> Response:
+        grant = optional_grant(ctx.gate, request)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(PIPELINE.registry)
+        registry.register(alert_metrics)
+        if grant is not None and READ in grant.scopes:
+            registry.register(GENAI.collector(grant.project))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

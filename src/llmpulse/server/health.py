@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from llmpulse import __version__
-from llmpulse.api.auth import presented_key
-from llmpulse.api.errors import ApiError
+from llmpulse.api.auth import optional_grant
 from llmpulse.api.responses import JsonResponse
 from llmpulse.meta.keys import ADMIN
 from llmpulse.server.platform import Platform
@@ -47,11 +46,7 @@ def health_router(ctx: Platform) -> APIRouter:
 
 
 def _is_admin(ctx: Platform, request: Request) -> bool:
-    try:
-        key = presented_key(request)
-    except ApiError:
-        return False
-    grant = ctx.gate.grant(key or "") if key or ctx.gate.no_auth else None
+    grant = optional_grant(ctx.gate, request)
     return grant is not None and ADMIN in grant.scopes
 
 

@@ -1,9 +1,14 @@
-"""Gauges read at scrape time from the live pipeline (spool depth, loader lag)."""
+"""Metrics read at scrape time from the live platform: spool depth, loader lag, alert
+evaluations and notifications."""
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from collections.abc import Iterator
 
+from prometheus_client import Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.server.platform import Platform
 
@@ -30,3 +35,26 @@ def register_gauges(ctx: Platform) -> None:
         if name not in _registered:
             _registered[name] = Gauge(name, doc, registry=PIPELINE.registry)
         _registered[name].set_function(read)
+
+
+class AlertMetrics:
+    """The evaluator's counters as Prometheus counters."""
+
+    def __init__(self, alerts: Evaluator) -> None:
+        self._alerts = alerts
+
+    def collect(self) -> Iterator[Metric]:
+        evaluations = CounterMetricFamily(
+            "llmpulse_alert_evaluations", "Evaluation rounds of the alert rules"
+        )
+        evaluations.add_metric([], self._alerts.evaluations)
+        notifications = CounterMetricFamily(
+            "llmpulse_alert_notifications", "Alert deliveries, by outcome", labels=["result"]
+        )
+        for result, count in self._alerts.notifier.outcomes.items():
+            notifications.add_metric([result], count)
+        failing = GaugeMetricFamily(
+            "llmpulse_alert_rules_failing", "Rules whose last evaluation failed"
+        )
+        failing.add_metric([], len(self._alerts.errors))
+        yield from (evaluations, notifications, failing)
