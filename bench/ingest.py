@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 import orjson
-from http_load import Exchange, post
 
 from common import machine, percentile, rss_mib, start_server, stored_events, wait_drained
+from http_load import Exchange, post
 from llmpulse.sim.traffic import TrafficGenerator
 
 BATCH = 1000

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import httpx
-from http_load import Exchange, post
 
 from common import (
     cpu_seconds,
@@ -41,6 +40,7 @@ from common import (
     stored_events,
     wait_listening,
 )
+from http_load import Exchange, post
 from sse_upstream import FIRST_S, WORDS
 
 UPSTREAM = Path(__file__).resolve().parent / "sse_upstream.py"

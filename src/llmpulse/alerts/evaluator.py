@@ -75,6 +75,7 @@ class Evaluator:
         self._instances = {k: v for k, v in self._instances.items() if k[:2] in known}
         self._next_due = {k: t for k, t in self._next_due.items() if k in known}
         transitions: list[Transition] = []
+        silences: dict[str, list[dict[str, Any]]] = {}
         changed: list[Instance] = []
         for doc, rule in rules:
             key = (doc.project, doc.id)
@@ -84,7 +85,9 @@ class Evaluator:
                 continue
             self._next_due[key] = now + rule.every_s
             try:
-                made, evaluated = self._evaluate_rule(doc, rule, now)
+                if doc.project not in silences:  # read once a round per project
+                    silences[doc.project] = self.active_silences(doc.project, now)
+                made, evaluated = self._evaluate_rule(doc, rule, now, silences[doc.project])
             except Exception as exc:  # one rule's failure never stops the others
                 self.errors[key] = f"{type(exc).__name__}: {exc}"
                 log.warning("alert rule %s/%s failed: %s", doc.project, doc.id, exc)
@@ -110,7 +113,7 @@ class Evaluator:
         return out
 
     def _evaluate_rule(
-        self, doc: Document, rule: Rule, now: float
+        self, doc: Document, rule: Rule, now: float, silences: list[dict[str, Any]]
     ) -> tuple[list[Transition], list[Instance]]:
         assert self._instances is not None
         kind = KINDS[rule.kind]
@@ -122,7 +125,6 @@ class Evaluator:
         if not rule.group_by and "{}" not in seen:
             seen["{}"] = Observation({}, None)  # an ungrouped rule always has its instance
         transitions, evaluated = [], []
-        silences = self.active_silences(doc.project, now)
         for key in seen.keys() | mine.keys():
             observation = seen.get(key)
             was = mine.get(key) or Instance(
