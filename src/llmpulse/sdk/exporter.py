@@ -90,6 +90,10 @@ class Exporter:
         self._in_flight = 0
         self._failures = 0  # consecutive failed deliveries, for the backoff
         self._owed = 0  # items of the batch in flight to drop if it comes back
+        # Held by the exporter thread while its HTTP client is made or sends (TLS and
+        # socket code take locks of their own); a fork waits for it, so the child never
+        # inherits such a lock held by a thread that does not exist there.
+        self._io = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -164,7 +168,8 @@ class Exporter:
     def _run(self) -> None:
         import httpx  # here, not at the top: `import llmpulse` stays fast
 
-        client = httpx.Client(timeout=self._timeout_s)
+        with self._io:
+            client = httpx.Client(timeout=self._timeout_s)
         try:
             while True:
                 self._wake.wait(self._interval_s)
@@ -240,9 +245,9 @@ class Exporter:
         headers = {**self._headers, "Content-Type": content_type}
         wait: float | None = None
         try:
-            response = client.post(
-                self.endpoint + path, content=gzip.compress(body, compresslevel=5), headers=headers
-            )
+            data = gzip.compress(body, compresslevel=5)
+            with self._io:
+                response = client.post(self.endpoint + path, content=data, headers=headers)
             status = response.status_code
             if status < 300:
                 self.sent += count
@@ -389,9 +394,21 @@ def otlp_json(spans: list[dict[str, Any]], service_name: str | None) -> dict[str
     }
 
 
+def _before_fork() -> None:
+    for exporter in list(_exporters):
+        exporter._io.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for exporter in list(_exporters):
+        exporter._io.release()
+
+
 def _after_fork_in_child() -> None:
     for exporter in list(_exporters):
         exporter._after_fork()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
