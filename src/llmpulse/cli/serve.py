@@ -15,7 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
-from llmpulse.meta.keys import KeyStore, KeyStoreError
+from llmpulse.meta.keys import ALL_SCOPES, KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
 from llmpulse.server.logs import configure_logging
 from llmpulse.server.settings import Settings
@@ -170,7 +170,7 @@ def demo(
     settings = make_settings(host=host, port=port, data_dir=data_dir)
     keys = KeyStore(settings.data_dir / "keys.sqlite3")
     keys.ensure_project("demo")
-    _, key = keys.create_key("demo")
+    _, key = keys.create_key("demo", ALL_SCOPES)  # the demo's user is its operator too
     url = f"http://{host}:{port}"
 
     def simulate(server: uvicorn.Server) -> None:
