@@ -64,6 +64,7 @@ def test_alerts_page_shows_what_the_api_says(browser: Browser, site: Any) -> Non
     assert firing["cause"]["dimension"] in cells[7]
     page.locator("[data-chart] .main-svg").first.wait_for()
     assert "firing" in page.locator("#alert-history").inner_text()
+    assert "No channel" in page.locator("#channels").inner_text()
     assert errors == []
 
 

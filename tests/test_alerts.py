@@ -555,3 +555,22 @@ def test_cli_apply_eval_history_silence(
                                                       "critical": 1}}}))  # fmt: skip
     out = run_cli("alerts", "apply", str(file), env=env)
     assert out.returncode == 1 and "metric: unknown metric 'vibes'" in " ".join(out.stderr.split())
+
+
+def test_no_data_keep_holds_the_last_state(server: Server, admin_key: str) -> None:
+    """`no_data: keep`: a firing alert whose calls stop keeps firing (no resolution sent);
+    with `ok` it would resolve."""
+    key = admin_key
+    rule = {"name": "held", "metric": "error_rate", "critical": 0.5, "no_data": "keep",
+            "min_requests": 3, "filters": {"model_id": ["held"]}}  # fmt: skip
+    put(server, key, "/v1/alerts/rules/held", rule)
+    send(server, key, calls("held", 4, errors=4))
+    evaluate(server, key)
+    assert alerts(server, key)["held"]["state"] == "firing"
+    # The same rule on another model: no calls there, so no data from now on.
+    put(server, key, "/v1/alerts/rules/held", {**rule, "filters": {"model_id": ["silent"]}})
+    assert evaluate(server, key) == []
+    assert alerts(server, key)["held"]["state"] == "firing"
+    put(server, key, "/v1/alerts/rules/held", {**rule, "filters": {"model_id": ["silent"]},
+                                               "no_data": "ok"})  # fmt: skip
+    assert [t["to"] for t in evaluate(server, key)] == ["resolved"]

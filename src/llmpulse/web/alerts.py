@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from llmpulse.alerts.channels import FAILING_AFTER
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.alerts.metrics import METRIC_NAMES
 from llmpulse.alerts.routes import ALERTS
@@ -49,8 +50,15 @@ def alerts_page(alerts: Evaluator, project: str) -> dict[str, Any]:
         for s in alerts.store.silences.list(project)
         if s.body["ends_at"] > time.time()
     ]
+    failures = alerts.store.consecutive_failures(project)
+    channels = [
+        {"id": c.id, "name": c.body["name"], "type": c.body["type"],
+         "failures": failures.get(c.id, 0), "failing": failures.get(c.id, 0) >= FAILING_AFTER}
+        for c in alerts.store.channels.list(project)
+    ]  # fmt: skip
     return {
         "live": live_rows,
+        "channels": channels,
         "rules": rules,
         "errors": {k[1]: v for k, v in alerts.errors.items() if k[0] == project},
         "starters": starters,
