@@ -15,13 +15,10 @@ from llmpulse.alerts.states import Instance, Transition
 from llmpulse.query.filters import iso_ms
 from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import (
-    ALERT_CHANNELS,
     ALERT_DELIVERIES,
+    ALERT_DOCUMENTS,
     ALERT_EVENTS,
     ALERT_INSTANCES,
-    ALERT_RULES,
-    ALERT_SILENCES,
-    ALERT_SLOS,
 )
 
 Row = dict[str, Any]
@@ -56,25 +53,26 @@ class Document:
 
 
 class Documents:
-    """Small JSON documents by (project, id), the newest version of each."""
+    """Small JSON documents of one kind (rule, channel, silence, SLO) by (project, id), the
+    newest version of each."""
 
-    def __init__(self, engine: Engine, table: str, id_column: str) -> None:
-        self._engine, self._table, self._id = engine, table, id_column
+    def __init__(self, engine: Engine, kind: str) -> None:
+        self._engine, self._kind = engine, kind
 
     def list(self, project: str | None = None) -> list[Document]:
-        where, params = _project(project)
+        where = "kind = {kind:String}" + (" AND project = {p:String}" if project else "")
         rows = self._engine.rows(
-            f"SELECT project, {self._id} AS id, definition FROM {self._table} FINAL {where} "
-            "ORDER BY project, id",
-            params,
+            f"SELECT project, doc_id, definition FROM {ALERT_DOCUMENTS} FINAL WHERE {where} "
+            "ORDER BY project, doc_id",
+            {"kind": self._kind, **({"p": project} if project else {})},
         )
-        return [Document(r["project"], r["id"], json.loads(r["definition"])) for r in rows]
+        return [Document(r["project"], r["doc_id"], json.loads(r["definition"])) for r in rows]
 
     def get(self, project: str, doc_id: str) -> Document | None:
         rows = self._engine.rows(
-            f"SELECT definition FROM {self._table} FINAL "
-            f"WHERE project = {{p:String}} AND {self._id} = {{id:String}}",
-            {"p": project, "id": doc_id},
+            f"SELECT definition FROM {ALERT_DOCUMENTS} FINAL WHERE project = {{p:String}} "
+            "AND kind = {kind:String} AND doc_id = {id:String}",
+            {"p": project, "kind": self._kind, "id": doc_id},
         )
         return Document(project, doc_id, json.loads(rows[0]["definition"])) if rows else None
 
@@ -88,18 +86,18 @@ class Documents:
         return True
 
     def _write(self, project: str, doc_id: str, definition: str, deleted: int) -> None:
-        row = {"project": project, self._id: doc_id, "version": _version(),
-               "deleted": deleted, "definition": definition}  # fmt: skip
-        _insert(self._engine, self._table, [row])
+        row = {"project": project, "kind": self._kind, "doc_id": doc_id,
+               "version": _version(), "deleted": deleted, "definition": definition}  # fmt: skip
+        _insert(self._engine, ALERT_DOCUMENTS, [row])
 
 
 class AlertStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = self._engine = engine
-        self.rules = Documents(engine, ALERT_RULES, "rule_id")
-        self.channels = Documents(engine, ALERT_CHANNELS, "channel_id")
-        self.silences = Documents(engine, ALERT_SILENCES, "silence_id")
-        self.slos = Documents(engine, ALERT_SLOS, "slo_id")
+        self.rules = Documents(engine, "rule")
+        self.channels = Documents(engine, "channel")
+        self.silences = Documents(engine, "silence")
+        self.slos = Documents(engine, "slo")
 
     # -- instances ------------------------------------------------------------------------
 

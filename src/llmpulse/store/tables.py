@@ -8,10 +8,7 @@ ROLLUP_1H: Final = "llm_rollup_1h"  # 002_rollup_1h.sql
 DIMENSION_ROLLUP_1H: Final = "llm_dimension_rollup_1h"  # 003_dimension_rollup_1h.sql
 SPANS: Final = "trace_spans"  # 004_trace_spans.sql
 # 006_alerts.sql
-ALERT_RULES: Final = "alert_rules"
-ALERT_CHANNELS: Final = "alert_channels"
-ALERT_SILENCES: Final = "alert_silences"
-ALERT_SLOS: Final = "alert_slos"
+ALERT_DOCUMENTS: Final = "alert_documents"
 ALERT_INSTANCES: Final = "alert_instances"
 ALERT_EVENTS: Final = "alert_events"
 ALERT_DELIVERIES: Final = "alert_deliveries"

@@ -1,50 +1,19 @@
--- Alerting: rules, channels and silences are small documents kept as JSON, one row per
--- version (ReplacingMergeTree: the newest version wins, `deleted` removes), read with FINAL.
+-- Alerting: rules, channels, silences and SLOs are small documents (`kind`) kept as JSON,
+-- one row per version (ReplacingMergeTree: the newest version wins, `deleted` removes),
+-- read with FINAL.
 -- Alert instances (one per rule and group) likewise. History is append-only.
 -- (No semicolons in comments: statements are split on them.)
-CREATE TABLE IF NOT EXISTS alert_rules
+CREATE TABLE IF NOT EXISTS alert_documents
 (
     project LowCardinality(String),
-    rule_id String,
+    kind LowCardinality(String),
+    doc_id String,
     version UInt64,
     deleted UInt8 DEFAULT 0,
     definition String
 )
 ENGINE = ReplacingMergeTree(version, deleted)
-ORDER BY (project, rule_id);
-
-CREATE TABLE IF NOT EXISTS alert_channels
-(
-    project LowCardinality(String),
-    channel_id String,
-    version UInt64,
-    deleted UInt8 DEFAULT 0,
-    definition String
-)
-ENGINE = ReplacingMergeTree(version, deleted)
-ORDER BY (project, channel_id);
-
-CREATE TABLE IF NOT EXISTS alert_silences
-(
-    project LowCardinality(String),
-    silence_id String,
-    version UInt64,
-    deleted UInt8 DEFAULT 0,
-    definition String
-)
-ENGINE = ReplacingMergeTree(version, deleted)
-ORDER BY (project, silence_id);
-
-CREATE TABLE IF NOT EXISTS alert_slos
-(
-    project LowCardinality(String),
-    slo_id String,
-    version UInt64,
-    deleted UInt8 DEFAULT 0,
-    definition String
-)
-ENGINE = ReplacingMergeTree(version, deleted)
-ORDER BY (project, slo_id);
+ORDER BY (project, kind, doc_id);
 
 -- The state of each alert instance (a rule, and a group of its group_by), as last evaluated.
 CREATE TABLE IF NOT EXISTS alert_instances
