@@ -258,12 +258,16 @@ def test_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
         assert a["tokens_per_s"] == pytest.approx(b["tokens_per_s"], rel=1e-9)
 
 
-def test_dimension_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> None:
-    """Hourly sums by prompt version come from the per-dimension rollup; a filter forces raw."""
+@pytest.mark.parametrize(("dimension", "one"), [("prompt_version", "pv_2"), ("feature", "search")])
+def test_dimension_rollup_and_raw_paths_agree(
+    server: Server, traffic: Any, dimension: str, one: str
+) -> None:
+    """Hourly sums by prompt version (or feature) come from the per-dimension rollup; a
+    filter forces raw."""
     key, events, start = traffic
     regions = sorted({e["region"] for e in events})
     base = [("from", start.isoformat()), ("metric", "cost_usd"), ("interval", "1h"),
-            ("group_by", "prompt_version")]  # fmt: skip
+            ("group_by", dimension)]  # fmt: skip
     with server.client(key) as http:
         rolled = http.get("/v1/metrics/timeseries", params=base).json()["series"]
         raw = http.get(
@@ -277,18 +281,15 @@ def test_dimension_rollup_and_raw_paths_agree(server: Server, traffic: Any) -> N
         )
     expected: dict[str, float] = {}
     for e in events:
-        expected[e["prompt_version"]] = expected.get(e["prompt_version"], 0) + (
-            expected_cost(e) or 0
-        )
-    totals = {s["key"]["prompt_version"]: sum(p["value"] for p in s["points"]) for s in rolled}
+        expected[e[dimension]] = expected.get(e[dimension], 0) + (expected_cost(e) or 0)
+    totals = {s["key"][dimension]: sum(p["value"] for p in s["points"]) for s in rolled}
     assert totals == pytest.approx(expected, rel=1e-6)
     # Filtered on the grouped dimension itself: still the rollup, same numbers.
     with server.client(key) as http:
-        one = http.get("/v1/metrics/timeseries", params=[*base, ("prompt_version", "pv_2")]).json()[
-            "series"
-        ]
-    assert [s["key"] for s in one] == [{"prompt_version": "pv_2"}]
-    assert sum(p["value"] for p in one[0]["points"]) == pytest.approx(expected["pv_2"], rel=1e-6)
+        chosen = http.get("/v1/metrics/timeseries", params=[*base, (dimension, one)]).json()
+    assert [s["key"] for s in chosen["series"]] == [{dimension: one}]
+    total = sum(p["value"] for p in chosen["series"][0]["points"])
+    assert total == pytest.approx(expected[one], rel=1e-6)
 
 
 def test_model_comparison_histogram_matches_numpy(server: Server, traffic: Any) -> None:

@@ -37,7 +37,7 @@ def test_chat_completion_fields_and_context(server: Server, sdk: str, fake: Fake
         started = time.perf_counter()
         outer = llmpulse.context(user_id="u-1", session_id="s-1", experiment=("tone", "B"),
                                  prompt_version="v3", tags=["beta"], metadata={"team": "search"})  # fmt: skip
-        with outer, llmpulse.context(tags=["inner"], metadata={"page": "home"}):
+        with outer, llmpulse.context(tags=["inner"], metadata={"page": "home"}, feature="search"):
             response = client(fake).chat.completions.create(
                 model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=50
             )
@@ -80,7 +80,7 @@ def test_chat_completion_fields_and_context(server: Server, sdk: str, fake: Fake
     assert event["environment"] == "test"
     assert (event["user_id"], event["session_id"]) == ("u-1", "s-1")
     assert (event["experiment_name"], event["experiment_variant"]) == ("tone", "B")
-    assert event["prompt_version"] == "v3"
+    assert event["prompt_version"] == "v3" and event["feature"] == "search"
     assert event["tags"] == ["beta", "inner"]
     assert event["metadata"] == {"team": "search", "page": "home"}
     assert len(event["trace_id"]) == 32 and len(event["span_id"]) == 16

@@ -380,6 +380,7 @@ def _llm_event(span: OtlpSpan, operation: str) -> dict[str, Any]:
         stream=_first(a, "gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming"),
         request_id=_id(a.get("gen_ai.response.id")),
         http_status=_int(_first(a, "http.response.status_code", "http.status_code")),
+        feature=_id(_first(a, "llmpulse.feature")),
         prompt_version=_id(
             _first(
                 a, "llmpulse.prompt_version", "llm.prompt_template.version", "gen_ai.prompt.version"

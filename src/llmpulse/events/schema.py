@@ -77,6 +77,7 @@ class EventV1(TypedDict):
     model_version: NotRequired[Id | None]
     provider: NotRequired[Id | None]
     prompt_version: NotRequired[Id | None]
+    feature: NotRequired[Id | None]
     experiment: NotRequired[Experiment | None]
     operation: NotRequired[Operation | None]
     status: NotRequired[Status | None]

@@ -23,6 +23,7 @@ DIMENSIONS: Final = (
     "provider",
     "model_version",
     "prompt_version",
+    "feature",
     "experiment_name",
     "experiment_variant",
     "status",

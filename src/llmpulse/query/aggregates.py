@@ -131,6 +131,7 @@ ROLLUPS: Final = (
         frozenset(
             (
                 "prompt_version",
+                "feature",
                 "experiment_name",
                 "experiment_variant",
                 "region",

@@ -63,6 +63,7 @@ class Event(BaseModel):
     model_version: str
     provider: str
     prompt_version: str
+    feature: str
     experiment_name: str
     experiment_variant: str
     operation: str

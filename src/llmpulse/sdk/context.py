@@ -20,6 +20,7 @@ class Attributes:
     session_id: str | None = None
     experiment: tuple[str, str] | None = None
     prompt_version: str | None = None
+    feature: str | None = None
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -33,6 +34,8 @@ class Attributes:
             event["experiment"] = {"name": self.experiment[0], "variant": self.experiment[1]}
         if self.prompt_version is not None:
             event["prompt_version"] = self.prompt_version
+        if self.feature is not None:
+            event["feature"] = self.feature
         if self.tags:
             event["tags"] = list(self.tags)
         if self.metadata:
@@ -91,6 +94,7 @@ def context(
     session_id: str | None = None,
     experiment: tuple[str, str] | None = None,
     prompt_version: str | None = None,
+    feature: str | None = None,
     tags: Sequence[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Iterator[Attributes]:
@@ -106,6 +110,7 @@ def context(
             ("session_id", session_id),
             ("experiment", tuple(experiment) if experiment else None),
             ("prompt_version", prompt_version),
+            ("feature", feature),
         )
         if value is not None
     }

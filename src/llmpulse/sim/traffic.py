@@ -43,6 +43,7 @@ ERRORS: dict[str, tuple[float, int]] = {
     "network": (0.05, 502),
 }
 PROMPT_VERSIONS = (("pv_1", 0.15), ("pv_2", 0.35), ("pv_3", 0.5))
+FEATURES = (("chat", 0.45), ("search", 0.25), ("summarize", 0.2), ("export", 0.1))
 REGIONS = (("us-east", 0.5), ("eu-central", 0.35), ("ap-south", 0.15))
 CLIENTS = ((("web", "macos"), 0.3), (("web", "windows"), 0.25), (("ios", "ios"), 0.2),
            (("android", "android"), 0.15), (("api", "linux"), 0.1))  # fmt: skip
@@ -116,6 +117,7 @@ class TrafficGenerator:
             "model_id": model.model_id,
             "provider": model.provider,
             "prompt_version": _pick(rng, PROMPT_VERSIONS),
+            "feature": _pick(rng, FEATURES),
             "experiment": {"name": EXPERIMENT, "variant": variant},
             "operation": "chat",
             "region": _pick(rng, REGIONS),
