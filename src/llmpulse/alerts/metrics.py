@@ -11,7 +11,7 @@ from typing import Any, Final
 from llmpulse.alerts import durations
 from llmpulse.alerts.kinds import Observation, register
 from llmpulse.alerts.rules import Rule
-from llmpulse.alerts.stats import wilson
+from llmpulse.analytics.stats import wilson
 from llmpulse.api.errors import FieldError
 from llmpulse.query.aggregates import QUANTILE_LEVELS, aggregate, number
 from llmpulse.query.filters import Scope
