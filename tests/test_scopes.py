@@ -20,6 +20,7 @@ OPEN = {("GET", "/health"), ("GET", "/metrics")}
 NEEDS = {
     ("POST", "/v1/events"): "ingest",
     ("POST", "/v1/traces"): "ingest",
+    ("POST", "/v1/scores"): "ingest",
     ("POST", "/v1/playground/chat"): "admin",
     ("POST", "/v1/playground/autostream"): "admin",
     ("DELETE", "/v1/playground/autostream"): "admin",
@@ -74,17 +75,19 @@ def marked(server: Server) -> dict[str, str]:
     }
     with server.client(ADMIN_KEY) as http:
         r = http.post("/v1/events", json={**mark, "latency_ms": 5, "span_id": "ab" * 8,
-                                         "status": "error", "error_type": "timeout"})  # fmt: skip
+                                         "status": "error", "error_type": "timeout",
+                                         "experiment": {"name": f"secret-exp-{tag}",
+                                                        "variant": "A"}})  # fmt: skip
         assert r.status_code == 202
     server.wait_loaded()
-    return mark
+    return {**mark, "experiment": f"secret-exp-{tag}"}
 
 
 def call(http: httpx.Client, method: str, path: str, mark: dict[str, str]) -> httpx.Response:
     """A well-formed request to the route, about the marked event where it takes one."""
     filled = path.format(event_id=mark["event_id"], trace_id=mark["trace_id"],
                          rule_id="none", silence_id="none", channel_id="none",
-                         slo_id="none")  # fmt: skip
+                         slo_id="none", name=mark["experiment"])  # fmt: skip
     assert "{" not in filled, f"{path}: add its path parameter to call()"
     body: Any = None
     if method == "POST" and path == "/v1/events":
@@ -147,7 +150,7 @@ def test_no_read_reaches_another_project(server: Server, marked: dict[str, str])
             asked = []
             if "{" in path:  # a 404 may repeat the id it was asked for, nothing else
                 assert r.status_code == 404, path
-                asked = [marked["event_id"], marked["trace_id"]]
+                asked = [marked["event_id"], marked["trace_id"], marked["experiment"]]
             for secret in secrets:
                 assert secret in asked or secret not in r.text, (path, secret)
             # ... also when asked for by name in the filters.

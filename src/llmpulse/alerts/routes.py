@@ -22,12 +22,13 @@ from llmpulse.alerts.channels import FAILING_AFTER, Notice, deliver
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.alerts.kinds import KINDS
 from llmpulse.alerts.repository import new_id
-from llmpulse.alerts.rules import Channel, Rule, Silence, checked
+from llmpulse.alerts.rules import Channel, Rule, Silence
 from llmpulse.alerts.slos import Slo, budget_over_time
 from llmpulse.alerts.slos import status as slo_status
 from llmpulse.alerts.starters import STARTERS
 from llmpulse.alerts.states import FIRING, Instance
 from llmpulse.api.auth import require
+from llmpulse.api.bodies import checked
 from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service

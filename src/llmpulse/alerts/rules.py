@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmpulse.alerts import durations
-from llmpulse.api.errors import ApiError
+from llmpulse.api.bodies import Problem
 from llmpulse.events.taxonomy import DIMENSIONS
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -21,14 +21,6 @@ Comparison = Literal[">", ">=", "<", "<="]
 NoData = Literal["ok", "keep", "no_data", "alert"]
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 7 * 86400
-
-
-class Problem(ValueError):
-    """A check across fields, naming the field to blame (pydantic puts it on the model)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _duration(value: str, low: int, high: int) -> str:
@@ -194,18 +186,3 @@ class Silence(BaseModel):
     group: dict[str, str] = Field(default_factory=dict, description="group values to match")
     ends_at: str = Field(description="ISO 8601, or a duration from now: 2h")
     comment: str = Field("", max_length=1000)
-
-
-def checked(model: type[BaseModel], body: Any, status: int = 422, prefix: str = "") -> Any:
-    """`body` as `model`, or an error naming the field (after `prefix`) and the reason."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        detail = []
-        for e in exc.errors(include_url=False):
-            cause = e.get("ctx", {}).get("error")
-            field = getattr(cause, "field", None) or ".".join(str(p) for p in e["loc"]) or "body"
-            error = str(cause) if isinstance(cause, Problem) else e["msg"]
-            detail.append({"field": prefix + field, "error": error.removeprefix("Value error, ")})
-        summary = "; ".join(f"{d['field']}: {d['error']}" for d in detail)
-        raise ApiError(status, f"invalid {model.__name__.lower()}: {summary}", detail) from None

@@ -19,6 +19,11 @@ def z_of(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
+def t_of(confidence: float, df: float) -> float:
+    """The two-sided Student's t critical value."""
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+
 def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """(lower, upper) Wilson score bounds of successes/trials; (0, 1) with no trials."""
     if trials <= 0:
@@ -76,7 +81,7 @@ def welch(
     if se == 0:
         return diff, diff, 1.0 if diff == 0 else 0.0
     df = (a + b) ** 2 / (a * a / (control.n - 1) + b * b / (variant.n - 1))
-    t = float(stats.t.ppf(0.5 + confidence / 2, df))
+    t = t_of(confidence, df)
     return diff - t * se, diff + t * se, float(2 * stats.t.sf(abs(diff / se), df))
 
 

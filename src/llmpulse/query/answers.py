@@ -19,6 +19,14 @@ class Distribution(BaseModel):
     p99: float | None
 
 
+class ScoreSummary(BaseModel):
+    name: str
+    data_type: str
+    count: int
+    mean: float | None = Field(description="numeric and boolean scores (the share true)")
+    shares: dict[str, float] | None = Field(None, description="categorical: each label's share")
+
+
 class Group(BaseModel):
     key: dict[str, str | None] = Field(description="the group's value of each group_by dimension")
     requests: int
@@ -31,6 +39,9 @@ class Group(BaseModel):
     tokens_per_s: float
     cost_usd: float = Field(description="of the priced calls")
     unpriced: int = Field(description="calls whose cost is unknown (no price for the model)")
+    score: ScoreSummary | None = Field(
+        None, description="with metric=score:NAME: the score of the group's calls (null: none)"
+    )
 
 
 class Summary(BaseModel):
@@ -96,6 +107,22 @@ class Event(BaseModel):
     completion: str
     metadata: dict[str, str]
     tags: list[str]
+
+
+class Score(BaseModel):
+    score_id: str
+    ts: str
+    event_id: str | None
+    trace_id: str | None
+    name: str
+    data_type: str = Field(description="numeric, boolean or categorical")
+    source: str = Field(description="user, annotator or eval")
+    value: float | bool | str
+    comment: str | None
+
+
+class ScoredEvent(Event):
+    scores: list[Score] = Field(description="of the event, and of its trace")
 
 
 class TopError(BaseModel):

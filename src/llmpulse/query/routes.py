@@ -11,7 +11,7 @@ from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.pagination import decode_cursor, encode_cursor
 from llmpulse.query import answers as a
-from llmpulse.query import events, metrics, traces
+from llmpulse.query import events, metrics, scores, traces
 from llmpulse.query.filters import split_dimensions
 from llmpulse.query.params import GroupBy, Reader, Scoped, Store
 
@@ -24,9 +24,22 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
     summary="Requests, errors, latency, TTFT, tokens, cost by group",
     **answers(a.Summary),
 )
-async def summary(s: Scoped, store: Store, group_by: GroupBy = None) -> dict[str, Any]:
+async def summary(
+    s: Scoped,
+    store: Store,
+    group_by: GroupBy = None,
+    metric: Annotated[
+        str | None, Query(description="also a score of the calls: score:NAME (its mean, shares)")
+    ] = None,
+) -> dict[str, Any]:
     dims = split_dimensions(group_by, "group_by")
-    return await run_in_threadpool(metrics.summary, store, s, dims)
+    score = scores.score_metric(metric)
+    answer = await run_in_threadpool(metrics.summary, store, s, dims)
+    if score is not None:
+        found = await run_in_threadpool(scores.by_group, store, s, score, dims)
+        for group in answer["groups"]:
+            group["score"] = found.get(tuple(group["key"][d] or "" for d in dims))
+    return answer
 
 
 @router.get(
@@ -89,9 +102,16 @@ async def stored_event(event_id: str, store: Store, reader: Reader) -> dict[str,
 Event = Annotated[dict[str, Any], Depends(stored_event)]
 
 
-@router.get("/requests/{event_id}", summary="One event with every field", **answers(a.Event, 404))
-async def get_request(event: Event) -> dict[str, Any]:
-    return event
+@router.get(
+    "/requests/{event_id}",
+    summary="One event with every field, and its scores",
+    **answers(a.ScoredEvent, 404),
+)
+async def get_request(event: Event, store: Store, reader: Reader) -> dict[str, Any]:
+    found = await run_in_threadpool(
+        scores.of_event, store, reader.project, event["event_id"], event["trace_id"]
+    )
+    return {**event, "scores": found}
 
 
 @router.get(

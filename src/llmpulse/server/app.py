@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
 from llmpulse.alerts import routes as alerts_routes
+from llmpulse.analytics import routes as analytics_routes
 from llmpulse.api.auth import GATE, optional_grant
 from llmpulse.api.errors import install_error_handlers, internal_error
 from llmpulse.api.openapi import install_openapi
@@ -27,6 +28,7 @@ from llmpulse.meta.keys import READ
 from llmpulse.playground import routes as playground_routes
 from llmpulse.query import routes as query_routes
 from llmpulse.query.params import STORE
+from llmpulse.scores import routes as scores_routes
 from llmpulse.server.health import health_router
 from llmpulse.server.platform import Platform
 from llmpulse.server.telemetry import AlertMetrics, register_gauges
@@ -41,6 +43,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     query_routes.router,
     alerts_routes.router,
     alerts_routes.slo_router,
+    analytics_routes.router,
+    scores_routes.router,
     playground_routes.router,
     dashboard.router,
     alerts_pages.router,

@@ -22,6 +22,7 @@ _RETAINED = {
     tables.DIMENSION_ROLLUP_1H: "hour",
     tables.ALERT_EVENTS: "ts",
     tables.ALERT_DELIVERIES: "ts",
+    tables.SCORES: "ts",
 }
 
 

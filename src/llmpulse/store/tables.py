@@ -12,3 +12,4 @@ ALERT_DOCUMENTS: Final = "alert_documents"
 ALERT_INSTANCES: Final = "alert_instances"
 ALERT_EVENTS: Final = "alert_events"
 ALERT_DELIVERIES: Final = "alert_deliveries"
+SCORES: Final = "scores"  # 008_scores.sql

@@ -1,0 +1,662 @@
+"""Experiments: is variant B better than A, by how much, how sure are we — from the calls'
+own telemetry (every event carries its experiment name and variant).
+
+Per variant and metric: the value with its CI, the difference to the control (absolute
+and relative) with its CI, and a p-value; Holm-adjusted across everything shown; a sample
+ratio mismatch check; and a guardrail verdict. docs/experiments.md names every test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from llmpulse.analytics import stats
+from llmpulse.api.errors import ApiError, FieldError
+from llmpulse.query import scores
+from llmpulse.query.filters import Scope, iso_ms
+from llmpulse.store.engine import Engine, Param
+from llmpulse.store.tables import EVENTS
+
+Method = Literal["sequential", "fixed"]
+Unit = Literal["event", "user"]
+SAMPLE: Final = 2000  # calls per variant the percentile bootstrap resamples
+RESAMPLES: Final = 1000
+SEED: Final = 20261205
+SRM_ALPHA: Final = 0.001
+# Higher is worse for all the default guardrails.
+GUARDRAILS: Final = {"error_rate": 1.0, "latency_p95": 1.0, "cost_per_call": 1.0}
+TOLERANCE: Final = 0.10  # a guardrail fails when it is surely more than 10% worse
+MIN_EVENTS: Final = 100
+MIN_USERS: Final = 30
+GUARDABLE: Final = frozenset(
+    [
+        "error_rate",
+        "latency_p50",
+        "latency_p95",
+        "ttft_p95",
+        "tokens_out",
+        "cost_per_call",
+        "tokens_per_s",
+    ]
+)
+LOWER_IS_BETTER: Final = frozenset(
+    ("error_rate", "latency_p50", "latency_p95", "ttft_p95", "cost_per_call")
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    control: str | None = None
+    method: Method = "sequential"
+    unit: Unit = "event"
+    confidence: float = 0.95
+    split: dict[str, float] | None = None  # planned shares; equal by default
+    guardrails: dict[str, float] | None = None  # metric -> weight
+    tolerance: float = TOLERANCE
+    min_events: int = MIN_EVENTS
+    min_users: int = MIN_USERS
+
+
+# -- which experiments exist --------------------------------------------------------------
+
+
+def list_experiments(engine: Engine, scope: Scope) -> dict[str, Any]:
+    where, params = scope.where()
+    rows = engine.rows(
+        f"""
+        SELECT experiment_name AS name, experiment_variant AS variant, count() AS events,
+            uniqExact(user_id) AS users, toUnixTimestamp64Milli(min(ts)) AS first_ms,
+            toUnixTimestamp64Milli(max(ts)) AS last_ms
+        FROM {EVENTS} WHERE {where} AND experiment_name != ''
+        GROUP BY name, variant ORDER BY name, variant
+        """,
+        params,
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        e = out.setdefault(
+            r["name"],
+            {
+                "name": r["name"],
+                "variants": [],
+                "events": 0,
+                "first_ms": r["first_ms"],
+                "last_ms": r["last_ms"],
+            },
+        )
+        e["variants"].append({"variant": r["variant"], "events": r["events"], "users": r["users"]})
+        e["events"] += r["events"]
+        e["first_ms"], e["last_ms"] = (
+            min(e["first_ms"], r["first_ms"]),
+            max(e["last_ms"], r["last_ms"]),
+        )
+    experiments = []
+    for e in out.values():
+        e["first_seen"], e["last_seen"] = iso_ms(e.pop("first_ms")), iso_ms(e.pop("last_ms"))
+        experiments.append(e)
+    return {"experiments": experiments}
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[str, Any]:
+    """Every metric of every variant against the control, with the verdict."""
+    chosen = replace(scope, filters={**scope.filters, "experiment_name": [name]})
+    base = _variants(engine, chosen)
+    if not base:
+        known = ", ".join(e["name"] for e in list_experiments(engine, scope)["experiments"])
+        raise ApiError(404, f"no experiment {name!r} in this range; seen: {known or 'none'}")
+    names = sorted(base)
+    control = options.control or names[0]
+    if control not in base:
+        raise FieldError(
+            422, "control", f"{control!r} is not a variant of {name}: {', '.join(names)}"
+        )
+    answer: dict[str, Any] = {
+        "experiment": name,
+        "from": iso_ms(int(scope.start.timestamp() * 1000)),
+        "to": iso_ms(int(scope.end.timestamp() * 1000)),
+        "control": control,
+        "method": options.method,
+        "unit": options.unit,
+        "confidence": options.confidence,
+        "notes": _notes(options),
+    }
+    answer["srm"] = _srm(base, options)
+    if len(names) < 2:
+        answer["variants"] = [
+            {
+                **base[control],
+                "variant": control,
+                "control": True,
+                "metrics": {},
+                "verdict": _withheld("only one variant seen"),
+            }
+        ]
+        answer["verdict"] = "not_enough_data"
+        return answer
+    metrics = _metrics(engine, chosen, names, control, options)
+    _adjust(metrics)
+    variants: list[dict[str, Any]] = []
+    for variant in names:
+        shown = {m: results[variant] for m, results in metrics.items() if variant in results}
+        entry: dict[str, Any] = {
+            **base[variant],
+            "variant": variant,
+            "control": variant == control,
+            "metrics": shown,
+        }
+        if variant != control:
+            entry["verdict"] = verdict(base[variant], base[control], shown, options)
+        variants.append(entry)
+    answer["variants"] = variants
+    verdicts = [v["verdict"]["verdict"] for v in variants if not v["control"]]
+    answer["verdict"] = verdicts[0] if len(verdicts) == 1 else _worst(verdicts)
+    return answer
+
+
+def _notes(options: Options) -> list[str]:
+    notes = [
+        "percentiles: fixed-sample bootstrap CIs (seeded, 1,000 resamples of up to 2,000 "
+        "calls a variant) and Mann-Whitney U p-values"
+    ]
+    if options.method == "sequential":
+        notes.insert(
+            0,
+            "rates and means: always-valid confidence sequences (normal mixture, "
+            "Howard et al. 2021): looking every day does not inflate errors",
+        )
+    else:
+        notes.insert(0, "rates and means: fixed-sample CIs, valid for one look at a planned size")
+    if options.unit == "user":
+        notes.append("randomised by user: rates and means per call by the delta method over users")
+    return notes
+
+
+def _variants(engine: Engine, scope: Scope) -> dict[str, dict[str, int]]:
+    where, params = scope.where()
+    rows = engine.rows(
+        f"SELECT experiment_variant AS v, count() AS events, uniqExact(user_id) AS users "
+        f"FROM {EVENTS} WHERE {where} GROUP BY v",
+        params,
+    )
+    return {r["v"]: {"events": int(r["events"]), "users": int(r["users"])} for r in rows}
+
+
+def _srm(base: dict[str, dict[str, int]], options: Options) -> dict[str, Any]:
+    names = sorted(base)
+    unit = "users" if options.unit == "user" else "events"
+    observed = [base[v][unit] for v in names]
+    planned = options.split or {v: 1.0 for v in names}
+    shares = [planned.get(v, 0.0) for v in names]
+    if len(names) < 2 or not all(shares):
+        return {
+            "p_value": None,
+            "mismatch": False,
+            "observed": dict(zip(names, observed, strict=True)),
+        }
+    p = stats.sample_ratio_mismatch(observed, shares)
+    total = sum(shares)
+    return {
+        "p_value": p,
+        "mismatch": p < SRM_ALPHA,
+        "unit": unit,
+        "observed": dict(zip(names, observed, strict=True)),
+        "expected_shares": {v: s / total for v, s in zip(names, shares, strict=True)},
+        "banner": "Sample ratio mismatch: the variants did not get the planned shares of "
+        f"{unit} (p = {p:.2g}); these results are not to be trusted."
+        if p < SRM_ALPHA
+        else None,
+    }
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+Result = dict[str, Any]
+
+
+def _metrics(
+    engine: Engine, scope: Scope, names: list[str], control: str, options: Options
+) -> dict[str, dict[str, Result]]:
+    """metric -> variant -> result."""
+    out: dict[str, dict[str, Result]] = {}
+    if options.unit == "user":
+        for metric, per_variant in _per_user(engine, scope).items():
+            out[metric] = _compare_ratios(per_variant, control, options)
+    else:
+        counts = _event_sums(engine, scope)
+        out["error_rate"] = _compare_rates(
+            {v: (int(c["errors"]), int(c["events"])) for v, c in counts.items()}, control, options
+        )
+        for metric in ("tokens_out", "cost_per_call", "tokens_per_s"):
+            moments = {v: c[metric] for v, c in counts.items() if c[metric].n >= 2}
+            out[metric] = _compare_means(moments, control, options)
+    out.update(_scores(engine, scope, control, options))
+    samples = _samples(engine, scope)
+    quantiles = _quantiles(engine, scope)
+    for metric, column, q in (
+        ("latency_p50", "latency_ms", 0.5),
+        ("latency_p95", "latency_ms", 0.95),
+        ("ttft_p95", "ttft_ms", 0.95),
+    ):
+        seen = {v: quantiles.get(v, {}).get(metric) for v in names}
+        values = {v: x for v, x in seen.items() if x is not None}
+        sampled = {v: samples[v][column] for v in values}
+        out[metric] = _compare_quantiles(values, sampled, q, control, options)
+    return {m: r for m, r in out.items() if r}
+
+
+def _event_sums(engine: Engine, scope: Scope) -> dict[str, dict[str, Any]]:
+    where, params = scope.where()
+    gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
+    tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
+    priced = "e.cost_usd IS NOT NULL"
+    rows = engine.rows(
+        f"""
+        SELECT experiment_variant AS v, count() AS events, countIf(e.status = 'error') AS errors,
+            avg(e.tokens_out) AS tok_mean, varSamp(e.tokens_out) AS tok_var,
+            countIf({priced}) AS cost_n, avgIf(e.cost_usd, {priced}) AS cost_mean,
+            varSampIf(e.cost_usd, {priced}) AS cost_var,
+            countIf({tps_ok}) AS tps_n, avgIf(e.tokens_out * 1000 / {gen}, {tps_ok}) AS tps_mean,
+            varSampIf(e.tokens_out * 1000 / {gen}, {tps_ok}) AS tps_var
+        FROM {EVENTS} AS e WHERE {where} GROUP BY v
+        """,
+        params,
+    )
+    out = {}
+    for r in rows:
+        out[r["v"]] = {
+            "events": r["events"],
+            "errors": r["errors"],
+            "tokens_out": _moments(r["events"], r["tok_mean"], r["tok_var"]),
+            "cost_per_call": _moments(r["cost_n"], r["cost_mean"], r["cost_var"]),
+            "tokens_per_s": _moments(r["tps_n"], r["tps_mean"], r["tps_var"]),
+        }
+    return out
+
+
+def _finite(x: Any) -> float:
+    """ClickHouse gives nan (avg of nothing) or NULL where there is no value."""
+    return float(x) if x is not None and math.isfinite(float(x)) else 0.0
+
+
+def _moments(n: Any, mean: Any, variance: Any) -> stats.Moments:
+    return stats.Moments(int(n), _finite(mean), _finite(variance))
+
+
+def _per_user(engine: Engine, scope: Scope) -> dict[str, dict[str, stats.RatioSums]]:
+    """Per variant, the per-user sums of each ratio metric's numerator and denominator."""
+    where, params = scope.where()
+    gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
+    tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
+    ratios = {
+        "error_rate": ("countIf(e.status = 'error')", "count()"),
+        "tokens_out": ("sum(e.tokens_out)", "count()"),
+        "cost_per_call": ("sum(ifNull(e.cost_usd, 0))", "countIf(e.cost_usd IS NOT NULL)"),
+        "tokens_per_s": (f"sumIf(e.tokens_out, {tps_ok})", f"sumIf({gen} / 1000, {tps_ok})"),
+    }
+    inner = ", ".join(f"{y} AS {m}_y, {x} AS {m}_x" for m, (y, x) in ratios.items())
+    outer = ", ".join(
+        f"avg({m}_y) AS {m}_my, avg({m}_x) AS {m}_mx, varSamp({m}_y) AS {m}_vy, "
+        f"varSamp({m}_x) AS {m}_vx, covarSamp({m}_x, {m}_y) AS {m}_c"
+        for m in ratios
+    )
+    rows = engine.rows(
+        f"SELECT v, count() AS n, {outer} FROM (SELECT experiment_variant AS v, user_id, {inner} "
+        f"FROM {EVENTS} AS e WHERE {where} GROUP BY v, user_id) GROUP BY v",
+        params,
+    )
+    out: dict[str, dict[str, stats.RatioSums]] = {m: {} for m in ratios}
+    for r in rows:
+        for m in ratios:
+            sums = stats.RatioSums(
+                int(r["n"]), *(float(r[f"{m}_{k}"] or 0.0) for k in ("my", "mx", "vy", "vx", "c"))
+            )
+            if sums.n >= 2 and sums.mean_x > 0:
+                out[m][r["v"]] = sums
+    return out
+
+
+def _scores(
+    engine: Engine, scope: Scope, control: str, options: Options
+) -> dict[str, dict[str, Result]]:
+    """Each score of the variants' calls: numeric ones as means (`score:NAME`), boolean
+    ones as the share true, categorical ones as each label's share (`score:NAME=LABEL`).
+    By user: numeric and boolean ones per call by the delta method (labels not shown)."""
+    out: dict[str, dict[str, Result]] = {}
+    sql, params = scores.joined(scope, ["experiment_variant", "user_id"])
+    if options.unit == "user":
+        rows = engine.rows(
+            f"""
+            SELECT experiment_variant AS v, name, count() AS n, avg(y) AS my, avg(x) AS mx,
+                varSamp(y) AS vy, varSamp(x) AS vx, covarSamp(x, y) AS c
+            FROM (SELECT experiment_variant, user_id, name, sum(value) AS y, count() AS x
+                  FROM ({sql}) WHERE data_type != 'categorical'
+                  GROUP BY experiment_variant, user_id, name)
+            GROUP BY v, name
+            """,
+            params,
+        )
+        ratios: dict[str, dict[str, stats.RatioSums]] = {}
+        for r in rows:
+            sums = stats.RatioSums(
+                int(r["n"]), *(_finite(r[k]) for k in ("my", "mx", "vy", "vx", "c"))
+            )
+            if sums.n >= 2:
+                ratios.setdefault(f"score:{r['name']}", {})[r["v"]] = sums
+        return {
+            m: _compare_ratios(per_variant, control, options) for m, per_variant in ratios.items()
+        }
+    rows = engine.rows(
+        f"""
+        SELECT experiment_variant AS v, name, any(data_type) AS kind, count() AS n,
+            avg(value) AS mean, varSamp(value) AS var, sumIf(value, data_type = 'boolean') AS k,
+            sumMap([category], [toUInt64(1)]) AS labels
+        FROM ({sql}) GROUP BY v, name
+        """,
+        params,
+    )
+    rates: dict[str, dict[str, tuple[int, int]]] = {}
+    moments: dict[str, dict[str, stats.Moments]] = {}
+    labels: dict[str, dict[str, tuple[dict[str, int], int]]] = {}
+    for r in rows:
+        metric, n = f"score:{r['name']}", int(r["n"])
+        if r["kind"] == "numeric":
+            if n >= 2:
+                moments.setdefault(metric, {})[r["v"]] = _moments(n, r["mean"], r["var"])
+        elif r["kind"] == "boolean":
+            rates.setdefault(metric, {})[r["v"]] = (int(r["k"]), n)
+        else:
+            labels.setdefault(metric, {})[r["v"]] = (dict(zip(*r["labels"], strict=True)), n)
+    for metric, per_variant in labels.items():
+        # A variant none of whose scores has a label has a share of 0 of it, not no share.
+        for label in sorted({x for counts, _ in per_variant.values() for x in counts}):
+            rates[f"{metric}={label}"] = {
+                v: (int(counts.get(label, 0)), n) for v, (counts, n) in per_variant.items()
+            }
+    for metric, per_variant_moments in moments.items():
+        out[metric] = _compare_means(per_variant_moments, control, options)
+    for metric, counts in rates.items():
+        out[metric] = _compare_rates(counts, control, options)
+    return out
+
+
+def _quantiles(engine: Engine, scope: Scope) -> dict[str, dict[str, float | None]]:
+    where, params = scope.where()
+    rows = engine.rows(
+        f"SELECT experiment_variant AS v, quantilesDD(0.005, 0.5, 0.95)(e.latency_ms) AS lat, "
+        f"quantilesDD(0.005, 0.95)(e.ttft_ms) AS ttft FROM {EVENTS} AS e WHERE {where} GROUP BY v",
+        params,
+    )
+    return {
+        r["v"]: {
+            "latency_p50": r["lat"][0],
+            "latency_p95": r["lat"][1],
+            "ttft_p95": r["ttft"][0] if r["ttft"] and r["ttft"][0] == r["ttft"][0] else None,
+        }
+        for r in rows
+    }
+
+
+def _samples(engine: Engine, scope: Scope) -> dict[str, dict[str, np.ndarray[Any, Any]]]:
+    """Up to SAMPLE calls a variant, the same every time (ordered by a hash of the id)."""
+    where, params = scope.where()
+    params_with: dict[str, Param] = {**params, "k": SAMPLE}
+    rows = engine.rows(
+        f"SELECT experiment_variant AS v, e.latency_ms AS latency_ms, e.ttft_ms AS ttft_ms "
+        f"FROM {EVENTS} AS e WHERE {where} "
+        f"ORDER BY cityHash64(e.event_id, {SEED}) LIMIT {{k:UInt32}} BY v",
+        params_with,
+    )
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        mine = out.setdefault(r["v"], {"latency_ms": [], "ttft_ms": []})
+        mine["latency_ms"].append(float(r["latency_ms"]))
+        if r["ttft_ms"] is not None:
+            mine["ttft_ms"].append(float(r["ttft_ms"]))
+    return {v: {k: np.array(x) for k, x in cols.items()} for v, cols in out.items()}
+
+
+# -- comparisons -----------------------------------------------------------------------------
+
+
+def _relative(diff_ci: tuple[float, float], base: float) -> tuple[float, float] | None:
+    return (diff_ci[0] / base, diff_ci[1] / base) if base else None
+
+
+def _result(value: float, ci: tuple[float, float], test: str) -> Result:
+    return {"value": value, "ci": list(ci), "test": test}
+
+
+def _with_diff(
+    result: Result, control_value: float, diff: float, diff_ci: tuple[float, float], p: float
+) -> Result:
+    relative_ci = _relative(diff_ci, control_value)
+    return {
+        **result,
+        "diff": diff,
+        "diff_ci": list(diff_ci),
+        "relative": diff / control_value if control_value else None,
+        "relative_ci": list(relative_ci) if relative_ci else None,
+        "p_value": p,
+    }
+
+
+def _compare_rates(
+    counts: dict[str, tuple[int, int]], control: str, options: Options
+) -> dict[str, Result]:
+    if control not in counts:
+        return {}
+    kc, nc = counts[control]
+    out = {}
+    for v, (k, n) in counts.items():
+        p = k / n
+        se_p = math.sqrt(p * (1 - p) / n)
+        if options.method == "sequential":
+            half = stats.sequential_halfwidth(se_p, n, options.confidence)
+            ci = (max(0.0, p - half), min(1.0, p + half))
+        else:
+            ci = stats.wilson(k, n, options.confidence)
+        test = "two-proportion z-test; Wilson value, Newcombe difference"
+        result = _result(p, ci, test if options.method == "fixed" else "confidence sequence")
+        if v != control:
+            pc = kc / nc
+            diff = p - pc
+            se = math.sqrt(p * (1 - p) / n + pc * (1 - pc) / nc)
+            if options.method == "sequential":
+                half = stats.sequential_halfwidth(se, n + nc, options.confidence)
+                diff_ci, pv = (diff - half, diff + half), stats.sequential_pvalue(diff, se, n + nc)
+            else:
+                diff_ci = stats.newcombe(kc, nc, k, n, options.confidence)
+                pv = stats.two_proportions(kc, nc, k, n)
+            result = _with_diff(result, pc, diff, diff_ci, pv)
+        out[v] = result
+    return out
+
+
+def _compare_means(
+    moments: dict[str, stats.Moments], control: str, options: Options
+) -> dict[str, Result]:
+    if control not in moments:
+        return {}
+    c = moments[control]
+    out = {}
+    for v, m in moments.items():
+        se_m = math.sqrt(m.variance / m.n)
+        if options.method == "sequential":
+            half = stats.sequential_halfwidth(se_m, m.n, options.confidence)
+        else:
+            half = stats.t_of(options.confidence, m.n - 1) * se_m
+        result = _result(
+            m.mean,
+            (m.mean - half, m.mean + half),
+            "Welch's t-test" if options.method == "fixed" else "confidence sequence",
+        )
+        if v != control:
+            diff = m.mean - c.mean
+            se = math.sqrt(m.variance / m.n + c.variance / c.n)
+            if options.method == "sequential":
+                half = stats.sequential_halfwidth(se, m.n + c.n, options.confidence)
+                diff_ci, pv = (
+                    (diff - half, diff + half),
+                    stats.sequential_pvalue(diff, se, m.n + c.n),
+                )
+            else:
+                low, high, pv = stats.welch(c, m, options.confidence)
+                diff_ci = (low, high)
+            result = _with_diff(result, c.mean, diff, diff_ci, pv)
+        out[v] = result
+    return out
+
+
+def _compare_ratios(
+    sums: dict[str, stats.RatioSums], control: str, options: Options
+) -> dict[str, Result]:
+    if control not in sums:
+        return {}
+    c = sums[control]
+    out = {}
+    for v, s in sums.items():
+        se_r = math.sqrt(s.variance())
+        if options.method == "sequential":
+            half = stats.sequential_halfwidth(se_r, s.n, options.confidence)
+        else:
+            half = stats.z_of(options.confidence) * se_r
+        result = _result(s.ratio, (s.ratio - half, s.ratio + half), "delta method over users")
+        if v != control:
+            diff = s.ratio - c.ratio
+            se = math.sqrt(s.variance() + c.variance())
+            if options.method == "sequential":
+                half = stats.sequential_halfwidth(se, s.n + c.n, options.confidence)
+                diff_ci, pv = (
+                    (diff - half, diff + half),
+                    stats.sequential_pvalue(diff, se, s.n + c.n),
+                )
+            else:
+                low, high, pv = stats.delta_method(c, s, options.confidence)
+                diff_ci = (low, high)
+            result = _with_diff(result, c.ratio, diff, diff_ci, pv)
+        out[v] = result
+    return out
+
+
+def _compare_quantiles(
+    values: dict[str, float],
+    samples: dict[str, np.ndarray[Any, Any]],
+    q: float,
+    control: str,
+    options: Options,
+) -> dict[str, Result]:
+    if control not in values or samples[control].size < 2:
+        return {}
+    out = {}
+    rng = np.random.default_rng(SEED)
+    for v, value in values.items():
+        sample = samples[v]
+        if sample.size < 2:
+            continue
+        boot = np.quantile(rng.choice(sample, size=(RESAMPLES, sample.size)), q, axis=1)
+        tail = (1 - options.confidence) / 2 * 100
+        low, high = np.percentile(boot, [tail, 100 - tail])
+        result = _result(value, (float(low), float(high)), "bootstrap CI; Mann-Whitney U")
+        if v != control:
+            diff_ci = stats.bootstrap_quantile_diff(
+                samples[control], sample, q, RESAMPLES, SEED, options.confidence
+            )
+            pv = stats.mann_whitney(samples[control], sample)
+            result = _with_diff(result, values[control], value - values[control], diff_ci, pv)
+        out[v] = result
+    return out
+
+
+def _adjust(metrics: dict[str, dict[str, Result]]) -> None:
+    """Holm-adjusted p-values beside the raw ones, across every metric and variant shown."""
+    tested = [r for results in metrics.values() for r in results.values() if "p_value" in r]
+    for result, adjusted in zip(tested, stats.holm([r["p_value"] for r in tested]), strict=True):
+        result["p_adjusted"] = adjusted
+
+
+# -- verdict ---------------------------------------------------------------------------------
+
+
+def _withheld(reason: str) -> dict[str, Any]:
+    return {"verdict": "not_enough_data", "reason": reason, "guardrails": {}}
+
+
+def verdict(
+    variant: dict[str, int], control: dict[str, int], shown: dict[str, Result], options: Options
+) -> dict[str, Any]:
+    """Kayenta-style: each guardrail passes when its relative change's CI lies below the
+    tolerance, fails when it lies wholly above it (worse), and is marginal otherwise; the
+    weighted score (1, 0.5, 0) decides: pass at 0.9, fail below 0.5 or on any failure."""
+    for side, counts in (("variant", variant), ("control", control)):
+        if counts["events"] < options.min_events or counts["users"] < options.min_users:
+            return _withheld(
+                f"the {side} has {counts['events']} calls and {counts['users']} "
+                f"users; at least {options.min_events} and {options.min_users} "
+                "are needed"
+            )
+    guardrails = options.guardrails or GUARDRAILS
+    judged: dict[str, dict[str, Any]] = {}
+    for metric, weight in guardrails.items():
+        result = shown.get(metric)
+        if result is None or "diff_ci" not in result:
+            continue
+        judged[metric] = {"weight": weight, "outcome": _judge(metric, result, options.tolerance)}
+    if not judged:
+        return _withheld("no guardrail metric could be compared")
+    score = sum(
+        j["weight"] * {"pass": 1.0, "marginal": 0.5, "fail": 0.0}[j["outcome"]]
+        for j in judged.values()
+    ) / sum(j["weight"] for j in judged.values())
+    failed = any(j["outcome"] == "fail" for j in judged.values())
+    outcome = "fail" if failed or score < 0.5 else "pass" if score >= 0.9 else "marginal"
+    return {"verdict": outcome, "score": score, "guardrails": judged}
+
+
+def _judge(metric: str, result: Result, tolerance: float) -> str:
+    worse: Callable[[float], float] = (lambda x: x) if metric in LOWER_IS_BETTER else (lambda x: -x)
+    if result.get("relative_ci"):
+        low, high = sorted(worse(x) for x in result["relative_ci"])
+        return "fail" if low > tolerance else "pass" if high < tolerance else "marginal"
+    low, high = sorted(worse(x) for x in result["diff_ci"])  # a control at 0: absolute
+    return "fail" if low > 0 else "pass" if high <= 0 else "marginal"
+
+
+def _worst(verdicts: list[str]) -> str:
+    order = ("fail", "marginal", "not_enough_data", "pass")
+    return next(v for v in order if v in verdicts)
+
+
+def timeline(
+    engine: Engine, scope: Scope, name: str, options: Options, points: int = 24
+) -> dict[str, Any]:
+    """The verdict as it stood at the end of each step over the range (cumulative from the
+    start), for a canary's rollout chart."""
+    report(engine, scope, name, options)  # an unknown experiment or control: the error now
+    step = max(3600.0, math.ceil((scope.end - scope.start).total_seconds() / points / 3600) * 3600)
+    out = []
+    end = scope.start
+    while end < scope.end:
+        end = min(scope.end, end + timedelta(seconds=step))
+        try:
+            answer = report(engine, replace(scope, end=end), name, options)
+        except ApiError:
+            continue  # not seen yet at that time (or its control not yet)
+        judged = [v for v in answer["variants"] if not v["control"]]
+        out.append(
+            {
+                "t": iso_ms(int(end.timestamp() * 1000)),
+                "verdict": answer["verdict"],
+                "variants": {v["variant"]: v["verdict"] for v in judged},
+                "srm": answer["srm"]["mismatch"],
+            }
+        )
+    return {"experiment": name, "step": step, "points": out}

@@ -1,0 +1,1 @@
+"""Feedback and evaluation scores: received, checked, stored, and joined to events."""
