@@ -27,7 +27,8 @@ def test_every_answer_matches_the_openapi_document(tmp_path: Path) -> None:
              "--header", f"Authorization: Bearer {ADMIN_KEY}",
              "--checks", "not_a_server_error,status_code_conformance,"
                          "content_type_conformance,response_schema_conformance",
-             "--max-time", "45", "--workers", "2", "--seed", "20261205",
+             # One worker: with two, hypothesis races in ast.parse (a CPython 3.11 bug).
+             "--max-time", "45", "--workers", "1", "--seed", "20261205",
              "--no-color"],
             capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its cache stays there
         )  # fmt: skip

@@ -390,14 +390,22 @@ def test_scores_bad_input_and_orphans(server: Server, project_key: str) -> None:
         nothing = http.post("/v1/scores", json={"name": "stars", "value": 1})
         assert nothing.status_code == 422 and nothing.json()["detail"][0]["field"] == "event_id"
         many = http.post("/v1/scores", json=[{"event_id": "e-1", "name": "stars", "value": 1},
-                                             {"event_id": "e-1", "name": "bad name!", "value": 1}])  # fmt: skip
-        assert many.status_code == 422 and many.json()["detail"][0]["field"] == "[1].name"
+                                             {"event_id": "e-1", "name": "bad name!", "value": 1},
+                                             {"event_id": "e-1", "name": "stars", "value": True}])  # fmt: skip
+        assert many.status_code == 201, many.text  # the valid one stored, the others listed
+        assert [s["index"] for s in many.json()["scores"]] == [0]
+        assert [(e["index"], e["field"]) for e in many.json()["errors"]] == [
+            (1, "name"),
+            (2, "value"),
+        ]
+        none = http.post("/v1/scores", json=[{"event_id": "e-1", "name": "stars", "value": "x"}])
+        assert none.status_code == 422 and none.json()["detail"][0]["field"] == "[0].value"
         nan = http.post(
             "/v1/scores",
             content=b'{"event_id": "e-1", "name": "stars", "value": NaN}',
             headers={"content-type": "application/json"},
         )
-        assert nan.status_code == 422
+        assert nan.status_code == 400 and nan.json()["detail"][0]["field"] == "body"
         again = http.post(
             "/v1/scores",
             json={
@@ -414,6 +422,6 @@ def test_scores_bad_input_and_orphans(server: Server, project_key: str) -> None:
         )
         logged = http.get("/v1/scores").json()["scores"]
         event = http.get("/v1/requests/e-1").json()
-    assert sorted(s["value"] for s in logged) == [2, 3, 4]  # s-1 replaced, the bad ones not stored
+    assert sorted(s["value"] for s in logged) == [1, 2, 3, 4]  # s-1 replaced, bad ones not stored
     assert [s["orphan"] for s in logged if s["value"] == 2] == [True]
-    assert sorted(s["value"] for s in event["scores"]) == [3, 4]
+    assert sorted(s["value"] for s in event["scores"]) == [1, 3, 4]

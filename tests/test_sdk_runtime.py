@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import uvicorn
@@ -318,3 +319,34 @@ def test_long_prompts_are_clipped_and_split_into_bodies(
     assert len(events) == 60
     assert {len(e["prompt"]) for e in events} == {100_000}
     assert llmpulse.stats()["refused"] == 0
+
+
+def test_scores_from_the_sdk(server: Server, sdk: str, fake: FakeLLM) -> None:
+    """score() on a call (its event id) and on the current trace, queued and delivered
+    gzip'd with the events; the same id replaces; a refused score is counted, not raised."""
+
+    @llmpulse.observe(name="answer")
+    def answer() -> tuple[str, str]:
+        chat(fake, content="rate me")
+        trace = llmpulse.current_trace_id()
+        assert trace is not None
+        llmpulse.score("helpfulness", 0.8, source="eval", comment="judge v1")
+        return trace, llmpulse.score("thumbs", True)
+
+    trace, thumbs_id = answer()
+    event = stored_events(server, sdk, 1)[0]
+    llmpulse.score("label", "good", event_id=event["event_id"], source="annotator")
+    llmpulse.score("thumbs", False, trace_id=trace, score_id=thumbs_id)  # changed their mind
+    refused_before = llmpulse.stats()["refused"]
+    assert llmpulse.flush(timeout=30)
+    llmpulse.score("label", 3, event_id=event["event_id"])  # a categorical score: refused
+    assert llmpulse.flush(timeout=30)
+    assert llmpulse.stats()["refused"] == refused_before + 1
+    with pytest.raises(ValueError, match="event_id or trace_id"):
+        llmpulse.score("orphaned", 1)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {sdk}"}) as http:
+        scores = http.get(f"/v1/requests/{event['event_id']}").json()["scores"]
+    assert sorted((s["name"], s["value"], s["source"]) for s in scores) == [
+        ("helpfulness", 0.8, "eval"), ("label", "good", "annotator"), ("thumbs", False, "user")
+    ]  # fmt: skip
+    assert all(s["trace_id"] == trace for s in scores if s["name"] != "label")

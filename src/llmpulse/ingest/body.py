@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 
 from llmpulse.api.errors import FieldError
 
@@ -96,3 +97,17 @@ def parse_events(data: bytes, content_type: str | None) -> ParsedBody:
             413, "body", f"{len(body.items)} events in one request; the limit is {MAX_EVENTS}"
         )
     return body
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the size limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

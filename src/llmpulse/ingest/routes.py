@@ -23,10 +23,10 @@ from llmpulse.ingest.answers import (
 )
 from llmpulse.ingest.body import (
     JSON_TYPES,
-    MAX_BODY_BYTES,
     BodyError,
     check_content_type,
     media_type,
+    read_body,
 )
 from llmpulse.ingest.prepare import PROTOBUF_TYPES
 from llmpulse.ingest.service import IngestService
@@ -36,20 +36,6 @@ router = APIRouter(tags=["ingest"])
 PIPELINE: Service[IngestService] = Service("ingest")
 Pipeline = Annotated[IngestService, Depends(PIPELINE)]
 Sender = Annotated[Grant, Depends(require(INGEST))]
-
-
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the size limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyError(413, "body", f"request body exceeds {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(

@@ -86,16 +86,19 @@ def matched(engine: Engine, project: str, scores: list[dict[str, Any]]) -> set[s
     """The event ids and trace ids of `scores` that name stored events."""
     events = [s["event_id"] for s in scores if s.get("event_id")]
     traces = [s["trace_id"] for s in scores if not s.get("event_id") and s.get("trace_id")]
-    if not events and not traces:
+    parts: list[str] = []
+    params: dict[str, Param] = {"p": project}
+    if events:
+        parts.append(f"SELECT DISTINCT toString(event_id) AS k FROM {EVENTS} "
+                     "WHERE project = {p:String} AND event_id IN {e:Array(UUID)}")  # fmt: skip
+        params["e"] = events
+    if traces:
+        parts.append(f"SELECT DISTINCT trace_id AS k FROM {EVENTS} "
+                     "WHERE project = {p:String} AND trace_id IN {t:Array(String)}")  # fmt: skip
+        params["t"] = traces
+    if not parts:
         return set()
-    rows = engine.rows(
-        f"SELECT DISTINCT toString(event_id) AS k FROM {EVENTS} "
-        "WHERE project = {p:String} AND event_id IN {e:Array(UUID)} "
-        f"UNION ALL SELECT DISTINCT trace_id AS k FROM {EVENTS} "
-        "WHERE project = {p:String} AND trace_id IN {t:Array(String)}",
-        {"p": project, "e": events, "t": traces},
-    )
-    return {r["k"] for r in rows}
+    return {r["k"] for r in engine.rows(" UNION ALL ".join(parts), params)}
 
 
 def joined(

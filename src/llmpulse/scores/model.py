@@ -22,6 +22,7 @@ from pydantic import (
 from llmpulse.api.bodies import Problem
 from llmpulse.events.normalize import canonical_event_id
 from llmpulse.events.schema import MAX_ID_CHARS
+from llmpulse.query.filters import EARLIEST, LATEST
 from llmpulse.query.scores import SCORE_NAME
 
 DataType = Literal["numeric", "boolean", "categorical"]
@@ -44,7 +45,10 @@ class Score(BaseModel):
     trace_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="or the whole trace"
     )
-    name: str = Field(description="letters, digits, _ . -; at most 100")
+    name: str = Field(
+        description="letters, digits, _ . -; 1 to 100",
+        json_schema_extra={"pattern": f"^{SCORE_NAME.pattern}$"},
+    )
     value: StrictBool | StrictInt | StrictFloat | StrictStr
     data_type: DataType | None = Field(None, description="default: from the value's JSON type")
     source: Source = "user"
@@ -67,8 +71,11 @@ class Score(BaseModel):
     @field_validator("ts")
     @classmethod
     def _ts(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
         return value
 
     @model_validator(mode="after")

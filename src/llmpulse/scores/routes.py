@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.auth import require
-from llmpulse.api.bodies import checked
 from llmpulse.api.errors import FieldError, error_responses
 from llmpulse.api.openapi import answers
+from llmpulse.ingest.body import BodyError, check_content_type, decompress, read_body
 from llmpulse.meta.keys import INGEST, Grant
 from llmpulse.query import scores as read
 from llmpulse.query.params import Scoped, Store
@@ -23,13 +24,21 @@ Sender = Annotated[Grant, Depends(require(INGEST))]
 
 
 class Stored(BaseModel):
+    index: int = Field(description="its place in the body (0 for a single score)")
     score_id: str
-    orphan: bool
+    orphan: bool = Field(description="no stored event or trace matches it (yet)")
+
+
+class Refused(BaseModel):
+    index: int
+    field: str
+    error: str
 
 
 class StoredScores(BaseModel):
     scores: list[Stored]
     orphans: int
+    errors: list[Refused] = Field(description="the scores not stored, and why")
 
 
 class ScoreLog(BaseModel):
@@ -49,19 +58,23 @@ def _scores_body() -> dict[str, Any]:
     "/scores",
     summary="Send feedback or evaluation scores: one object or an array of up to 1,000",
     openapi_extra={"requestBody": _scores_body()},
-    **answers(StoredScores, status=201),
+    **answers(StoredScores, 413, 415, status=201),
 )
-async def post_scores(store: Store, sender: Sender, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    """Stored when it answers; an unknown event or trace id is kept and flagged `orphan`."""
+async def post_scores(request: Request, store: Store, sender: Sender) -> dict[str, Any]:
+    """Stored when it answers; an unknown event or trace id is kept and flagged `orphan`.
+    In an array, the valid scores are stored and `errors` lists the others (422 when none
+    is valid). The body may be gzip'd (Content-Encoding), as the SDK sends it."""
+    check_content_type(request.headers.get("content-type"))
+    data = decompress(await read_body(request), request.headers.get("content-encoding"))
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(400, "body", f"malformed JSON: {exc}") from exc
     many = isinstance(body, list)
     items = body if many else [body]
     if not items or len(items) > MAX_SCORES:
         raise FieldError(422, "body", f"send 1 to {MAX_SCORES} scores")
-    scores = [
-        checked(Score, item, prefix=f"[{i}]." if many else "") for i, item in enumerate(items)
-    ]
-    stored = await run_in_threadpool(record, store, sender.project, scores, many)
-    return {"scores": stored, "orphans": sum(s["orphan"] for s in stored)}
+    return await run_in_threadpool(record, store, sender.project, items, many)
 
 
 @router.get(

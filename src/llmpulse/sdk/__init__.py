@@ -12,16 +12,19 @@ from llmpulse.sdk.instruments import (
     instrument_openai,
     uninstrument,
 )
+from llmpulse.sdk.scores import current_trace_id, score
 from llmpulse.sdk.spans import observe
 
 __all__ = [
     "context",
+    "current_trace_id",
     "flush",
     "init",
     "instrument",
     "instrument_anthropic",
     "instrument_openai",
     "observe",
+    "score",
     "shutdown",
     "stats",
     "uninstrument",

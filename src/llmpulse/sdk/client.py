@@ -94,6 +94,10 @@ def emit_span(span: dict[str, Any]) -> None:
     _exporter().submit(SPAN, span)
 
 
+def submit(kind: str, item: dict[str, Any]) -> None:
+    _exporter().submit(kind, item)
+
+
 def flush(timeout: float = 5.0) -> bool:
     """Wait until everything recorded so far is delivered; False on timeout."""
     return _State.exporter.flush(timeout) if _State.exporter is not None else True

@@ -104,6 +104,8 @@ def create_app(ctx: Platform) -> FastAPI:
         description="LLM telemetry: ingest events, query metrics. Auth: `Bearer KEY`.",
         default_response_class=JsonResponse,
         lifespan=lifespan,
+        # `/v1/requests/` (an empty id) is a 404, not a redirect to the list.
+        redirect_slashes=False,
     )
     install_services(
         app,
