@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from llmpulse.alerts import durations
 from llmpulse.alerts.kinds import Observation, register
 from llmpulse.alerts.rules import Rule
 from llmpulse.analytics.stats import wilson
 from llmpulse.api.errors import FieldError
+from llmpulse.query import durations
 from llmpulse.query.aggregates import QUANTILE_LEVELS, aggregate, number
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine, Param

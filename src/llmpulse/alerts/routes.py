@@ -16,7 +16,6 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from llmpulse.alerts import durations
 from llmpulse.alerts.backtest import backtest
 from llmpulse.alerts.channels import FAILING_AFTER, Notice, deliver
 from llmpulse.alerts.evaluator import Evaluator
@@ -33,6 +32,7 @@ from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
 from llmpulse.meta.keys import ADMIN, READ, Grant
+from llmpulse.query import durations
 from llmpulse.query.filters import QueryError, parse_time
 
 router = APIRouter(

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmpulse.alerts import durations
 from llmpulse.api.bodies import Problem
 from llmpulse.events.taxonomy import DIMENSIONS
+from llmpulse.query import durations
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Comparison = Literal[">", ">=", "<", "<="]

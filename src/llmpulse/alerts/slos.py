@@ -22,11 +22,11 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmpulse.alerts import durations
 from llmpulse.alerts.kinds import Observation, register
 from llmpulse.alerts.rules import Name, Rule
 from llmpulse.api.errors import FieldError
 from llmpulse.events.taxonomy import DIMENSIONS
+from llmpulse.query import durations
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS

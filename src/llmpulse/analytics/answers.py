@@ -88,3 +88,87 @@ class Timeline(BaseModel):
     experiment: str
     step: float = Field(description="seconds between points")
     points: list[TimelinePoint]
+
+
+class Cohort(BaseModel):
+    cohort: str = Field(description="the first day of the cohort's period")
+    users: int
+    retained: list[int] = Field(description="users active k periods after, k = 0, 1, ...")
+    rates: list[float | None]
+    d1: float | None = Field(description="share active on the day after their first")
+    d7: float | None
+    d30: float | None
+    segment: str | None = None
+
+
+class Retention(BaseModel):
+    period: str
+    group_by: str | None
+    cohorts: list[Cohort]
+    average: list[float | None] = Field(description="per k, over the cohorts that reached it")
+
+
+class FunnelStep(BaseModel):
+    step: str
+    users: int
+    conversion: float | None = Field(description="of the users at the first step")
+    from_previous: float | None
+    median_s_from_previous: float | None
+
+
+class Funnel(BaseModel):
+    window_s: int
+    steps: list[FunnelStep]
+
+
+class SessionPeriod(BaseModel):
+    t: str
+    sessions: int
+    median_calls: float | None
+    p90_calls: float | None
+    median_minutes: float | None
+    p90_minutes: float | None
+    calls_per_session: float | None
+    error_share: float | None
+    active_users: int
+    new_users: int
+    returning_users: int
+    churned_users: int = Field(description="active the period before and not in this one")
+    previously_active: int | None
+
+
+class ChurnPeriod(BaseModel):
+    t: str
+    churned_users: int
+    previously_active: int
+    churn_rate: float | None
+
+
+class ChurnSegment(BaseModel):
+    segment: str
+    periods: list[ChurnPeriod]
+
+
+class Sessions(BaseModel):
+    period: str
+    periods: list[SessionPeriod]
+    group_by: str | None = None
+    segments: list[ChurnSegment] | None = None
+
+
+class AdoptionPeriod(BaseModel):
+    t: str
+    calls: int
+    users: int
+    new_users: int = Field(description="first use of the feature")
+    returning_users: int
+
+
+class FeatureAdoption(BaseModel):
+    feature: str
+    periods: list[AdoptionPeriod]
+
+
+class Adoption(BaseModel):
+    period: str
+    features: list[FeatureAdoption]

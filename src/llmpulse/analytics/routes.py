@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.analytics import answers as a
-from llmpulse.analytics import experiments
+from llmpulse.analytics import experiments, product
 from llmpulse.analytics.experiments import Method, Options, Unit
+from llmpulse.analytics.product import Period
 from llmpulse.api.errors import error_responses
 from llmpulse.api.openapi import answers
+from llmpulse.query import durations
 from llmpulse.query.filters import QueryError
 from llmpulse.query.params import Scoped, Store
 
@@ -102,3 +104,71 @@ async def experiment_report(name: str, s: Scoped, store: Store, chosen: Chosen) 
 )
 async def experiment_timeline(name: str, s: Scoped, store: Store, chosen: Chosen) -> dict[str, Any]:
     return await run_in_threadpool(experiments.timeline, store, s, name, chosen)
+
+
+# -- product analytics --------------------------------------------------------------------------
+
+PeriodParam = Annotated[Period, Query(description="day or week (weeks start on Monday)")]
+Segment = Annotated[str | None, Query(description="one dimension, or experiment (name:variant)")]
+
+
+@router.get(
+    "/analytics/retention",
+    summary="Cohorts by first-seen period: users active again k periods later; D1/D7/D30",
+    **answers(a.Retention),
+)
+async def retention(
+    s: Scoped,
+    store: Store,
+    period: PeriodParam = "day",
+    cohort_by: Annotated[
+        Literal["first_seen"], Query(description="what a cohort is: the users first seen")
+    ] = "first_seen",
+    group_by: Segment = None,
+) -> dict[str, Any]:
+    return await run_in_threadpool(product.retention, store, s, period, group_by)
+
+
+@router.get(
+    "/analytics/funnel",
+    summary="Users reaching each step in order within the window; conversion, median times",
+    **answers(a.Funnel),
+)
+async def funnel(
+    s: Scoped,
+    store: Store,
+    steps: Annotated[
+        str, Query(description="FIELD:VALUE steps in order: feature:search,feature:export")
+    ],
+    window: Annotated[
+        str, Query(description="from the first step to the last: 30m, 1h, 7d")
+    ] = "1h",
+) -> dict[str, Any]:
+    chosen = product.parse_steps(steps)
+    try:
+        window_s = durations.seconds(window)
+    except ValueError as exc:
+        raise QueryError("window", str(exc)) from None
+    if not 1 <= window_s <= 90 * 86400:
+        raise QueryError("window", "must be from 1s to 90d", 422)
+    return await run_in_threadpool(product.funnel, store, s, chosen, window_s)
+
+
+@router.get(
+    "/analytics/sessions",
+    summary="Per period: sessions, their length, errors; active, new, returning, churned users",
+    **answers(a.Sessions),
+)
+async def sessions(
+    s: Scoped, store: Store, period: PeriodParam = "day", group_by: Segment = None
+) -> dict[str, Any]:
+    return await run_in_threadpool(product.sessions, store, s, period, group_by)
+
+
+@router.get(
+    "/analytics/adoption",
+    summary="Per feature and period: calls, users, new and returning users",
+    **answers(a.Adoption),
+)
+async def adoption(s: Scoped, store: Store, period: PeriodParam = "day") -> dict[str, Any]:
+    return await run_in_threadpool(product.adoption, store, s, period)
