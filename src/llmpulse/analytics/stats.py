@@ -121,21 +121,19 @@ def delta_method(
     return diff - z * se, diff + z * se, float(2 * stats.norm.sf(abs(diff / se)))
 
 
-def bootstrap_quantile_diff(
-    control: np.ndarray[Any, Any],
-    variant: np.ndarray[Any, Any],
-    q: float,
-    resamples: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile-bootstrap CI of quantile_q(variant) - quantile_q(control), seeded."""
-    rng = np.random.default_rng(seed)
-    a = rng.choice(control, size=(resamples, control.size), replace=True)
-    b = rng.choice(variant, size=(resamples, variant.size), replace=True)
-    diffs = np.quantile(b, q, axis=1) - np.quantile(a, q, axis=1)
+def bootstrap_quantiles(
+    sample: np.ndarray[Any, Any], levels: list[float], resamples: int, rng: np.random.Generator
+) -> np.ndarray[Any, Any]:
+    """Each quantile `levels` (rows) of each of `resamples` resamples (columns), drawn with
+    replacement from `sample`."""
+    drawn = rng.choice(sample, size=(resamples, sample.size), replace=True)
+    return np.asarray(np.quantile(drawn, levels, axis=1))
+
+
+def percentile_ci(values: np.ndarray[Any, Any], confidence: float = 0.95) -> tuple[float, float]:
+    """The central `confidence` interval of a bootstrap distribution (the percentile method)."""
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 

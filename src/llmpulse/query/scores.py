@@ -113,20 +113,25 @@ def joined(
         chosen += " AND name IN {s_names:Array(String)}"
         params["s_names"] = names
     score = "s.name AS name, s.data_type AS data_type, s.value AS value, s.category AS category"
-    picked = ", ".join(f"e.{c} AS {c}" for c in columns)
-    firsts = ", ".join(f"argMin({c}, ts) AS {c}" for c in columns)
-    scores = f"SELECT name, data_type, value, category, event_id, trace_id FROM {SCORES} FINAL"
+    picked = "".join(f", e.{c} AS {c}" for c in columns)
+    listed = "".join(f", {c}" for c in columns)
+    firsts = "".join(f", argMin({c}, ts) AS {c}" for c in columns)
+    fields = "name, data_type, value, category"
+    # The scores are the joins' right side: the hash table is built from them, the few.
+    # A trace's events are grouped only for the traces that have scores.
+    of_project = f"{fields} FROM {SCORES} FINAL WHERE {chosen}"
+    on_event = f"SELECT toUUIDOrZero(event_id) AS k, {of_project} AND event_id != ''"
+    on_trace = f"SELECT trace_id AS k, {of_project} AND event_id = '' AND trace_id != ''"
     sql = f"""
-        SELECT {score}{", " if columns else ""}{picked}
-        FROM ({scores} WHERE {chosen} AND event_id != '') AS s
-        INNER JOIN (SELECT toString(event_id) AS k{", " if columns else ""}{", ".join(columns)}
-                    FROM {EVENTS} WHERE {where}) AS e ON s.event_id = e.k
+        SELECT {score}{picked}
+        FROM (SELECT event_id{listed} FROM {EVENTS} WHERE {where}) AS e
+        INNER JOIN ({on_event}) AS s ON e.event_id = s.k
         UNION ALL
-        SELECT {score}{", " if columns else ""}{picked}
-        FROM ({scores} WHERE {chosen} AND event_id = '') AS s
-        INNER JOIN (SELECT trace_id AS k{", " if columns else ""}{firsts} FROM {EVENTS}
-                    WHERE {where} AND trace_id != '' GROUP BY trace_id) AS e ON s.trace_id = e.k
-    """
+        SELECT {score}{picked}
+        FROM (SELECT trace_id{firsts} FROM {EVENTS}
+              WHERE {where} AND trace_id IN (SELECT k FROM ({on_trace})) GROUP BY trace_id) AS e
+        INNER JOIN ({on_trace}) AS s ON e.trace_id = s.k
+    """  # fmt: skip
     return sql, params
 
 
