@@ -57,6 +57,9 @@ def test_full_spool_refuses_requests_and_loses_nothing_acknowledged(tmp_path: Pa
             senders.join()  # the spool fills on the way
             assert 507 in senders.statuses, "the spool never filled: the test tests nothing"
             assert senders.statuses <= {202, 507}, senders.statuses
+            topped_up = Senders(server, batches(300, 1, seed=34))  # fill the last crumbs
+            topped_up.join()
+            assert 507 in topped_up.statuses
             before_full = len(senders.acknowledged)
             with server.client() as http:
                 refused = http.post("/v1/events", json=batches(1, 50, seed=32)[0])
@@ -64,6 +67,8 @@ def test_full_spool_refuses_requests_and_loses_nothing_acknowledged(tmp_path: Pa
             assert refused.headers["Retry-After"] == "5"
             assert "No space left on device" in refused.json()["error"]
             assert "acknowledged" in refused.json()["error"]
+            # The loader still loads and checkpoints: it keeps room in the full spool.
+            server.wait_loaded()
             health = httpx.get(f"{server.url}/health")
             assert health.status_code == 503
             assert health.json()["failing"] == ["spool"]
@@ -79,10 +84,12 @@ def test_full_spool_refuses_requests_and_loses_nothing_acknowledged(tmp_path: Pa
             server.start()
             server.wait_loaded()
             acknowledged = {
-                e["event_id"] for batch in senders.acknowledged + more.acknowledged for e in batch
+                e["event_id"]
+                for batch in senders.acknowledged + topped_up.acknowledged + more.acknowledged
+                for e in batch
             }
             ids = stored_ids(server)
-            assert len(acknowledged) == (before_full + 30) * 50
+            assert len(acknowledged) == (before_full + 30) * 50 + len(topped_up.acknowledged)
             assert acknowledged <= set(ids), f"{len(acknowledged - set(ids))} acknowledged lost"
             assert len(ids) == len(set(ids)), "an event is stored twice"
         finally:

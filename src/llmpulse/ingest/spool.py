@@ -8,9 +8,11 @@ Appends from concurrent requests share fsyncs (group commit): a request waits fo
 fsync that covers its record, not for one of its own. A write or fsync that fails (a full
 disk) is an error to the caller, never an acknowledgement: a failed write is cut off
 again, and after a failed fsync the spool moves to a new segment, since the old file's
-state is unknown. Reading resynchronises past a damaged record (a torn write, a crash),
-so nothing written after it is lost; on open only bytes after the last intact record are
-cut.
+state is unknown. Writes stop short of the last RESERVE_BYTES of free space: the loader's
+checkpoint and journal go in the same directory, and they are what frees space again (a
+spool that filled its disk to the last byte could never drain). Reading resynchronises
+past a damaged record (a torn write, a crash), so nothing written after it is lost; on
+open only bytes after the last intact record are cut.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of payload
 _MAGIC = b"LP"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT  # not O_APPEND: records go where `_end` says
 _SEGMENT_GLOB = "segment-*.log"
+RESERVE_BYTES = 256 << 10  # room kept for the loader's checkpoint and journal
 
 
 class SpoolInUseError(ValueError):
@@ -118,6 +121,7 @@ class Spool:
                     self._end > 0 and self._end + len(data) > self._segment_bytes
                 ):
                     self._rotate()
+                _check_room(self._fd, len(data))
                 _write_at(self._fd, data, self._end)
             except OSError as exc:
                 self._cut_back()
@@ -261,6 +265,17 @@ class Spool:
             return Cursor(int(segment), int(offset))
         except FileNotFoundError:
             return Cursor(min(self._segments(), default=0), 0)
+
+
+def _check_room(fd: int, size: int) -> None:
+    """Refuse a write that would leave less than RESERVE_BYTES free on the filesystem."""
+    stats = os.fstatvfs(fd)
+    if stats.f_bavail * stats.f_frsize - size < RESERVE_BYTES:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)} (the last {RESERVE_BYTES >> 10} KiB are kept "
+            "for the loader, which frees space as it loads)",
+        )
 
 
 def _write_at(fd: int, data: bytes, offset: int) -> None:
