@@ -100,7 +100,14 @@ def main() -> None:
     steps = ",".join(f"feature:{f}" for f in FEATURES)
     span = {"from": f"-{DAYS + 1}d"}
     queries = {
-        "experiment report (1 of 3, by call)": (f"/v1/experiments/{EXPERIMENTS[0]}", span),
+        "experiment report (1 of 3; unit detected: user)": (
+            f"/v1/experiments/{EXPERIMENTS[0]}",
+            span,
+        ),
+        "experiment report, by call": (
+            f"/v1/experiments/{EXPERIMENTS[0]}",
+            {**span, "unit": "event"},
+        ),
         "experiment report, fixed, by user": (
             f"/v1/experiments/{EXPERIMENTS[0]}",
             {**span, "method": "fixed", "unit": "user"},

@@ -114,6 +114,9 @@ def _columns(events: list[dict[str, Any]], variant: str) -> dict[str, np.ndarray
 
 
 def _report(server: Server, key: str, **params: Any) -> dict[str, Any]:
+    """The report, per call unless the test asks otherwise (the data is randomised by user,
+    which `auto` would detect)."""
+    params.setdefault("unit", "event")
     with server.client(key) as http:
         answer = http.get(f"/v1/experiments/{EXPERIMENT}", params=params)
     assert answer.status_code == 200, answer.text
@@ -310,7 +313,7 @@ def test_timeline_ends_with_the_report_verdict(server: Server, experiment: dict[
         assert timeline.status_code == 200, timeline.text
         points = timeline.json()["points"]
     assert timeline.json()["step"] == 3600
-    report = _report(server, experiment["key"], **{"from": "-3h"})
+    report = _report(server, experiment["key"], unit="auto", **{"from": "-3h"})
     assert points[-1]["verdict"] == report["verdict"]
     assert len(points) >= 1
 
@@ -345,6 +348,32 @@ def test_one_variant_is_not_enough_data(server: Server, project_key: str) -> Non
     assert answer.status_code == 200
     assert answer.json()["verdict"] == "not_enough_data"
     assert "one variant" in answer.json()["variants"][0]["verdict"]["reason"]
+
+
+def test_unit_of_randomisation_is_detected(server: Server, experiment: dict[str, Any]) -> None:
+    detected = _report(server, experiment["key"], unit="auto", method="fixed")
+    by_user = _report(server, experiment["key"], unit="user", method="fixed")
+    assert detected["unit"] == "user" and "every user is in one variant" in detected["notes"][-1]
+    assert detected["variants"] == by_user["variants"]
+    # Calls of the same users in both variants: randomised per call.
+    mixed = [
+        {"model_id": "m", "latency_ms": 10, "user_id": f"u{i % 50}",
+         "experiment": {"name": "per-call", "variant": "AB"[i // 50 % 2]}}
+        for i in range(400)
+    ]  # fmt: skip
+    anonymous = [
+        {"model_id": "m", "latency_ms": 10, "user_id": f"v{i}" if i < 300 else None,
+         "experiment": {"name": "anonymous", "variant": "AB"[i % 2]}}
+        for i in range(400)
+    ]  # fmt: skip
+    with server.client(new_project_key(server)) as http:
+        assert http.post("/v1/events", json=mixed + anonymous).status_code == 202
+        server.wait_loaded()
+        per_call = http.get("/v1/experiments/per-call").json()
+        unknown = http.get("/v1/experiments/anonymous").json()
+    assert per_call["unit"] == "event" and "more than one variant, 50+" in per_call["notes"][-1]
+    assert per_call["srm"]["unit"] == "events"
+    assert unknown["unit"] == "event" and "75% of calls have a user_id" in unknown["notes"][-1]
 
 
 def test_sample_ratio_mismatch_is_flagged(server: Server, project_key: str) -> None:

@@ -24,7 +24,8 @@ from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import EVENTS
 
 Method = Literal["sequential", "fixed"]
-Unit = Literal["event", "user"]
+Unit = Literal["auto", "event", "user"]
+USER_COVERAGE: Final = 0.95  # share of calls with a user_id for `auto` to consider users
 SAMPLE: Final = 2000  # calls per variant the percentile bootstrap resamples
 RESAMPLES: Final = 1000
 SEED: Final = 20261205
@@ -59,7 +60,7 @@ LOWER_IS_BETTER: Final = frozenset(
 class Options:
     control: str | None = None
     method: Method = "sequential"
-    unit: Unit = "event"
+    unit: Unit = "auto"
     confidence: float = 0.95
     split: dict[str, float] | None = None  # planned shares; equal by default
     guardrails: dict[str, float] | None = None  # metric -> weight
@@ -111,8 +112,11 @@ def list_experiments(engine: Engine, scope: Scope) -> dict[str, Any]:
 # -- the report -----------------------------------------------------------------------------
 
 
-def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[str, Any]:
-    """Every metric of every variant against the control, with the verdict."""
+def report(
+    engine: Engine, scope: Scope, name: str, options: Options, keep_samples: bool = False
+) -> dict[str, Any]:
+    """Every metric of every variant against the control, with the verdict; with
+    `keep_samples`, the latency and TTFT samples drawn too (the page draws them)."""
     chosen = replace(scope, filters={**scope.filters, "experiment_name": [name]})
     overview = _overview(engine, chosen)
     base = {v: {"events": o["events"], "users": o["users"]} for v, o in overview.items()}
@@ -120,6 +124,10 @@ def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[st
         known = ", ".join(e["name"] for e in list_experiments(engine, scope)["experiments"])
         raise ApiError(404, f"no experiment {name!r} in this range; seen: {known or 'none'}")
     names = sorted(base)
+    unit_note = None
+    if options.unit == "auto":
+        unit, unit_note = _detect_unit(engine, chosen, overview)
+        options = replace(options, unit=unit)
     control = options.control or names[0]
     if control not in base:
         raise FieldError(
@@ -133,7 +141,7 @@ def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[st
         "method": options.method,
         "unit": options.unit,
         "confidence": options.confidence,
-        "notes": _notes(options),
+        "notes": _notes(options) + ([unit_note] if unit_note else []),
     }
     answer["srm"] = _srm(base, options)
     if len(names) < 2:
@@ -148,7 +156,8 @@ def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[st
         ]
         answer["verdict"] = "not_enough_data"
         return answer
-    metrics = _metrics(engine, chosen, overview, control, options)
+    samples = _samples(engine, chosen, {v: int(o["events"]) for v, o in overview.items()})
+    metrics = _metrics(engine, chosen, overview, samples, control, options)
     _adjust(metrics)
     variants: list[dict[str, Any]] = []
     for variant in names:
@@ -165,6 +174,10 @@ def report(engine: Engine, scope: Scope, name: str, options: Options) -> dict[st
     answer["variants"] = variants
     verdicts = [v["verdict"]["verdict"] for v in variants if not v["control"]]
     answer["verdict"] = verdicts[0] if len(verdicts) == 1 else _worst(verdicts)
+    if keep_samples:
+        answer["samples"] = {
+            v: {c: x.tolist() for c, x in cols.items()} for v, cols in samples.items()
+        }
     return answer
 
 
@@ -184,6 +197,26 @@ def _notes(options: Options) -> list[str]:
     if options.unit == "user":
         notes.append("randomised by user: rates and means per call by the delta method over users")
     return notes
+
+
+def _detect_unit(
+    engine: Engine, scope: Scope, overview: dict[str, dict[str, Any]]
+) -> tuple[Unit, str]:
+    """The unit the data shows was randomised: the user when (nearly) every call has one
+    and no user is in two variants; else the call."""
+    calls = sum(o["events"] for o in overview.values())
+    with_user = sum(o["with_user"] for o in overview.values())
+    if with_user < USER_COVERAGE * calls:
+        return "event", f"unit: call (detected: {with_user / calls:.0%} of calls have a user_id)"
+    where, params = scope.where()
+    [row] = engine.rows(
+        f"SELECT uniqExact(cityHash64(user_id)) AS n FROM {EVENTS} WHERE {where} AND user_id != ''",
+        params,
+    )
+    in_two = sum(o["users"] for o in overview.values()) - int(row["n"])
+    if in_two > 0:
+        return "event", f"unit: call (detected: users are in more than one variant, {in_two:,}+)"
+    return "user", "unit: user (detected: every user is in one variant; unit=event to override)"
 
 
 def _srm(base: dict[str, dict[str, int]], options: Options) -> dict[str, Any]:
@@ -222,6 +255,7 @@ def _metrics(
     engine: Engine,
     scope: Scope,
     overview: dict[str, dict[str, Any]],
+    samples: dict[str, dict[str, np.ndarray[Any, Any]]],
     control: str,
     options: Options,
 ) -> dict[str, dict[str, Result]]:
@@ -240,7 +274,6 @@ def _metrics(
             moments = {v: o[metric] for v, o in overview.items() if o[metric].n >= 2}
             out[metric] = _compare_means(moments, control, options)
     out.update(_scores(engine, scope, control, options))
-    samples = _samples(engine, scope, {v: int(o["events"]) for v, o in overview.items()})
     for column, percentiles in PERCENTILES.items():
         out.update(_compare_quantiles(overview, samples, column, percentiles, control, options))
     return {m: r for m, r in out.items() if r}
@@ -257,7 +290,8 @@ def _overview(engine: Engine, scope: Scope) -> dict[str, dict[str, Any]]:
     rows = engine.rows(
         f"""
         SELECT experiment_variant AS v, count() AS events,
-            uniqExact(cityHash64(e.user_id)) AS users,
+            uniqExactIf(cityHash64(e.user_id), e.user_id != '') AS users,
+            countIf(e.user_id != '') AS with_user,
             countIf(e.status = 'error') AS errors,
             avg(e.tokens_out) AS tok_mean, varSamp(e.tokens_out) AS tok_var,
             countIf({priced}) AS cost_n, avgIf(e.cost_usd, {priced}) AS cost_mean,
@@ -274,6 +308,7 @@ def _overview(engine: Engine, scope: Scope) -> dict[str, dict[str, Any]]:
         r["v"]: {
             "events": int(r["events"]),
             "users": int(r["users"]),
+            "with_user": int(r["with_user"]),
             "errors": int(r["errors"]),
             "tokens_out": _moments(r["events"], r["tok_mean"], r["tok_var"]),
             "cost_per_call": _moments(r["cost_n"], r["cost_mean"], r["cost_var"]),

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from llmpulse.events.taxonomy import DIMENSIONS
+from llmpulse.query import durations
 from llmpulse.query.filters import EARLIEST, QueryError, Scope
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS
@@ -18,6 +19,7 @@ Period = Literal["day", "week"]
 PERIOD_DAYS: Final = {"day": 1, "week": 7}
 RETENTION_DAYS: Final = (1, 7, 30)
 MAX_STEPS: Final = 8
+MAX_WINDOW_S: Final = 90 * 86400
 
 
 def _start_of(period: Period, column: str = "ts") -> str:
@@ -162,6 +164,17 @@ def parse_steps(value: str) -> list[tuple[str, str]]:
     return steps
 
 
+def parse_window(value: str) -> int:
+    """The funnel's window, like `30m`, `1h` or `7d`, in seconds: 1 s to 90 days."""
+    try:
+        window_s = durations.seconds(value)
+    except ValueError as exc:
+        raise QueryError("window", str(exc)) from None
+    if not 1 <= window_s <= MAX_WINDOW_S:
+        raise QueryError("window", "must be from 1s to 90d", 422)
+    return window_s
+
+
 def funnel(
     engine: Engine, scope: Scope, steps: list[tuple[str, str]], window_s: int
 ) -> dict[str, Any]:
@@ -215,6 +228,27 @@ def funnel(
             }
         )
     return {"window_s": window_s, "steps": out}
+
+
+def features_in_order(engine: Engine, scope: Scope, most: int = 4) -> list[str]:
+    """The `most` features in the most sessions, in the order sessions first reach them
+    (by their mean rank among the session's features): the default funnel."""
+    where, params = scope.where()
+    rows = engine.rows(
+        f"""
+        SELECT f AS feature, count() AS sessions, avg(rank) AS mean_rank
+        FROM (
+            SELECT arrayMap(x -> x.2, arraySort(groupArray((first, feature)))) AS fs
+            FROM (SELECT session_id, feature, min(ts) AS first FROM {EVENTS}
+                  WHERE {where} AND session_id != '' AND feature != ''
+                  GROUP BY session_id, feature)
+            GROUP BY session_id)
+        ARRAY JOIN fs AS f, arrayEnumerate(fs) AS rank
+        GROUP BY f ORDER BY sessions DESC, f LIMIT {int(most)}
+        """,
+        params,
+    )
+    return [r["feature"] for r in sorted(rows, key=lambda r: (r["mean_rank"], r["feature"]))]
 
 
 def _number(value: Any) -> float | None:

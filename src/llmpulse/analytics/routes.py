@@ -13,7 +13,6 @@ from llmpulse.analytics.experiments import Method, Options, Unit
 from llmpulse.analytics.product import Period
 from llmpulse.api.errors import error_responses
 from llmpulse.api.openapi import answers
-from llmpulse.query import durations
 from llmpulse.query.filters import QueryError
 from llmpulse.query.params import Scoped, Store
 
@@ -43,7 +42,13 @@ def options(
     method: Annotated[
         Method, Query(description="sequential: always-valid (default); fixed: classical")
     ] = "sequential",
-    unit: Annotated[Unit, Query(description="the unit of randomisation: event or user")] = "event",
+    unit: Annotated[
+        Unit,
+        Query(
+            description="the unit of randomisation: event, user, or auto (user when every "
+            "call has a user_id and no user is in two variants)"
+        ),
+    ] = "auto",
     confidence: Annotated[float, Query(ge=0.8, le=0.999)] = 0.95,
     split: Annotated[
         str | None, Query(description="planned shares for the SRM check: A:50,B:50; default equal")
@@ -144,13 +149,7 @@ async def funnel(
         str, Query(description="from the first step to the last: 30m, 1h, 7d")
     ] = "1h",
 ) -> dict[str, Any]:
-    chosen = product.parse_steps(steps)
-    try:
-        window_s = durations.seconds(window)
-    except ValueError as exc:
-        raise QueryError("window", str(exc)) from None
-    if not 1 <= window_s <= 90 * 86400:
-        raise QueryError("window", "must be from 1s to 90d", 422)
+    chosen, window_s = product.parse_steps(steps), product.parse_window(window)
     return await run_in_threadpool(product.funnel, store, s, chosen, window_s)
 
 

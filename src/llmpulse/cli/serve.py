@@ -156,6 +156,9 @@ def serve(
     _serve(settings)
 
 
+HISTORY_S = 28 * 86400  # the demo's past: four weeks, for retention and experiments
+
+
 def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
@@ -163,10 +166,12 @@ def demo(
         Path, typer.Option("--data-dir", help="Demo data lives apart from real data.")
     ] = Path("~/.llmpulse/demo"),
     qps: Annotated[float, typer.Option(help="Live events per second.")] = 20,
-    history: Annotated[int, typer.Option(help="Events of past traffic sent first.")] = 20_000,
+    history: Annotated[
+        int, typer.Option(help="Events of past traffic (four weeks) sent first.")
+    ] = 40_000,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
 ) -> None:
-    """Serve, fill with a day of simulated history, then keep live traffic flowing."""
+    """Serve, fill with four weeks of simulated history, then keep live traffic flowing."""
     settings = make_settings(host=host, port=port, data_dir=data_dir)
     keys = KeyStore(settings.data_dir / "keys.sqlite3")
     keys.ensure_project("demo")
@@ -188,10 +193,10 @@ def demo(
             soft_wrap=True,
         )
         sender = EventSender(url, key)
-        generator = TrafficGenerator(seed=seed)
+        generator = TrafficGenerator(seed=seed, users=300)
         try:
             run_simulation(
-                sender, generator, count=history, duration_s=None, qps=0, backfill_s=86400
+                sender, generator, count=history, duration_s=None, qps=0, backfill_s=HISTORY_S
             )
             run_simulation(sender, generator, count=None, duration_s=10 * 365 * 86400, qps=qps)
         except SendError as exc:

@@ -13,7 +13,7 @@ from llmpulse.sdk.exporter import SCORE
 
 
 def current_trace_id() -> str | None:
-    """The trace of the current `observe` span (or `llmpulse.context` block), if any."""
+    """The trace of the current `observe` span, if any: what to score the whole of later."""
     span = current_span()
     return span.trace_id if span else None
 

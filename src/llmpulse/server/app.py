@@ -34,6 +34,7 @@ from llmpulse.server.platform import Platform
 from llmpulse.server.telemetry import AlertMetrics, register_gauges
 from llmpulse.store.engine import StoreError
 from llmpulse.web import alerts as alerts_pages
+from llmpulse.web import analytics as analytics_pages
 from llmpulse.web import dashboard, layout, login
 from llmpulse.web import playground as playground_page
 
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     playground_routes.router,
     dashboard.router,
     alerts_pages.router,
+    analytics_pages.router,
     playground_page.router,
     login.router,
     layout.assets_router,

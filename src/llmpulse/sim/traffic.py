@@ -1,5 +1,7 @@
 """Realistic LLM traffic: models with their own latency, TTFT, token sizes and error mix;
-users in sessions; an A/B experiment; error bursts. Deterministic for a given seed."""
+users who join over four weeks and come back less and less (some not at all); sessions
+that walk a feature funnel; an A/B experiment whose B is faster but fails more; error
+bursts. Deterministic for a given seed."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import math
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 
@@ -43,13 +45,19 @@ ERRORS: dict[str, tuple[float, int]] = {
     "network": (0.05, 502),
 }
 PROMPT_VERSIONS = (("pv_1", 0.15), ("pv_2", 0.35), ("pv_3", 0.5))
-FEATURES = (("chat", 0.45), ("search", 0.25), ("summarize", 0.2), ("export", 0.1))
+FUNNEL = ("search", "summarize", "export")  # a session walks it in order, some drop off
+FUNNEL_CONTINUE = 0.65
+OTHER_FEATURE = "chat"
 REGIONS = (("us-east", 0.5), ("eu-central", 0.35), ("ap-south", 0.15))
 CLIENTS = ((("web", "macos"), 0.3), (("web", "windows"), 0.25), (("ios", "ios"), 0.2),
            (("android", "android"), 0.15), (("api", "linux"), 0.1))  # fmt: skip
 ENVIRONMENTS = (("production", 0.85), ("staging", 0.15))
 EXPERIMENT = "reranker_v2"
-VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster
+VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster...
+VARIANT_B_ERRORS = 2.0  # ...but fails twice as often: its error-rate guardrail fails
+JOIN_SPREAD_DAYS = 28  # users join over the four weeks before the generator starts
+SESSION_IDLE = timedelta(minutes=30)
+MAX_PICKS = 30  # tries to find a user active on the day before taking any
 BURST_CHANCE = 0.0002  # per event, a model starts a burst of rate limits or server errors
 BURST_LENGTH = 150
 
@@ -60,12 +68,21 @@ def _pick(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
 
 
 class TrafficGenerator:
-    def __init__(self, seed: int = 0, users: int = 100, error_rate: float = 0.05) -> None:
+    def __init__(
+        self, seed: int = 0, users: int = 100, error_rate: float = 0.05, today: date | None = None
+    ) -> None:
         self._rng = random.Random(seed)
+        self._seed = seed
         self._users = [f"user_{i:04d}" for i in range(users)]
         # Some users are much busier than others (Zipf-like).
         self._user_weights = [1 / (i + 1) ** 0.8 for i in range(users)]
-        self._sessions: dict[str, tuple[str, int]] = {}  # user -> (session id, calls left)
+        # Each user joins on a day of the last four weeks and is more or less loyal.
+        last = (today or datetime.now(UTC).date()).toordinal() - 1
+        self._joined = [last - self._rng.randrange(JOIN_SPREAD_DAYS) for _ in self._users]
+        self._loyalty = [self._rng.random() for _ in self._users]
+        self._active_days: dict[tuple[int, int], bool] = {}
+        # user -> (session id, calls left, next funnel step, time of the last call)
+        self._sessions: dict[str, tuple[str, int, int, datetime]] = {}
         self._error_rate = error_rate
         self._bursts: dict[str, tuple[str, int]] = {}  # model -> (error type, events left)
         self._model_weights = [m.share for m in MODELS]
@@ -73,14 +90,44 @@ class TrafficGenerator:
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _session(self, user: str) -> str:
-        session, left = self._sessions.get(user, ("", 0))
-        if left <= 0:
-            session, left = f"sess_{self._uuid()[:12]}", self._rng.randint(2, 12)
-        self._sessions[user] = (session, left - 1)
-        return session
+    def _active(self, user: int, day: int) -> bool:
+        """Whether the user comes on `day`: always on the day they join, then less and less
+        (a loyal user keeps a floor; a disloyal one churns), the same answer every time."""
+        age = day - self._joined[user]
+        if age < 0:
+            return False
+        key = (user, day)
+        if key not in self._active_days:
+            loyalty = self._loyalty[user]
+            chance = (0.2 + 0.6 * loyalty) * 0.88**age + 0.15 * loyalty * (loyalty > 0.3)
+            roll = random.Random(f"{self._seed}:{user}:{day}").random()
+            self._active_days[key] = age == 0 or roll < chance
+        return self._active_days[key]
 
-    def _error(self, model: ModelProfile) -> str | None:
+    def _user(self, ts: datetime) -> str:
+        day = ts.date().toordinal()
+        indices = range(len(self._users))
+        for _ in range(MAX_PICKS):
+            chosen = self._rng.choices(indices, self._user_weights)[0]
+            if self._active(chosen, day):
+                return self._users[chosen]
+        joined = [i for i in indices if self._joined[i] <= day]  # a quiet day: anyone joined
+        return self._users[self._rng.choice(joined) if joined else chosen]
+
+    def _session(self, user: str, ts: datetime) -> tuple[str, str]:
+        """The user's session (over after its calls, or after SESSION_IDLE without one)
+        and the feature of this call in it."""
+        session, left, step, last = self._sessions.get(user, ("", 0, 0, ts))
+        if left <= 0 or ts - last > SESSION_IDLE:
+            session, left, step = f"sess_{self._uuid()[:12]}", self._rng.randint(2, 12), 0
+        feature = OTHER_FEATURE
+        if step < len(FUNNEL) and self._rng.random() < 0.7:
+            feature = FUNNEL[step]
+            step = step + 1 if self._rng.random() < FUNNEL_CONTINUE else len(FUNNEL)
+        self._sessions[user] = (session, left - 1, step, ts)
+        return session, feature
+
+    def _error(self, model: ModelProfile, weight: float) -> str | None:
         rng = self._rng
         burst = self._bursts.pop(model.model_id, None)
         if burst is None and rng.random() < BURST_CHANCE * self._error_rate / 0.05:
@@ -91,33 +138,34 @@ class TrafficGenerator:
                 self._bursts[model.model_id] = (kind, left - 1)
             if rng.random() < 0.6:
                 return kind
-        if rng.random() < self._error_rate * model.error_weight:
+        if rng.random() < self._error_rate * model.error_weight * weight:
             return str(_pick(rng, tuple((k, w) for k, (w, _) in ERRORS.items())))
         return None
 
     def event(self, ts: datetime) -> dict[str, Any]:
         rng = self._rng
         model = rng.choices(MODELS, self._model_weights)[0]
-        user = rng.choices(self._users, self._user_weights)[0]
+        user = self._user(ts)
+        session, feature = self._session(user, ts)
         variant = "B" if hash_bucket(user) else "A"
         speed = VARIANT_B_SPEEDUP if variant == "B" else 1.0
         latency = model.latency_ms * speed * math.exp(rng.gauss(0, model.latency_sigma))
         ttft = min(latency, model.ttft_ms * speed * math.exp(rng.gauss(0, 0.35)))
         tokens_in = max(1, round(model.tokens_in * math.exp(rng.gauss(0, 0.7))))
         tokens_out = max(1, round(model.tokens_out * math.exp(rng.gauss(0, 0.6))))
-        error = self._error(model)
+        error = self._error(model, VARIANT_B_ERRORS if variant == "B" else 1.0)
         stream = rng.random() < 0.7
         app, os_name = _pick(rng, CLIENTS)
         event: dict[str, Any] = {
             "event_id": self._uuid(),
             "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "user_id": user,
-            "session_id": self._session(user),
+            "session_id": session,
             "request_id": f"req_{self._uuid()[:16]}",
             "model_id": model.model_id,
             "provider": model.provider,
             "prompt_version": _pick(rng, PROMPT_VERSIONS),
-            "feature": _pick(rng, FEATURES),
+            "feature": feature,
             "experiment": {"name": EXPERIMENT, "variant": variant},
             "operation": "chat",
             "region": _pick(rng, REGIONS),

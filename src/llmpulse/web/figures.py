@@ -69,9 +69,11 @@ def bars(labels: Sequence[str], values: Sequence[float | None], y_title: str) ->
     return {"data": [trace], "layout": _layout(y_title, hovermode="closest", showlegend=False)}
 
 
-def histograms(edges: Sequence[float], counts: dict[str, list[int]]) -> Figure:
-    """Share of calls per latency bin (log-spaced), one outline per model; bins empty for
-    every model at either end are left out."""
+def histograms(
+    edges: Sequence[float], counts: dict[str, list[int]], x_title: str = "latency ms"
+) -> Figure:
+    """Share of calls per bin (log-spaced), one outline per model (or variant); bins empty
+    for every one at either end are left out."""
     used = [i for i in range(len(edges) - 1) if any(v[i] for v in counts.values())]
     first, last = (used[0], used[-1] + 1) if used else (0, 0)
     centers = [(a * b) ** 0.5 for a, b in itertools.pairwise(edges[first : last + 1])]
@@ -90,8 +92,64 @@ def histograms(edges: Sequence[float], counts: dict[str, list[int]]) -> Figure:
             }
         )
     layout = _layout("share of calls", hovermode="closest")
-    layout["xaxis"] = {"type": "log", "title": {"text": "latency ms"}}
+    layout["xaxis"] = {"type": "log", "title": {"text": x_title}}
     return {"data": traces, "layout": layout}
+
+
+def intervals(rows: Sequence[tuple[str, str, float, float, float]], tolerance: float) -> Figure:
+    """(metric, variant, change, low, high) as a point with its CI bar per metric, one
+    colour per variant; lines at no change and at the guardrails' tolerance."""
+    traces = []
+    for variant in dict.fromkeys(r[1] for r in rows):
+        mine = [r for r in rows if r[1] == variant]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": variant,
+                "x": [r[2] for r in mine],
+                "y": [r[0] for r in mine],
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r[4] - r[2] for r in mine],
+                    "arrayminus": [r[2] - r[3] for r in mine],
+                },
+                "hovertemplate": "%{y}: %{x:+.1%}<extra>" + variant + "</extra>",
+            }
+        )
+    lines_at = [
+        {"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
+         "line": {"dash": "solid" if x == 0 else "dot", "width": 1, "color": "#888"}}
+        for x in (0.0, -tolerance, tolerance)
+    ]  # fmt: skip
+    layout = _layout("", hovermode="closest", shapes=lines_at)
+    layout["xaxis"] = {"title": {"text": "change vs control"}, "tickformat": "+.0%"}
+    layout["yaxis"] = {"automargin": True}
+    layout["height"] = 60 + 28 * len({r[0] for r in rows})
+    return {"data": traces, "layout": layout}
+
+
+def heatmap(
+    columns: Sequence[str], rows: Sequence[str], values: Sequence[Sequence[float | None]]
+) -> Figure:
+    """A share (0..1) per cell, e.g. a cohort (row) still active k periods on (column)."""
+    trace = {
+        "type": "heatmap",
+        "x": list(columns),
+        "y": list(rows),
+        "z": [list(r) for r in values],
+        "zmin": 0,
+        "zmax": 1,
+        "colorscale": "Blues",
+        "hovertemplate": "%{y} +%{x}: %{z:.1%}<extra></extra>",
+        "colorbar": {"tickformat": ".0%"},
+    }
+    layout = _layout("", hovermode="closest")
+    layout["yaxis"] = {"autorange": "reversed", "type": "category", "automargin": True}
+    layout["xaxis"] = {"type": "category", "title": {"text": "periods after the first"}}
+    layout["height"] = max(280, 60 + 16 * len(rows))
+    return {"data": [trace], "layout": layout}
 
 
 def scatter(points: dict[str, Iterable[Sequence[Any]]]) -> Figure:

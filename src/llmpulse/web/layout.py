@@ -28,7 +28,7 @@ from llmpulse.query.filters import QueryError, Scope
 from llmpulse.query.params import STORE
 from llmpulse.store.engine import Engine
 
-RANGES = {"15m": "-15m", "1h": "-1h", "24h": "-24h", "7d": "-7d", "30d": "-30d"}
+RANGES = {"15m": "-15m", "1h": "-1h", "24h": "-24h", "7d": "-7d", "30d": "-30d", "90d": "-90d"}
 REFRESH = ("off", "5s", "30s")
 NAV = (
     ("/", "Overview"),
@@ -37,6 +37,10 @@ NAV = (
     ("/errors", "Errors"),
     ("/costs", "Costs"),
     ("/users", "Users & sessions"),
+    ("/experiments", "Experiments"),
+    ("/retention", "Retention"),
+    ("/funnels", "Funnels"),
+    ("/adoption", "Sessions & adoption"),
     ("/alerts", "Alerts"),
     ("/slos", "SLOs"),
     ("/playground", "Playground"),
