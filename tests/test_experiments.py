@@ -371,7 +371,7 @@ def test_unit_of_randomisation_is_detected(server: Server, experiment: dict[str,
         server.wait_loaded()
         per_call = http.get("/v1/experiments/per-call").json()
         unknown = http.get("/v1/experiments/anonymous").json()
-    assert per_call["unit"] == "event" and "more than one variant, 50+" in per_call["notes"][-1]
+    assert per_call["unit"] == "event" and "more than one variant, 50)" in per_call["notes"][-1]
     assert per_call["srm"]["unit"] == "events"
     assert unknown["unit"] == "event" and "75% of calls have a user_id" in unknown["notes"][-1]
 

@@ -25,6 +25,7 @@ from llmpulse.store.tables import EVENTS
 
 Method = Literal["sequential", "fixed"]
 Unit = Literal["auto", "event", "user"]
+PerUser = dict[str, dict[str, stats.RatioSums]]  # metric -> variant -> per-user sums
 USER_COVERAGE: Final = 0.95  # share of calls with a user_id for `auto` to consider users
 SAMPLE: Final = 2000  # calls per variant the percentile bootstrap resamples
 RESAMPLES: Final = 1000
@@ -124,9 +125,9 @@ def report(
         known = ", ".join(e["name"] for e in list_experiments(engine, scope)["experiments"])
         raise ApiError(404, f"no experiment {name!r} in this range; seen: {known or 'none'}")
     names = sorted(base)
-    unit_note = None
+    unit_note, per_user = None, None
     if options.unit == "auto":
-        unit, unit_note = _detect_unit(engine, chosen, overview)
+        unit, unit_note, per_user = _detect_unit(engine, chosen, overview)
         options = replace(options, unit=unit)
     control = options.control or names[0]
     if control not in base:
@@ -157,7 +158,9 @@ def report(
         answer["verdict"] = "not_enough_data"
         return answer
     samples = _samples(engine, chosen, {v: int(o["events"]) for v, o in overview.items()})
-    metrics = _metrics(engine, chosen, overview, samples, control, options)
+    if options.unit == "user" and per_user is None:
+        per_user, _ = _per_user(engine, chosen)
+    metrics = _metrics(engine, chosen, overview, samples, per_user, control, options)
     _adjust(metrics)
     variants: list[dict[str, Any]] = []
     for variant in names:
@@ -201,22 +204,20 @@ def _notes(options: Options) -> list[str]:
 
 def _detect_unit(
     engine: Engine, scope: Scope, overview: dict[str, dict[str, Any]]
-) -> tuple[Unit, str]:
+) -> tuple[Unit, str, PerUser | None]:
     """The unit the data shows was randomised: the user when (nearly) every call has one
-    and no user is in two variants; else the call."""
+    and no user is in two variants; else the call. With the user, the per-user sums too."""
     calls = sum(o["events"] for o in overview.values())
     with_user = sum(o["with_user"] for o in overview.values())
     if with_user < USER_COVERAGE * calls:
-        return "event", f"unit: call (detected: {with_user / calls:.0%} of calls have a user_id)"
-    where, params = scope.where()
-    [row] = engine.rows(
-        f"SELECT uniqExact(cityHash64(user_id)) AS n FROM {EVENTS} WHERE {where} AND user_id != ''",
-        params,
-    )
-    in_two = sum(o["users"] for o in overview.values()) - int(row["n"])
+        note = f"unit: call (detected: {with_user / calls:.0%} of calls have a user_id)"
+        return "event", note, None
+    per_user, in_two = _per_user(engine, scope)
     if in_two > 0:
-        return "event", f"unit: call (detected: users are in more than one variant, {in_two:,}+)"
-    return "user", "unit: user (detected: every user is in one variant; unit=event to override)"
+        note = f"unit: call (detected: users are in more than one variant, {in_two:,})"
+        return "event", note, None
+    note = "unit: user (detected: every user is in one variant; unit=event to override)"
+    return "user", note, per_user
 
 
 def _srm(base: dict[str, dict[str, int]], options: Options) -> dict[str, Any]:
@@ -256,13 +257,14 @@ def _metrics(
     scope: Scope,
     overview: dict[str, dict[str, Any]],
     samples: dict[str, dict[str, np.ndarray[Any, Any]]],
+    per_user: PerUser | None,
     control: str,
     options: Options,
 ) -> dict[str, dict[str, Result]]:
-    """metric -> variant -> result."""
+    """metric -> variant -> result; per call, or by user from `per_user`."""
     out: dict[str, dict[str, Result]] = {}
-    if options.unit == "user":
-        for metric, per_variant in _per_user(engine, scope).items():
+    if per_user is not None:
+        for metric, per_variant in per_user.items():
             out[metric] = _compare_ratios(per_variant, control, options)
     else:
         out["error_rate"] = _compare_rates(
@@ -330,8 +332,10 @@ def _moments(n: Any, mean: Any, variance: Any) -> stats.Moments:
     return stats.Moments(int(n), _finite(mean), _finite(variance))
 
 
-def _per_user(engine: Engine, scope: Scope) -> dict[str, dict[str, stats.RatioSums]]:
-    """Per variant, the per-user sums of each ratio metric's numerator and denominator."""
+def _per_user(engine: Engine, scope: Scope) -> tuple[PerUser, int]:
+    """Per variant, the per-user sums of each ratio metric's numerator and denominator; and
+    how many users are in more than one variant (from the same scan: the grand total's
+    distinct users against the variants')."""
     where, params = scope.where()
     gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
     tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
@@ -348,19 +352,25 @@ def _per_user(engine: Engine, scope: Scope) -> dict[str, dict[str, stats.RatioSu
         for m in ratios
     )
     rows = engine.rows(
-        f"SELECT v, count() AS n, {outer} FROM (SELECT experiment_variant AS v, user_id, {inner} "
-        f"FROM {EVENTS} AS e WHERE {where} GROUP BY v, user_id) GROUP BY v",
+        f"SELECT v, grouping(v) AS total, count() AS n, uniqExact(user_id) AS distinct_users, "
+        f"{outer} FROM (SELECT experiment_variant AS v, user_id, {inner} FROM {EVENTS} AS e "
+        f"WHERE {where} AND e.user_id != '' GROUP BY v, user_id) "
+        "GROUP BY GROUPING SETS ((v), ())",
         params,
     )
-    out: dict[str, dict[str, stats.RatioSums]] = {m: {} for m in ratios}
+    out: PerUser = {m: {} for m in ratios}
+    in_two = 0
     for r in rows:
+        if r["total"]:
+            in_two += int(r["n"]) - int(r["distinct_users"])
+            continue
         for m in ratios:
             sums = stats.RatioSums(
                 int(r["n"]), *(float(r[f"{m}_{k}"] or 0.0) for k in ("my", "mx", "vy", "vx", "c"))
             )
             if sums.n >= 2 and sums.mean_x > 0:
                 out[m][r["v"]] = sums
-    return out
+    return out, in_two
 
 
 def _scores(
@@ -430,13 +440,14 @@ def _scores(
 def _samples(
     engine: Engine, scope: Scope, sizes: dict[str, int]
 ) -> dict[str, dict[str, np.ndarray[Any, Any]]]:
-    """Up to SAMPLE calls a variant, the same every time: those of lowest hash of the id.
-    A cut on the hash first keeps about 1.5 x SAMPLE of each variant, so only those sort."""
+    """Up to SAMPLE calls a variant, the same every time: those of lowest hash of their
+    time and user (columns the experiment projection has, unlike the event id). A cut on
+    the hash first keeps about 1.5 x SAMPLE of each variant, so only those sort."""
     where, params = scope.where()
     variants = sorted(sizes)
     keep = [min(2**32, int(2**32 * 1.5 * SAMPLE / max(1, sizes[v]))) for v in variants]
     params_with: dict[str, Param] = {**params, "k": SAMPLE, "vs": variants, "cut": keep}
-    hashed = f"cityHash64(e.event_id, {SEED})"
+    hashed = f"cityHash64(e.ts, e.user_id, {SEED})"
     rows = engine.rows(
         f"SELECT experiment_variant AS v, e.latency_ms AS latency_ms, e.ttft_ms AS ttft_ms "
         f"FROM {EVENTS} AS e WHERE {where} AND {hashed} % 4294967296 < "

@@ -53,49 +53,45 @@ def retention(
     """Cohorts of users by the period of their first call (ever, under the filters): how
     many were active again k periods later; and D1/D7/D30 (active on exactly that day
     after their first), each over the users old enough to have had it."""
-    where, params = scope.where()
+    _, params = scope.where()  # its start: the cohorts begin there
     ever, ever_params = replace(scope, start=EARLIEST).where(prefix="ever_")
     params.update(ever_params)
-    users = f"""
-        SELECT user_id, min(ts) AS first_ts, {_start_of(period, "first_ts")} AS cohort,
-            {_segment(group_by)} AS segment
-        FROM {EVENTS} WHERE {ever} AND user_id != '' GROUP BY user_id
-        HAVING first_ts >= {{start:DateTime64(3, 'UTC')}}
-    """
-    days = (
-        f"SELECT DISTINCT user_id, toDate(ts) AS day FROM {EVENTS} WHERE {where} AND user_id != ''"
-    )
-    width = PERIOD_DAYS[period]
-    cells = engine.rows(
-        f"""
-        SELECT u.segment AS segment, u.cohort AS cohort,
-            intDiv(dateDiff('day', u.cohort, {_start_of(period, "a.day")}), {width}) AS k,
-            uniqExact(u.user_id) AS users
-        FROM ({days}) AS a INNER JOIN ({users}) AS u ON a.user_id = u.user_id
-        GROUP BY segment, cohort, k ORDER BY segment, cohort, k
-        """,
-        params,
-    )
     params["end_day"] = _day(scope.end)
+    params["width"] = PERIOD_DAYS[period]
     flags = ", ".join(
-        f"max(a.day = toDate(u.first_ts) + {n}) AS d{n}, "
-        f"any(toDate(u.first_ts) + {n} < toDate({{end_day:String}})) AS old{n}"
+        f"has(days, toDate(first_ts) + {n}) AS d{n}, "
+        f"toDate(first_ts) + {n} < toDate({{end_day:String}}) AS old{n}"
         for n in RETENTION_DAYS
     )
     sums = ", ".join(
         f"sum(d{n} AND old{n}) AS back{n}, sum(old{n}) AS eligible{n}" for n in RETENTION_DAYS
     )
-    days_back = engine.rows(
+    # One pass over the users: each one's first call ever, cohort, segment and the days
+    # of the range they were active; then per cohort, how many came back k periods later.
+    rows = engine.rows(
         f"""
-        SELECT segment, cohort, {sums} FROM (
-            SELECT u.user_id, any(u.segment) AS segment, any(u.cohort) AS cohort, {flags}
-            FROM ({days}) AS a INNER JOIN ({users}) AS u ON a.user_id = u.user_id
-            GROUP BY u.user_id)
+        SELECT segment, cohort, sumMap(ks, arrayResize([toUInt64(1)], length(ks), 1)) AS by_k,
+            {sums}
+        FROM (
+            SELECT user_id, min(ts) AS first_ts, {_start_of(period, "first_ts")} AS cohort,
+                {_segment(group_by)} AS segment,
+                groupUniqArrayIf(toDate(ts), ts >= {{start:DateTime64(3, 'UTC')}}) AS days,
+                arrayDistinct(arrayMap(
+                    d -> intDiv(dateDiff('day', cohort, {_start_of(period, "d")}), {{width:UInt8}}),
+                    days)) AS ks,
+                {flags}
+            FROM {EVENTS} WHERE {ever} AND user_id != '' GROUP BY user_id
+            HAVING first_ts >= {{start:DateTime64(3, 'UTC')}})
         GROUP BY segment, cohort
         """,
         params,
     )
-    return _cohorts(cells, days_back, scope, period, group_by)
+    cells = [
+        {"segment": r["segment"], "cohort": r["cohort"], "k": k, "users": n}
+        for r in rows
+        for k, n in zip(*r["by_k"], strict=True)
+    ]
+    return _cohorts(cells, rows, scope, period, group_by)
 
 
 def _cohorts(
