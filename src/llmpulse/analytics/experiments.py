@@ -74,12 +74,14 @@ class Options:
 
 
 def list_experiments(engine: Engine, scope: Scope) -> dict[str, Any]:
+    """The experiments with calls in the range: per variant, calls, users (with an id,
+    counted by a 64-bit hash: twice as fast as the strings), first and last seen."""
     where, params = scope.where()
     rows = engine.rows(
         f"""
         SELECT experiment_name AS name, experiment_variant AS variant, count() AS events,
-            uniqExact(user_id) AS users, toUnixTimestamp64Milli(min(ts)) AS first_ms,
-            toUnixTimestamp64Milli(max(ts)) AS last_ms
+            uniqExactIf(cityHash64(user_id), user_id != '') AS users,
+            toUnixTimestamp64Milli(min(ts)) AS first_ms, toUnixTimestamp64Milli(max(ts)) AS last_ms
         FROM {EVENTS} WHERE {where} AND experiment_name != ''
         GROUP BY name, variant ORDER BY name, variant
         """,
@@ -120,14 +122,14 @@ def report(
     `keep_samples`, the latency and TTFT samples drawn too (the page draws them)."""
     chosen = replace(scope, filters={**scope.filters, "experiment_name": [name]})
     overview = _overview(engine, chosen)
-    base = {v: {"events": o["events"], "users": o["users"]} for v, o in overview.items()}
+    base = {v: {"events": o["events"], "users": o["users"]} for v, o in overview.variants.items()}
     if not base:
         known = ", ".join(e["name"] for e in list_experiments(engine, scope)["experiments"])
         raise ApiError(404, f"no experiment {name!r} in this range; seen: {known or 'none'}")
     names = sorted(base)
-    unit_note, per_user = None, None
+    unit_note = None
     if options.unit == "auto":
-        unit, unit_note, per_user = _detect_unit(engine, chosen, overview)
+        unit, unit_note = _detect_unit(overview)
         options = replace(options, unit=unit)
     control = options.control or names[0]
     if control not in base:
@@ -157,10 +159,9 @@ def report(
         ]
         answer["verdict"] = "not_enough_data"
         return answer
-    samples = _samples(engine, chosen, {v: int(o["events"]) for v, o in overview.items()})
-    if options.unit == "user" and per_user is None:
-        per_user, _ = _per_user(engine, chosen)
-    metrics = _metrics(engine, chosen, overview, samples, per_user, control, options)
+    sizes = {v: int(o["events"]) for v, o in overview.variants.items()}
+    samples = _samples(engine, chosen, sizes)
+    metrics = _metrics(engine, chosen, overview, samples, control, options)
     _adjust(metrics)
     variants: list[dict[str, Any]] = []
     for variant in names:
@@ -202,22 +203,18 @@ def _notes(options: Options) -> list[str]:
     return notes
 
 
-def _detect_unit(
-    engine: Engine, scope: Scope, overview: dict[str, dict[str, Any]]
-) -> tuple[Unit, str, PerUser | None]:
+def _detect_unit(overview: Overview) -> tuple[Unit, str]:
     """The unit the data shows was randomised: the user when (nearly) every call has one
-    and no user is in two variants; else the call. With the user, the per-user sums too."""
-    calls = sum(o["events"] for o in overview.values())
-    with_user = sum(o["with_user"] for o in overview.values())
+    and no user is in two variants; else the call."""
+    calls = sum(o["events"] for o in overview.variants.values())
+    with_user = sum(o["with_user"] for o in overview.variants.values())
     if with_user < USER_COVERAGE * calls:
-        note = f"unit: call (detected: {with_user / calls:.0%} of calls have a user_id)"
-        return "event", note, None
-    per_user, in_two = _per_user(engine, scope)
-    if in_two > 0:
-        note = f"unit: call (detected: users are in more than one variant, {in_two:,})"
-        return "event", note, None
-    note = "unit: user (detected: every user is in one variant; unit=event to override)"
-    return "user", note, per_user
+        return "event", f"unit: call (detected: {with_user / calls:.0%} of calls have a user_id)"
+    if overview.in_two > 0:
+        return "event", (
+            f"unit: call (detected: users are in more than one variant, {overview.in_two:,})"
+        )
+    return "user", "unit: user (detected: every user is in one variant; unit=event to override)"
 
 
 def _srm(base: dict[str, dict[str, int]], options: Options) -> dict[str, Any]:
@@ -255,72 +252,130 @@ Result = dict[str, Any]
 def _metrics(
     engine: Engine,
     scope: Scope,
-    overview: dict[str, dict[str, Any]],
+    overview: Overview,
     samples: dict[str, dict[str, np.ndarray[Any, Any]]],
-    per_user: PerUser | None,
     control: str,
     options: Options,
 ) -> dict[str, dict[str, Result]]:
-    """metric -> variant -> result; per call, or by user from `per_user`."""
+    """metric -> variant -> result; per call, or by user (the delta method)."""
     out: dict[str, dict[str, Result]] = {}
-    if per_user is not None:
-        for metric, per_variant in per_user.items():
+    variants = overview.variants
+    if options.unit == "user":
+        for metric, per_variant in overview.per_user.items():
             out[metric] = _compare_ratios(per_variant, control, options)
     else:
         out["error_rate"] = _compare_rates(
-            {v: (int(o["errors"]), int(o["events"])) for v, o in overview.items()},
+            {v: (int(o["errors"]), int(o["events"])) for v, o in variants.items()},
             control,
             options,
         )
         for metric in ("tokens_out", "cost_per_call", "tokens_per_s"):
-            moments = {v: o[metric] for v, o in overview.items() if o[metric].n >= 2}
+            moments = {v: o[metric] for v, o in variants.items() if o[metric].n >= 2}
             out[metric] = _compare_means(moments, control, options)
     out.update(_scores(engine, scope, control, options))
     for column, percentiles in PERCENTILES.items():
-        out.update(_compare_quantiles(overview, samples, column, percentiles, control, options))
+        out.update(_compare_quantiles(variants, samples, column, percentiles, control, options))
     return {m: r for m, r in out.items() if r}
 
 
-def _overview(engine: Engine, scope: Scope) -> dict[str, dict[str, Any]]:
-    """Per variant, in one scan: calls, users, errors, the moments of the per-call means
-    and the DDSketch percentiles. Users are counted by a 64-bit hash of the id: a fifth
-    faster than the strings, and two of a million users collide once in 10^7 reports."""
+# The delta method's ratio metrics: (numerator, denominator) among the per-user sums.
+RATIOS: Final = {
+    "error_rate": ("errors", "n"),
+    "tokens_out": ("tok", "n"),
+    "cost_per_call": ("cost", "cost_n"),
+    "tokens_per_s": ("tps_y", "tps_x"),
+}
+
+
+@dataclass(frozen=True)
+class Overview:
+    variants: dict[str, dict[str, Any]]  # calls, users, errors, moments, percentiles
+    per_user: PerUser  # the delta method's per-user sums, over the users with an id
+    in_two: int  # users seen in more than one variant
+
+
+def _overview(engine: Engine, scope: Scope) -> Overview:
+    """Per variant: calls, users, errors, the moments of the per-call means (from per-user
+    sums of x and x squared), the per-user sums of the ratio metrics and the users in two
+    variants, all from one scan grouped by user; the DDSketch percentiles from another."""
     where, params = scope.where()
     gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
     tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
     priced = "e.cost_usd IS NOT NULL"
+    rate = f"e.tokens_out * 1000 / {gen}"
+    tokens = "toFloat64(e.tokens_out)"
+    # Grouped by a 64-bit hash of the user id: faster than by the string (see `users`).
+    per_user = f"""
+        SELECT experiment_variant AS v, cityHash64(e.user_id) AS uh, any(e.user_id) AS uid,
+            count() AS n, countIf(e.status = 'error') AS errors,
+            sum({tokens}) AS tok, sum({tokens} * {tokens}) AS tok2,
+            countIf({priced}) AS cost_n, sumIf(e.cost_usd, {priced}) AS cost,
+            sumIf(e.cost_usd * e.cost_usd, {priced}) AS cost2,
+            countIf({tps_ok}) AS tps_n, sumIf({rate}, {tps_ok}) AS tps,
+            sumIf(({rate}) * ({rate}), {tps_ok}) AS tps2,
+            sumIf(e.tokens_out, {tps_ok}) AS tps_y, sumIf({gen} / 1000, {tps_ok}) AS tps_x
+        FROM {EVENTS} AS e WHERE {where} GROUP BY v, uh
+    """
+    named = "uid != ''"
+    delta = ", ".join(
+        f"avgIf({y}, {named}) AS {m}_my, avgIf({x}, {named}) AS {m}_mx, "
+        f"varSampIf({y}, {named}) AS {m}_vy, varSampIf({x}, {named}) AS {m}_vx, "
+        f"covarSampIf({x}, {y}, {named}) AS {m}_c"
+        for m, (y, x) in RATIOS.items()
+    )
+    # Totals are aliased apart from the per-user columns: an alias is visible to every
+    # other aggregate of the query, and sum(errors) AS errors would nest aggregates.
+    totals = ", ".join(
+        f"sum({c}) AS t_{c}"
+        for c in ("n", "errors", "tok", "tok2", "cost_n", "cost", "cost2", "tps_n", "tps", "tps2")
+    )
     rows = engine.rows(
         f"""
-        SELECT experiment_variant AS v, count() AS events,
-            uniqExactIf(cityHash64(e.user_id), e.user_id != '') AS users,
-            countIf(e.user_id != '') AS with_user,
-            countIf(e.status = 'error') AS errors,
-            avg(e.tokens_out) AS tok_mean, varSamp(e.tokens_out) AS tok_var,
-            countIf({priced}) AS cost_n, avgIf(e.cost_usd, {priced}) AS cost_mean,
-            varSampIf(e.cost_usd, {priced}) AS cost_var,
-            countIf({tps_ok}) AS tps_n, avgIf(e.tokens_out * 1000 / {gen}, {tps_ok}) AS tps_mean,
-            varSampIf(e.tokens_out * 1000 / {gen}, {tps_ok}) AS tps_var,
-            quantilesDD(0.005, 0.5, 0.95)(e.latency_ms) AS lat,
-            quantilesDD(0.005, 0.95)(e.ttft_ms) AS ttft, count(e.ttft_ms) AS ttft_n
-        FROM {EVENTS} AS e WHERE {where} GROUP BY v
+        SELECT v, grouping(v) AS total, {totals}, countIf({named}) AS users,
+            sumIf(n, {named}) AS with_user, uniqExactIf(uh, {named}) AS distinct_users,
+            {delta}
+        FROM ({per_user}) GROUP BY GROUPING SETS ((v), ())
         """,
         params,
     )
-    return {
-        r["v"]: {
-            "events": int(r["events"]),
+    percentiles = {
+        r["v"]: r
+        for r in engine.rows(
+            f"""
+            SELECT experiment_variant AS v, quantilesDD(0.005, 0.5, 0.95)(e.latency_ms) AS lat,
+                quantilesDD(0.005, 0.95)(e.ttft_ms) AS ttft, count(e.ttft_ms) AS ttft_n
+            FROM {EVENTS} AS e WHERE {where} GROUP BY v
+            """,
+            params,
+        )
+    }
+    variants: dict[str, dict[str, Any]] = {}
+    sums: PerUser = {m: {} for m in RATIOS}
+    in_two = 0
+    for r in rows:
+        if r["total"]:
+            in_two = sum(int(x["users"]) for x in rows if not x["total"]) - int(r["distinct_users"])
+            continue
+        q = percentiles[r["v"]]
+        variants[r["v"]] = {
+            "events": int(r["t_n"]),
             "users": int(r["users"]),
             "with_user": int(r["with_user"]),
-            "errors": int(r["errors"]),
-            "tokens_out": _moments(r["events"], r["tok_mean"], r["tok_var"]),
-            "cost_per_call": _moments(r["cost_n"], r["cost_mean"], r["cost_var"]),
-            "tokens_per_s": _moments(r["tps_n"], r["tps_mean"], r["tps_var"]),
-            "latency_p50": r["lat"][0],
-            "latency_p95": r["lat"][1],
-            "ttft_p95": r["ttft"][0] if r["ttft_n"] else None,
+            "errors": int(r["t_errors"]),
+            "tokens_out": _moments_of_sums(r["t_n"], r["t_tok"], r["t_tok2"]),
+            "cost_per_call": _moments_of_sums(r["t_cost_n"], r["t_cost"], r["t_cost2"]),
+            "tokens_per_s": _moments_of_sums(r["t_tps_n"], r["t_tps"], r["t_tps2"]),
+            "latency_p50": q["lat"][0],
+            "latency_p95": q["lat"][1],
+            "ttft_p95": q["ttft"][0] if q["ttft_n"] else None,
         }
-        for r in rows
-    }
+        for m in RATIOS:
+            ratio = stats.RatioSums(
+                int(r["users"]), *(_finite(r[f"{m}_{k}"]) for k in ("my", "mx", "vy", "vx", "c"))
+            )
+            if ratio.n >= 2 and ratio.mean_x > 0:
+                sums[m][r["v"]] = ratio
+    return Overview(variants, sums, in_two)
 
 
 def _finite(x: Any) -> float:
@@ -332,45 +387,13 @@ def _moments(n: Any, mean: Any, variance: Any) -> stats.Moments:
     return stats.Moments(int(n), _finite(mean), _finite(variance))
 
 
-def _per_user(engine: Engine, scope: Scope) -> tuple[PerUser, int]:
-    """Per variant, the per-user sums of each ratio metric's numerator and denominator; and
-    how many users are in more than one variant (from the same scan: the grand total's
-    distinct users against the variants')."""
-    where, params = scope.where()
-    gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
-    tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
-    ratios = {
-        "error_rate": ("countIf(e.status = 'error')", "count()"),
-        "tokens_out": ("sum(e.tokens_out)", "count()"),
-        "cost_per_call": ("sum(ifNull(e.cost_usd, 0))", "countIf(e.cost_usd IS NOT NULL)"),
-        "tokens_per_s": (f"sumIf(e.tokens_out, {tps_ok})", f"sumIf({gen} / 1000, {tps_ok})"),
-    }
-    inner = ", ".join(f"{y} AS {m}_y, {x} AS {m}_x" for m, (y, x) in ratios.items())
-    outer = ", ".join(
-        f"avg({m}_y) AS {m}_my, avg({m}_x) AS {m}_mx, varSamp({m}_y) AS {m}_vy, "
-        f"varSamp({m}_x) AS {m}_vx, covarSamp({m}_x, {m}_y) AS {m}_c"
-        for m in ratios
-    )
-    rows = engine.rows(
-        f"SELECT v, grouping(v) AS total, count() AS n, uniqExact(user_id) AS distinct_users, "
-        f"{outer} FROM (SELECT experiment_variant AS v, user_id, {inner} FROM {EVENTS} AS e "
-        f"WHERE {where} AND e.user_id != '' GROUP BY v, user_id) "
-        "GROUP BY GROUPING SETS ((v), ())",
-        params,
-    )
-    out: PerUser = {m: {} for m in ratios}
-    in_two = 0
-    for r in rows:
-        if r["total"]:
-            in_two += int(r["n"]) - int(r["distinct_users"])
-            continue
-        for m in ratios:
-            sums = stats.RatioSums(
-                int(r["n"]), *(float(r[f"{m}_{k}"] or 0.0) for k in ("my", "mx", "vy", "vx", "c"))
-            )
-            if sums.n >= 2 and sums.mean_x > 0:
-                out[m][r["v"]] = sums
-    return out, in_two
+def _moments_of_sums(n: Any, total: Any, squares: Any) -> stats.Moments:
+    """A sample's moments from its size, sum and sum of squares."""
+    count, s, s2 = int(n), _finite(total), _finite(squares)
+    if count == 0:
+        return stats.Moments(0, 0.0, 0.0)
+    variance = max(0.0, (s2 - s * s / count) / (count - 1)) if count > 1 else 0.0
+    return stats.Moments(count, s / count, variance)
 
 
 def _scores(
@@ -441,13 +464,14 @@ def _samples(
     engine: Engine, scope: Scope, sizes: dict[str, int]
 ) -> dict[str, dict[str, np.ndarray[Any, Any]]]:
     """Up to SAMPLE calls a variant, the same every time: those of lowest hash of their
-    time and user (columns the experiment projection has, unlike the event id). A cut on
-    the hash first keeps about 1.5 x SAMPLE of each variant, so only those sort."""
+    time in ms (an integer hash of a column the experiment projection has: twice as fast
+    as hashing the event id, which it lacks). A cut on the hash first keeps about
+    1.5 x SAMPLE of each variant, so only those sort."""
     where, params = scope.where()
     variants = sorted(sizes)
     keep = [min(2**32, int(2**32 * 1.5 * SAMPLE / max(1, sizes[v]))) for v in variants]
     params_with: dict[str, Param] = {**params, "k": SAMPLE, "vs": variants, "cut": keep}
-    hashed = f"cityHash64(e.ts, e.user_id, {SEED})"
+    hashed = f"intHash64(toUnixTimestamp64Milli(e.ts) + {SEED})"
     rows = engine.rows(
         f"SELECT experiment_variant AS v, e.latency_ms AS latency_ms, e.ttft_ms AS ttft_ms "
         f"FROM {EVENTS} AS e WHERE {where} AND {hashed} % 4294967296 < "
