@@ -184,12 +184,12 @@ def funnel(
         conditions.append(f"{field} = {{step{i}:String}}")
     params["window"] = window_s * 1000  # over milliseconds: calls a second apart stay in order
     ms = "toUInt64(toUnixTimestamp64Milli(ts))"
+    # Each step's times, unsorted: the first at or after the previous step's is a min.
     arrays = ", ".join(
-        f"arraySort(groupArrayIf(toUnixTimestamp64Milli(ts), {c})) AS s{i}"
-        for i, c in enumerate(conditions)
+        f"groupArrayIf(toUnixTimestamp64Milli(ts), {c}) AS s{i}" for i, c in enumerate(conditions)
     )
     times = ["arrayMin(s0) AS t0"] + [
-        f"if(t{i - 1} = 0, 0, arrayFirst(x -> x >= t{i - 1}, s{i})) AS t{i}"
+        f"if(t{i - 1} = 0, 0, arrayMin(arrayFilter(x -> x >= t{i - 1}, s{i}))) AS t{i}"
         for i in range(1, len(steps))
     ]
     reached = ", ".join(f"countIf(level >= {i + 1}) AS reached{i}" for i in range(len(steps)))
@@ -201,11 +201,11 @@ def funnel(
     row = engine.rows(
         f"""
         SELECT {reached}, {gaps} FROM (
-            SELECT user_id,
+            SELECT cityHash64(user_id) AS user_hash,
                 windowFunnel({{window:UInt64}})({ms}, {", ".join(conditions)}) AS level,
                 {arrays}, {", ".join(times)}
             FROM {EVENTS} WHERE {where} AND user_id != '' AND ({" OR ".join(conditions)})
-            GROUP BY user_id)
+            GROUP BY user_hash)
         """,
         params,
     )[0]
@@ -270,36 +270,28 @@ def sessions(
             quantileExactInclusive(0.9)(minutes) AS p90_minutes,
             avg(n) AS calls_per_session,
             avg(errored) AS error_share
-        FROM (SELECT session_id, {_start_of(period, "min(ts)")} AS p, count() AS n,
-                dateDiff('millisecond', min(ts), max(ts)) / 60000 AS minutes,
+        FROM (SELECT cityHash64(session_id) AS session, {_start_of(period, "min(ts)")} AS p,
+                count() AS n, dateDiff('millisecond', min(ts), max(ts)) / 60000 AS minutes,
                 max(status = 'error') AS errored
-              FROM {EVENTS} WHERE {where} AND session_id != '' GROUP BY session_id)
+              FROM {EVENTS} WHERE {where} AND session_id != '' GROUP BY session)
         GROUP BY p ORDER BY p
         """,
         params,
     )
     periods = {_day(r["p"]): {k: v for k, v in r.items() if k != "p"} for r in rows}
-    ever, ever_params = replace(scope, start=EARLIEST).where(prefix="ever_")
-    params.update(ever_params)
-    users = engine.rows(
-        f"""
-        SELECT p, count() AS active, countIf(p = first) AS new_users
-        FROM (SELECT user_id, {_start_of(period)} AS p FROM {EVENTS}
-              WHERE {where} AND user_id != '' GROUP BY user_id, p) AS a
-        INNER JOIN (SELECT user_id, {_start_of(period, "min(ts)")} AS first FROM {EVENTS}
-                    WHERE {ever} AND user_id != '' GROUP BY user_id) AS f USING user_id
-        GROUP BY p
-        """,
-        params,
-    )
-    for r in users:
-        periods.setdefault(_day(r["p"]), {}).update(
+    last = _day(_period_of(scope.end.date(), period))
+    for r in _users_by_period(engine, scope, period):
+        p = _day(r["p"])
+        if p > last:  # churn in a period after the range
+            continue
+        entry = periods.setdefault(p, {})
+        entry.update(
             active_users=r["active"],
             new_users=r["new_users"],
             returning_users=r["active"] - r["new_users"],
         )
-    for (_, p), (churned, before) in _churn(engine, scope, period, None).items():
-        periods.setdefault(p, {}).update(churned_users=churned, previously_active=before)
+        if r["previously_active"]:
+            entry.update(churned_users=r["churned"], previously_active=r["previously_active"])
     answer: dict[str, Any] = {
         "period": period,
         "periods": [{"t": p, **_complete(v)} for p, v in sorted(periods.items())],
@@ -323,6 +315,31 @@ _PERIOD_FIELDS: Final = (
     "calls_per_session", "error_share", "active_users", "new_users", "returning_users",
     "churned_users", "previously_active",
 )  # fmt: skip
+
+
+def _users_by_period(engine: Engine, scope: Scope, period: Period) -> list[dict[str, Any]]:
+    """Per period: users active, new (first call ever), and of those active the period
+    before, how many are not active in it (churned); one pass over the users."""
+    _, params = scope.where()  # its start: where the range's activity begins
+    ever, ever_params = replace(scope, start=EARLIEST).where(prefix="ever_")
+    params.update(ever_params)
+    params["width"] = PERIOD_DAYS[period]
+    following = "x + {width:UInt8}"
+    return engine.rows(
+        f"""
+        SELECT cell.1 AS p, sum(cell.2) AS active, sum(cell.3) AS new_users,
+            sum(cell.4) AS previously_active, sum(cell.5) AS churned
+        FROM (SELECT {_start_of(period, "min(ts)")} AS first,
+                groupUniqArrayIf({_start_of(period)}, ts >= {{start:DateTime64(3, 'UTC')}}) AS ps
+              FROM {EVENTS} WHERE {ever} AND user_id != '' GROUP BY cityHash64(user_id))
+        ARRAY JOIN arrayConcat(
+            arrayMap(x -> (x, 1, toUInt8(x = first), 0, 0), ps),
+            arrayMap(x -> ({following}, 0, 0, 1, toUInt8(NOT has(ps, {following}))), ps)
+        ) AS cell
+        GROUP BY p
+        """,
+        params,
+    )
 
 
 def _complete(entry: dict[str, Any]) -> dict[str, Any]:
