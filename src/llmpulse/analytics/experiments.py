@@ -9,65 +9,30 @@ ratio mismatch check; and a guardrail verdict. docs/experiments.md names every t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 
-from llmpulse.analytics import stats
+from llmpulse.analytics import compare, stats
+from llmpulse.analytics.options import Options, Result, Unit
+from llmpulse.analytics.verdict import verdict, withheld, worst
 from llmpulse.api.errors import ApiError, FieldError
 from llmpulse.query import scores
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import EVENTS
 
-Method = Literal["sequential", "fixed"]
-Unit = Literal["auto", "event", "user"]
 PerUser = dict[str, dict[str, stats.RatioSums]]  # metric -> variant -> per-user sums
 USER_COVERAGE: Final = 0.95  # share of calls with a user_id for `auto` to consider users
 SAMPLE: Final = 2000  # calls per variant the percentile bootstrap resamples
-RESAMPLES: Final = 1000
-SEED: Final = 20261205
 SRM_ALPHA: Final = 0.001
-# Higher is worse for all the default guardrails.
-GUARDRAILS: Final = {"error_rate": 1.0, "latency_p95": 1.0, "cost_per_call": 1.0}
-TOLERANCE: Final = 0.10  # a guardrail fails when it is surely more than 10% worse
-MIN_EVENTS: Final = 100
-MIN_USERS: Final = 30
 # The percentiles shown: column -> (metric, level), bootstrapped together.
 PERCENTILES: Final = {
     "latency_ms": (("latency_p50", 0.5), ("latency_p95", 0.95)),
     "ttft_ms": (("ttft_p95", 0.95),),
 }
-GUARDABLE: Final = frozenset(
-    [
-        "error_rate",
-        "latency_p50",
-        "latency_p95",
-        "ttft_p95",
-        "tokens_out",
-        "cost_per_call",
-        "tokens_per_s",
-    ]
-)
-LOWER_IS_BETTER: Final = frozenset(
-    ("error_rate", "latency_p50", "latency_p95", "ttft_p95", "cost_per_call")
-)
-
-
-@dataclass(frozen=True)
-class Options:
-    control: str | None = None
-    method: Method = "sequential"
-    unit: Unit = "auto"
-    confidence: float = 0.95
-    split: dict[str, float] | None = None  # planned shares; equal by default
-    guardrails: dict[str, float] | None = None  # metric -> weight
-    tolerance: float = TOLERANCE
-    min_events: int = MIN_EVENTS
-    min_users: int = MIN_USERS
 
 
 # -- which experiments exist --------------------------------------------------------------
@@ -154,7 +119,7 @@ def report(
                 "variant": control,
                 "control": True,
                 "metrics": {},
-                "verdict": _withheld("only one variant seen"),
+                "verdict": withheld("only one variant seen"),
             }
         ]
         answer["verdict"] = "not_enough_data"
@@ -162,7 +127,7 @@ def report(
     sizes = {v: int(o["events"]) for v, o in overview.variants.items()}
     samples = _samples(engine, chosen, sizes)
     metrics = _metrics(engine, chosen, overview, samples, control, options)
-    _adjust(metrics)
+    compare.adjust(metrics)
     variants: list[dict[str, Any]] = []
     for variant in names:
         shown = {m: results[variant] for m, results in metrics.items() if variant in results}
@@ -177,7 +142,7 @@ def report(
         variants.append(entry)
     answer["variants"] = variants
     verdicts = [v["verdict"]["verdict"] for v in variants if not v["control"]]
-    answer["verdict"] = verdicts[0] if len(verdicts) == 1 else _worst(verdicts)
+    answer["verdict"] = verdicts[0] if len(verdicts) == 1 else worst(verdicts)
     if keep_samples:
         answer["samples"] = {
             v: {c: x.tolist() for c, x in cols.items()} for v, cols in samples.items()
@@ -246,8 +211,6 @@ def _srm(base: dict[str, dict[str, int]], options: Options) -> dict[str, Any]:
 
 # -- metrics ---------------------------------------------------------------------------------
 
-Result = dict[str, Any]
-
 
 def _metrics(
     engine: Engine,
@@ -262,19 +225,19 @@ def _metrics(
     variants = overview.variants
     if options.unit == "user":
         for metric, per_variant in overview.per_user.items():
-            out[metric] = _compare_ratios(per_variant, control, options)
+            out[metric] = compare.ratios(per_variant, control, options)
     else:
-        out["error_rate"] = _compare_rates(
+        out["error_rate"] = compare.rates(
             {v: (int(o["errors"]), int(o["events"])) for v, o in variants.items()},
             control,
             options,
         )
         for metric in ("tokens_out", "cost_per_call", "tokens_per_s"):
             moments = {v: o[metric] for v, o in variants.items() if o[metric].n >= 2}
-            out[metric] = _compare_means(moments, control, options)
+            out[metric] = compare.means(moments, control, options)
     out.update(_scores(engine, scope, control, options))
     for column, percentiles in PERCENTILES.items():
-        out.update(_compare_quantiles(variants, samples, column, percentiles, control, options))
+        out.update(compare.quantiles(variants, samples, column, percentiles, control, options))
     return {m: r for m, r in out.items() if r}
 
 
@@ -424,7 +387,7 @@ def _scores(
             if sums.n >= 2:
                 ratios.setdefault(f"score:{r['name']}", {})[r["v"]] = sums
         return {
-            m: _compare_ratios(per_variant, control, options) for m, per_variant in ratios.items()
+            m: compare.ratios(per_variant, control, options) for m, per_variant in ratios.items()
         }
     rows = engine.rows(
         f"""
@@ -454,9 +417,9 @@ def _scores(
                 v: (int(counts.get(label, 0)), n) for v, (counts, n) in per_variant.items()
             }
     for metric, per_variant_moments in moments.items():
-        out[metric] = _compare_means(per_variant_moments, control, options)
+        out[metric] = compare.means(per_variant_moments, control, options)
     for metric, counts in rates.items():
-        out[metric] = _compare_rates(counts, control, options)
+        out[metric] = compare.rates(counts, control, options)
     return out
 
 
@@ -471,7 +434,7 @@ def _samples(
     variants = sorted(sizes)
     keep = [min(2**32, int(2**32 * 1.5 * SAMPLE / max(1, sizes[v]))) for v in variants]
     params_with: dict[str, Param] = {**params, "k": SAMPLE, "vs": variants, "cut": keep}
-    hashed = f"intHash64(toUnixTimestamp64Milli(e.ts) + {SEED})"
+    hashed = f"intHash64(toUnixTimestamp64Milli(e.ts) + {compare.SEED})"
     rows = engine.rows(
         f"SELECT experiment_variant AS v, e.latency_ms AS latency_ms, e.ttft_ms AS ttft_ms "
         f"FROM {EVENTS} AS e WHERE {where} AND {hashed} % 4294967296 < "
@@ -486,222 +449,6 @@ def _samples(
         if r["ttft_ms"] is not None:
             mine["ttft_ms"].append(float(r["ttft_ms"]))
     return {v: {k: np.array(x) for k, x in cols.items()} for v, cols in out.items()}
-
-
-# -- comparisons -----------------------------------------------------------------------------
-
-
-def _relative(diff_ci: tuple[float, float], base: float) -> tuple[float, float] | None:
-    return (diff_ci[0] / base, diff_ci[1] / base) if base else None
-
-
-def _result(value: float, ci: tuple[float, float], test: str) -> Result:
-    return {"value": value, "ci": list(ci), "test": test}
-
-
-def _with_diff(
-    result: Result, control_value: float, diff: float, diff_ci: tuple[float, float], p: float
-) -> Result:
-    relative_ci = _relative(diff_ci, control_value)
-    return {
-        **result,
-        "diff": diff,
-        "diff_ci": list(diff_ci),
-        "relative": diff / control_value if control_value else None,
-        "relative_ci": list(relative_ci) if relative_ci else None,
-        "p_value": p,
-    }
-
-
-def _compare_rates(
-    counts: dict[str, tuple[int, int]], control: str, options: Options
-) -> dict[str, Result]:
-    if control not in counts:
-        return {}
-    kc, nc = counts[control]
-    out = {}
-    for v, (k, n) in counts.items():
-        p = k / n
-        se_p = math.sqrt(p * (1 - p) / n)
-        if options.method == "sequential":
-            half = stats.sequential_halfwidth(se_p, n, options.confidence)
-            ci = (max(0.0, p - half), min(1.0, p + half))
-        else:
-            ci = stats.wilson(k, n, options.confidence)
-        test = "two-proportion z-test; Wilson value, Newcombe difference"
-        result = _result(p, ci, test if options.method == "fixed" else "confidence sequence")
-        if v != control:
-            pc = kc / nc
-            diff = p - pc
-            se = math.sqrt(p * (1 - p) / n + pc * (1 - pc) / nc)
-            if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, n + nc, options.confidence)
-                diff_ci, pv = (diff - half, diff + half), stats.sequential_pvalue(diff, se, n + nc)
-            else:
-                diff_ci = stats.newcombe(kc, nc, k, n, options.confidence)
-                pv = stats.two_proportions(kc, nc, k, n)
-            result = _with_diff(result, pc, diff, diff_ci, pv)
-        out[v] = result
-    return out
-
-
-def _compare_means(
-    moments: dict[str, stats.Moments], control: str, options: Options
-) -> dict[str, Result]:
-    if control not in moments:
-        return {}
-    c = moments[control]
-    out = {}
-    for v, m in moments.items():
-        se_m = math.sqrt(m.variance / m.n)
-        if options.method == "sequential":
-            half = stats.sequential_halfwidth(se_m, m.n, options.confidence)
-        else:
-            half = stats.t_of(options.confidence, m.n - 1) * se_m
-        result = _result(
-            m.mean,
-            (m.mean - half, m.mean + half),
-            "Welch's t-test" if options.method == "fixed" else "confidence sequence",
-        )
-        if v != control:
-            diff = m.mean - c.mean
-            se = math.sqrt(m.variance / m.n + c.variance / c.n)
-            if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, m.n + c.n, options.confidence)
-                diff_ci, pv = (
-                    (diff - half, diff + half),
-                    stats.sequential_pvalue(diff, se, m.n + c.n),
-                )
-            else:
-                low, high, pv = stats.welch(c, m, options.confidence)
-                diff_ci = (low, high)
-            result = _with_diff(result, c.mean, diff, diff_ci, pv)
-        out[v] = result
-    return out
-
-
-def _compare_ratios(
-    sums: dict[str, stats.RatioSums], control: str, options: Options
-) -> dict[str, Result]:
-    if control not in sums:
-        return {}
-    c = sums[control]
-    out = {}
-    for v, s in sums.items():
-        se_r = math.sqrt(s.variance())
-        if options.method == "sequential":
-            half = stats.sequential_halfwidth(se_r, s.n, options.confidence)
-        else:
-            half = stats.z_of(options.confidence) * se_r
-        result = _result(s.ratio, (s.ratio - half, s.ratio + half), "delta method over users")
-        if v != control:
-            diff = s.ratio - c.ratio
-            se = math.sqrt(s.variance() + c.variance())
-            if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, s.n + c.n, options.confidence)
-                diff_ci, pv = (
-                    (diff - half, diff + half),
-                    stats.sequential_pvalue(diff, se, s.n + c.n),
-                )
-            else:
-                low, high, pv = stats.delta_method(c, s, options.confidence)
-                diff_ci = (low, high)
-            result = _with_diff(result, c.ratio, diff, diff_ci, pv)
-        out[v] = result
-    return out
-
-
-def _compare_quantiles(
-    overview: dict[str, dict[str, Any]],
-    samples: dict[str, dict[str, np.ndarray[Any, Any]]],
-    column: str,
-    percentiles: tuple[tuple[str, float], ...],
-    control: str,
-    options: Options,
-) -> dict[str, dict[str, Result]]:
-    """The percentiles of one column: each variant's DDSketch value, a bootstrap CI of it
-    and of its difference to the control, and Mann-Whitney U on the two samples."""
-    sampled = {v: cols[column] for v, cols in sorted(samples.items()) if cols[column].size >= 2}
-    if control not in sampled:
-        return {}
-    rng = np.random.default_rng(SEED)
-    # One bootstrap a variant and column serves every percentile of it, its own CI and,
-    # less the control's (drawn independently), the difference's.
-    levels = [q for _, q in percentiles]
-    boots = {v: stats.bootstrap_quantiles(x, levels, RESAMPLES, rng) for v, x in sampled.items()}
-    p_values = {v: stats.mann_whitney(sampled[control], x) for v, x in sampled.items()}
-    out: dict[str, dict[str, Result]] = {}
-    for i, (metric, _) in enumerate(percentiles):
-        results = {}
-        for v, boot in boots.items():
-            value, base = overview[v][metric], overview[control][metric]
-            ci = stats.percentile_ci(boot[i], options.confidence)
-            result = _result(value, ci, "bootstrap CI; Mann-Whitney U")
-            if v != control:
-                diff_ci = stats.percentile_ci(boot[i] - boots[control][i], options.confidence)
-                result = _with_diff(result, base, value - base, diff_ci, p_values[v])
-            results[v] = result
-        out[metric] = results
-    return out
-
-
-def _adjust(metrics: dict[str, dict[str, Result]]) -> None:
-    """Holm-adjusted p-values beside the raw ones, across every metric and variant shown."""
-    tested = [r for results in metrics.values() for r in results.values() if "p_value" in r]
-    for result, adjusted in zip(tested, stats.holm([r["p_value"] for r in tested]), strict=True):
-        result["p_adjusted"] = adjusted
-
-
-# -- verdict ---------------------------------------------------------------------------------
-
-
-def _withheld(reason: str) -> dict[str, Any]:
-    return {"verdict": "not_enough_data", "reason": reason, "guardrails": {}}
-
-
-def verdict(
-    variant: dict[str, int], control: dict[str, int], shown: dict[str, Result], options: Options
-) -> dict[str, Any]:
-    """Kayenta-style: each guardrail passes when its relative change's CI lies below the
-    tolerance, fails when it lies wholly above it (worse), and is marginal otherwise; the
-    weighted score (1, 0.5, 0) decides: pass at 0.9, fail below 0.5 or on any failure."""
-    for side, counts in (("variant", variant), ("control", control)):
-        if counts["events"] < options.min_events or counts["users"] < options.min_users:
-            return _withheld(
-                f"the {side} has {counts['events']} calls and {counts['users']} "
-                f"users; at least {options.min_events} and {options.min_users} "
-                "are needed"
-            )
-    guardrails = options.guardrails or GUARDRAILS
-    judged: dict[str, dict[str, Any]] = {}
-    for metric, weight in guardrails.items():
-        result = shown.get(metric)
-        if result is None or "diff_ci" not in result:
-            continue
-        judged[metric] = {"weight": weight, "outcome": _judge(metric, result, options.tolerance)}
-    if not judged:
-        return _withheld("no guardrail metric could be compared")
-    score = sum(
-        j["weight"] * {"pass": 1.0, "marginal": 0.5, "fail": 0.0}[j["outcome"]]
-        for j in judged.values()
-    ) / sum(j["weight"] for j in judged.values())
-    failed = any(j["outcome"] == "fail" for j in judged.values())
-    outcome = "fail" if failed or score < 0.5 else "pass" if score >= 0.9 else "marginal"
-    return {"verdict": outcome, "score": score, "guardrails": judged}
-
-
-def _judge(metric: str, result: Result, tolerance: float) -> str:
-    worse: Callable[[float], float] = (lambda x: x) if metric in LOWER_IS_BETTER else (lambda x: -x)
-    if result.get("relative_ci"):
-        low, high = sorted(worse(x) for x in result["relative_ci"])
-        return "fail" if low > tolerance else "pass" if high < tolerance else "marginal"
-    low, high = sorted(worse(x) for x in result["diff_ci"])  # a control at 0: absolute
-    return "fail" if low > 0 else "pass" if high <= 0 else "marginal"
-
-
-def _worst(verdicts: list[str]) -> str:
-    order = ("fail", "marginal", "not_enough_data", "pass")
-    return next(v for v in order if v in verdicts)
 
 
 def timeline(

@@ -9,7 +9,15 @@ from starlette.concurrency import run_in_threadpool
 
 from llmpulse.analytics import answers as a
 from llmpulse.analytics import experiments, product
-from llmpulse.analytics.experiments import Method, Options, Unit
+from llmpulse.analytics.options import (
+    GUARDABLE,
+    MIN_EVENTS,
+    MIN_USERS,
+    TOLERANCE,
+    Method,
+    Options,
+    Unit,
+)
 from llmpulse.analytics.product import Period
 from llmpulse.api.errors import error_responses
 from llmpulse.api.openapi import answers
@@ -59,9 +67,9 @@ def options(
     ] = None,
     tolerance: Annotated[
         float, Query(gt=0, le=10, description="how much worse (relative) a guardrail may be")
-    ] = experiments.TOLERANCE,
-    min_events: Annotated[int, Query(ge=1)] = experiments.MIN_EVENTS,
-    min_users: Annotated[int, Query(ge=0)] = experiments.MIN_USERS,
+    ] = TOLERANCE,
+    min_events: Annotated[int, Query(ge=1)] = MIN_EVENTS,
+    min_users: Annotated[int, Query(ge=0)] = MIN_USERS,
 ) -> Options:
     shares = _weights(split, "split")
     if shares is not None and not any(shares.values()):
@@ -69,8 +77,8 @@ def options(
     judged = _weights(guardrails, "guardrails")
     if judged is not None:
         for metric in judged:
-            if metric not in experiments.GUARDABLE and not metric.startswith("score:"):
-                known = ", ".join(sorted(experiments.GUARDABLE))
+            if metric not in GUARDABLE and not metric.startswith("score:"):
+                known = ", ".join(sorted(GUARDABLE))
                 raise QueryError(
                     "guardrails", f"unknown metric {metric!r}; one of {known}, score:NAME", 422
                 )

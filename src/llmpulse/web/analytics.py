@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from llmpulse.analytics import experiments, product
-from llmpulse.analytics.experiments import Options, Unit
+from llmpulse.analytics.options import Options, Unit
 from llmpulse.analytics.product import Period
 from llmpulse.api.errors import ApiError
 from llmpulse.events.taxonomy import DIMENSIONS
