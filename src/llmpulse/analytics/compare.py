@@ -20,6 +20,14 @@ def _relative(diff_ci: tuple[float, float], base: float) -> tuple[float, float] 
     return (diff_ci[0] / base, diff_ci[1] / base) if base else None
 
 
+def _sequential_diff(
+    diff: float, se: float, n: int, confidence: float
+) -> tuple[tuple[float, float], float]:
+    """The always-valid confidence sequence of a difference, and its p-value."""
+    half = stats.sequential_halfwidth(se, n, confidence)
+    return (diff - half, diff + half), stats.sequential_pvalue(diff, se, n)
+
+
 def _result(value: float, ci: tuple[float, float], test: str) -> Result:
     return {"value": value, "ci": list(ci), "test": test}
 
@@ -58,8 +66,7 @@ def rates(counts: dict[str, tuple[int, int]], control: str, options: Options) ->
             diff = p - pc
             se = math.sqrt(p * (1 - p) / n + pc * (1 - pc) / nc)
             if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, n + nc, options.confidence)
-                diff_ci, pv = (diff - half, diff + half), stats.sequential_pvalue(diff, se, n + nc)
+                diff_ci, pv = _sequential_diff(diff, se, n + nc, options.confidence)
             else:
                 diff_ci = stats.newcombe(kc, nc, k, n, options.confidence)
                 pv = stats.two_proportions(kc, nc, k, n)
@@ -88,11 +95,7 @@ def means(moments: dict[str, stats.Moments], control: str, options: Options) -> 
             diff = m.mean - c.mean
             se = math.sqrt(m.variance / m.n + c.variance / c.n)
             if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, m.n + c.n, options.confidence)
-                diff_ci, pv = (
-                    (diff - half, diff + half),
-                    stats.sequential_pvalue(diff, se, m.n + c.n),
-                )
+                diff_ci, pv = _sequential_diff(diff, se, m.n + c.n, options.confidence)
             else:
                 low, high, pv = stats.welch(c, m, options.confidence)
                 diff_ci = (low, high)
@@ -117,11 +120,7 @@ def ratios(sums: dict[str, stats.RatioSums], control: str, options: Options) -> 
             diff = s.ratio - c.ratio
             se = math.sqrt(s.variance() + c.variance())
             if options.method == "sequential":
-                half = stats.sequential_halfwidth(se, s.n + c.n, options.confidence)
-                diff_ci, pv = (
-                    (diff - half, diff + half),
-                    stats.sequential_pvalue(diff, se, s.n + c.n),
-                )
+                diff_ci, pv = _sequential_diff(diff, se, s.n + c.n, options.confidence)
             else:
                 low, high, pv = stats.delta_method(c, s, options.confidence)
                 diff_ci = (low, high)
