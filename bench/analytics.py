@@ -16,10 +16,13 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from common import machine, rss_mib, start_server
+from llmpulse.analytics import product
+from llmpulse.query.filters import Scope
 from llmpulse.store import open_engine
 from llmpulse.store.migrate import migrate
 
@@ -81,6 +84,18 @@ def fill(data_dir: Path, events: int, users: int, scores: int) -> float:
     return time.perf_counter() - started
 
 
+def exact_funnel(data_dir: Path, steps: str) -> dict[str, Any]:
+    """The funnel with the median times over every user, to compare the sampled ones with
+    (the server is stopped: one process per chDB store)."""
+    engine = open_engine(f"chdb://{data_dir / 'store'}")
+    product.GAP_SAMPLE_CALLS = 1 << 62  # type: ignore[misc]  # every user, for reference
+    end = datetime.now(UTC)
+    scope = Scope("default", end - timedelta(days=DAYS + 1), end)
+    answer = product.funnel(engine, scope, product.parse_steps(steps), 3600)
+    engine.close()
+    return answer
+
+
 def timed(http: httpx.Client, path: str, params: dict[str, str], runs: int = 5) -> float:
     times = []
     for _ in range(runs):
@@ -132,9 +147,11 @@ def main() -> None:
             for name, (path, params) in queries.items():
                 runs = 1 if "timeline" in name else 5
                 results.append((name, timed(http, path, params, runs), runs))
+            funnel = http.get("/v1/analytics/funnel", params={**span, "steps": steps}).json()
         rss = rss_mib(proc.pid)
         proc.terminate()
         proc.wait()
+        exact = exact_funnel(data_dir, steps)
     print(f"machine: {machine()}")
     print(
         f"events: {args.events:,} of {args.users:,} users over {DAYS} days, "
@@ -143,6 +160,14 @@ def main() -> None:
     for name, ms, runs in results:
         print(f"{name}: {ms:.0f} ms" + (f" median of {runs}" if runs > 1 else " (one run)"))
     print(f"server RSS after the queries: {rss:.0f} MiB")
+    print(
+        f"funnel median times over {funnel['median_users_share']:.0%} of the users, "
+        "against all of them (s): "
+        + ", ".join(
+            f"{s['median_s_from_previous']:.1f} vs {e['median_s_from_previous']:.1f}"
+            for s, e in list(zip(funnel["steps"], exact["steps"], strict=True))[1:]
+        )
+    )
 
 
 if __name__ == "__main__":

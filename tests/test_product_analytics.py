@@ -171,6 +171,7 @@ def test_funnel(server: Server, product: dict[str, Any]) -> None:
     assert answer["steps"][1]["from_previous"] == close(reached[1] / reached[0])
     assert answer["steps"][1]["median_s_from_previous"] == close(medians[0], abs=0.001)
     assert answer["steps"][2]["median_s_from_previous"] == close(medians[1], abs=0.001)
+    assert answer["median_users_share"] == 1.0  # under a million calls: every user
     assert answer["window_s"] == 3600
     wider = _get(server, product["key"], "/v1/analytics/funnel", steps=steps, window="3h")
     assert wider["steps"][2]["users"] > reached[2]  # the late exports count within 3 hours

@@ -119,6 +119,10 @@ class FunnelStep(BaseModel):
 class Funnel(BaseModel):
     window_s: int
     steps: list[FunnelStep]
+    median_users_share: float = Field(
+        description="the share of users (by a hash of the id) the median times are taken over: "
+        "1 up to a million calls in the range, fewer above; the counts are always exact"
+    )
 
 
 class SessionPeriod(BaseModel):
