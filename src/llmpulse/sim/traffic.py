@@ -57,6 +57,7 @@ VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster...
 VARIANT_B_ERRORS = 2.0  # ...but fails twice as often: its error-rate guardrail fails
 JOIN_SPREAD_DAYS = 28  # users join over the four weeks before the generator starts
 SESSION_IDLE = timedelta(minutes=30)
+SESSION_BURST = 0.7  # the share of calls that continue a session under way
 MAX_PICKS = 30  # tries to find a user active on the day before taking any
 BURST_CHANCE = 0.0002  # per event, a model starts a burst of rate limits or server errors
 BURST_LENGTH = 150
@@ -83,6 +84,7 @@ class TrafficGenerator:
         self._active_days: dict[tuple[int, int], bool] = {}
         # user -> (session id, calls left, next funnel step, time of the last call)
         self._sessions: dict[str, tuple[str, int, int, datetime]] = {}
+        self._ongoing: dict[str, datetime] = {}  # users with calls left in a session
         self._error_rate = error_rate
         self._bursts: dict[str, tuple[str, int]] = {}  # model -> (error type, events left)
         self._model_weights = [m.share for m in MODELS]
@@ -105,6 +107,13 @@ class TrafficGenerator:
         return self._active_days[key]
 
     def _user(self, ts: datetime) -> str:
+        """Most calls continue a session under way (sessions come in bursts); the others
+        are from a user who comes on that day."""
+        for user, last in list(self._ongoing.items()):
+            if ts - last > SESSION_IDLE:
+                del self._ongoing[user]
+        if self._ongoing and self._rng.random() < SESSION_BURST:
+            return self._rng.choice(list(self._ongoing))
         day = ts.date().toordinal()
         indices = range(len(self._users))
         for _ in range(MAX_PICKS):
@@ -125,6 +134,10 @@ class TrafficGenerator:
             feature = FUNNEL[step]
             step = step + 1 if self._rng.random() < FUNNEL_CONTINUE else len(FUNNEL)
         self._sessions[user] = (session, left - 1, step, ts)
+        if left > 1:
+            self._ongoing[user] = ts
+        else:
+            self._ongoing.pop(user, None)
         return session, feature
 
     def _error(self, model: ModelProfile, weight: float) -> str | None:
