@@ -124,8 +124,7 @@ def report(
         ]
         answer["verdict"] = "not_enough_data"
         return answer
-    sizes = {v: int(o["events"]) for v, o in overview.variants.items()}
-    samples = _samples(engine, chosen, sizes)
+    samples = overview.samples
     metrics = _metrics(engine, chosen, overview, samples, control, options)
     compare.adjust(metrics)
     variants: list[dict[str, Any]] = []
@@ -255,12 +254,14 @@ class Overview:
     variants: dict[str, dict[str, Any]]  # calls, users, errors, moments, percentiles
     per_user: PerUser  # the delta method's per-user sums, over the users with an id
     in_two: int  # users seen in more than one variant
+    samples: dict[str, dict[str, np.ndarray[Any, Any]]]  # variant -> column -> sampled calls
 
 
 def _overview(engine: Engine, scope: Scope) -> Overview:
     """Per variant: calls, users, errors, the moments of the per-call means (from per-user
     sums of x and x squared), the per-user sums of the ratio metrics and the users in two
-    variants, all from one scan grouped by user; the DDSketch percentiles from another."""
+    variants, all from one scan grouped by user; the DDSketch percentiles and the sample
+    for the bootstrap from another."""
     where, params = scope.where()
     gen = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
     tps_ok = f"e.status = 'ok' AND e.tokens_out > 0 AND {gen} > 0"
@@ -301,17 +302,8 @@ def _overview(engine: Engine, scope: Scope) -> Overview:
         """,
         params,
     )
-    percentiles = {
-        r["v"]: r
-        for r in engine.rows(
-            f"""
-            SELECT experiment_variant AS v, quantilesDD(0.005, 0.5, 0.95)(e.latency_ms) AS lat,
-                quantilesDD(0.005, 0.95)(e.ttft_ms) AS ttft, count(e.ttft_ms) AS ttft_n
-            FROM {EVENTS} AS e WHERE {where} GROUP BY v
-            """,
-            params,
-        )
-    }
+    sizes = {r["v"]: int(r["t_n"]) for r in rows if not r["total"]}
+    percentiles = _percentiles_and_sample(engine, scope, sizes)
     variants: dict[str, dict[str, Any]] = {}
     sums: PerUser = {m: {} for m in RATIOS}
     in_two = 0
@@ -338,7 +330,46 @@ def _overview(engine: Engine, scope: Scope) -> Overview:
             )
             if ratio.n >= 2 and ratio.mean_x > 0:
                 sums[m][r["v"]] = ratio
-    return Overview(variants, sums, in_two)
+    samples = {v: q["sample"] for v, q in percentiles.items()}
+    return Overview(variants, sums, in_two, samples)
+
+
+def _percentiles_and_sample(
+    engine: Engine, scope: Scope, sizes: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Per variant, the DDSketch percentiles, and in the same scan up to SAMPLE calls for
+    the bootstrap, the same every time: those of lowest hash of their time in ms (an
+    integer hash of a column the experiment projection has; the event id it lacks). A
+    cut on the hash keeps about 1.5 x SAMPLE of each variant; the lowest SAMPLE of those
+    are kept here."""
+    if not sizes:  # no calls: nothing to ask (an empty array parameter is an error)
+        return {}
+    where, params = scope.where()
+    variants = sorted(sizes)
+    cut = [min(2**32, int(2**32 * 1.5 * SAMPLE / max(1, sizes[v]))) for v in variants]
+    params_with: dict[str, Param] = {**params, "vs": variants, "cut": cut}
+    rows = engine.rows(
+        f"""
+        WITH toUInt32(intHash64(toUnixTimestamp64Milli(e.ts) + {compare.SEED}) % 4294967296)
+            AS h
+        SELECT experiment_variant AS v, quantilesDD(0.005, 0.5, 0.95)(e.latency_ms) AS lat,
+            quantilesDD(0.005, 0.95)(e.ttft_ms) AS ttft, count(e.ttft_ms) AS ttft_n,
+            groupArrayIf((h, e.latency_ms, e.ttft_ms),
+                h < {{cut:Array(UInt64)}}[indexOf({{vs:Array(String)}}, experiment_variant)])
+                AS drawn
+        FROM {EVENTS} AS e WHERE {where} GROUP BY v
+        """,
+        params_with,
+    )
+    out = {}
+    for r in rows:
+        kept = sorted(r["drawn"], key=lambda d: (d[0], d[1]))[:SAMPLE]
+        r["sample"] = {
+            "latency_ms": np.array([float(d[1]) for d in kept]),
+            "ttft_ms": np.array([float(d[2]) for d in kept if d[2] is not None]),
+        }
+        out[r["v"]] = r
+    return out
 
 
 def _finite(x: Any) -> float:
@@ -421,34 +452,6 @@ def _scores(
     for metric, counts in rates.items():
         out[metric] = compare.rates(counts, control, options)
     return out
-
-
-def _samples(
-    engine: Engine, scope: Scope, sizes: dict[str, int]
-) -> dict[str, dict[str, np.ndarray[Any, Any]]]:
-    """Up to SAMPLE calls a variant, the same every time: those of lowest hash of their
-    time in ms (an integer hash of a column the experiment projection has: twice as fast
-    as hashing the event id, which it lacks). A cut on the hash first keeps about
-    1.5 x SAMPLE of each variant, so only those sort."""
-    where, params = scope.where()
-    variants = sorted(sizes)
-    keep = [min(2**32, int(2**32 * 1.5 * SAMPLE / max(1, sizes[v]))) for v in variants]
-    params_with: dict[str, Param] = {**params, "k": SAMPLE, "vs": variants, "cut": keep}
-    hashed = f"intHash64(toUnixTimestamp64Milli(e.ts) + {compare.SEED})"
-    rows = engine.rows(
-        f"SELECT experiment_variant AS v, e.latency_ms AS latency_ms, e.ttft_ms AS ttft_ms "
-        f"FROM {EVENTS} AS e WHERE {where} AND {hashed} % 4294967296 < "
-        "{cut:Array(UInt64)}[indexOf({vs:Array(String)}, experiment_variant)] "
-        f"ORDER BY {hashed} LIMIT {{k:UInt32}} BY v",
-        params_with,
-    )
-    out: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        mine = out.setdefault(r["v"], {"latency_ms": [], "ttft_ms": []})
-        mine["latency_ms"].append(float(r["latency_ms"]))
-        if r["ttft_ms"] is not None:
-            mine["ttft_ms"].append(float(r["ttft_ms"]))
-    return {v: {k: np.array(x) for k, x in cols.items()} for v, cols in out.items()}
 
 
 def timeline(
