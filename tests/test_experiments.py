@@ -376,6 +376,27 @@ def test_unit_of_randomisation_is_detected(server: Server, experiment: dict[str,
     assert unknown["unit"] == "event" and "75% of calls have a user_id" in unknown["notes"][-1]
 
 
+def test_anonymous_calls_get_a_verdict_on_the_calls(server: Server) -> None:
+    """No user ids at all: the minimum of 30 users cannot apply, the calls' minimum does."""
+    calls = [
+        {"model_id": "m", "latency_ms": 100 + i % 7, "status": "error" if i % 9 == 0 else "ok",
+         "experiment": {"name": "no-users", "variant": "AB"[i % 2]}}
+        for i in range(600)
+    ]  # fmt: skip
+    with server.client(new_project_key(server)) as http:
+        assert http.post("/v1/events", json=calls).status_code == 202
+        server.wait_loaded()
+        report = http.get("/v1/experiments/no-users").json()
+        few = http.get("/v1/experiments/no-users", params={"min_events": 301}).json()
+    assert report["unit"] == "event"
+    b = next(v for v in report["variants"] if v["variant"] == "B")
+    assert b["users"] == 0 and b["verdict"]["verdict"] != "not_enough_data", b["verdict"]
+    assert few["verdict"] == "not_enough_data"
+    assert (
+        "300 calls" in next(v for v in few["variants"] if v["variant"] == "B")["verdict"]["reason"]
+    )
+
+
 def test_sample_ratio_mismatch_is_flagged(server: Server, project_key: str) -> None:
     events = [
         {"model_id": "m", "latency_ms": 10, "user_id": f"u{i}",

@@ -18,8 +18,12 @@ def verdict(
     """Kayenta-style: each guardrail passes when its relative change's CI lies below the
     tolerance, fails when it lies wholly above it (worse), and is marginal otherwise; the
     weighted score (1, 0.5, 0) decides: pass at 0.9, fail below 0.5 or on any failure."""
+    # Calls with no user id at all (anonymous traffic, randomised per call) are judged on
+    # the calls alone: the users' minimum applies when there are users.
+    anonymous = options.unit == "event" and variant["users"] == control["users"] == 0
     for side, counts in (("variant", variant), ("control", control)):
-        if counts["events"] < options.min_events or counts["users"] < options.min_users:
+        too_few_users = counts["users"] < options.min_users and not anonymous
+        if counts["events"] < options.min_events or too_few_users:
             return withheld(
                 f"the {side} has {counts['events']} calls and {counts['users']} "
                 f"users; at least {options.min_events} and {options.min_users} "
