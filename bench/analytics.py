@@ -11,7 +11,6 @@ Run: python bench/analytics.py [--events 10000000] [--users 50000]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from common import machine, rss_mib, start_server
+from common import machine, rss_mib, start_server, timed
 from llmpulse.analytics import product
 from llmpulse.query.filters import Scope
 from llmpulse.store import open_engine
@@ -96,16 +95,6 @@ def exact_funnel(data_dir: Path, steps: str) -> dict[str, Any]:
     return answer
 
 
-def timed(http: httpx.Client, path: str, params: dict[str, str], runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = http.get(path, params=params)
-        times.append(time.perf_counter() - t0)
-        assert r.status_code == 200, r.text[:300]
-    return statistics.median(times) * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -146,7 +135,7 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=600) as http:
             for name, (path, params) in queries.items():
                 runs = 1 if "timeline" in name else 5
-                results.append((name, timed(http, path, params, runs), runs))
+                results.append((name, timed(http, path, params, runs)[0], runs))
             funnel = http.get("/v1/analytics/funnel", params={**span, "steps": steps}).json()
         rss = rss_mib(proc.pid)
         proc.terminate()

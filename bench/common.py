@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -115,3 +116,16 @@ def wait_listening(port: int, timeout: float = 15) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listening on port {port}")
+
+
+def timed(
+    http: httpx.Client, path: str, params: dict[str, str], runs: int = 5
+) -> tuple[float, int]:
+    """The median ms of `runs` GETs, and the answer's size in bytes."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = http.get(path, params=params)
+        times.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text[:300]
+    return statistics.median(times) * 1000, len(r.content)

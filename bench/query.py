@@ -9,7 +9,6 @@ is timed over HTTP (median of 5). Run: python bench/query.py [--events 10000000]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from common import machine, rss_mib, start_server
+from common import machine, rss_mib, start_server, timed
 from llmpulse.store import open_engine
 from llmpulse.store.migrate import migrate
 
@@ -92,18 +91,6 @@ def fill(data_dir: Path, events: int, days: int) -> tuple[float, float]:
     )[0]
     engine.close()
     return elapsed, size["b"] / size["r"]
-
-
-def timed(
-    http: httpx.Client, path: str, params: dict[str, str], runs: int = 5
-) -> tuple[float, int]:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = http.get(path, params=params)
-        times.append(time.perf_counter() - t0)
-        assert r.status_code == 200, r.text[:300]
-    return statistics.median(times) * 1000, len(r.content)
 
 
 def main() -> None:

@@ -20,6 +20,13 @@ def _relative(diff_ci: tuple[float, float], base: float) -> tuple[float, float] 
     return (diff_ci[0] / base, diff_ci[1] / base) if base else None
 
 
+def _halfwidth(se: float, n: int, critical: float, options: Options) -> float:
+    """The half-width of a value's CI: the confidence sequence's, or `critical` x se."""
+    if options.method == "sequential":
+        return stats.sequential_halfwidth(se, n, options.confidence)
+    return critical * se
+
+
 def _sequential_diff(
     diff: float, se: float, n: int, confidence: float
 ) -> tuple[tuple[float, float], float]:
@@ -82,10 +89,7 @@ def means(moments: dict[str, stats.Moments], control: str, options: Options) -> 
     out = {}
     for v, m in moments.items():
         se_m = math.sqrt(m.variance / m.n)
-        if options.method == "sequential":
-            half = stats.sequential_halfwidth(se_m, m.n, options.confidence)
-        else:
-            half = stats.t_of(options.confidence, m.n - 1) * se_m
+        half = _halfwidth(se_m, m.n, stats.t_of(options.confidence, m.n - 1), options)
         result = _result(
             m.mean,
             (m.mean - half, m.mean + half),
@@ -111,10 +115,7 @@ def ratios(sums: dict[str, stats.RatioSums], control: str, options: Options) -> 
     out = {}
     for v, s in sums.items():
         se_r = math.sqrt(s.variance())
-        if options.method == "sequential":
-            half = stats.sequential_halfwidth(se_r, s.n, options.confidence)
-        else:
-            half = stats.z_of(options.confidence) * se_r
+        half = _halfwidth(se_r, s.n, stats.z_of(options.confidence), options)
         result = _result(s.ratio, (s.ratio - half, s.ratio + half), "delta method over users")
         if v != control:
             diff = s.ratio - c.ratio
