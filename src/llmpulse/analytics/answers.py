@@ -176,3 +176,92 @@ class FeatureAdoption(BaseModel):
 class Adoption(BaseModel):
     period: str
     features: list[FeatureAdoption]
+
+
+# -- drift and data quality ---------------------------------------------------------------
+
+
+class DriftSide(BaseModel):
+    label: str
+    from_: str = Field(alias="from")
+    to: str
+    experiment: str | None
+    variant: str | None
+    events: int
+    sampled: int = Field(description="calls in the sample (about the sample size when more)")
+
+
+class DriftPoint(BaseModel):
+    t: str
+    values: int
+    score: float | None
+    drifted: bool
+
+
+class DriftSlice(BaseModel):
+    dimension: str
+    value: str | None
+    share_of_shift: float | None = Field(description="of the distance, gone without the slice")
+    reference_share: float
+    current_share: float
+
+
+class DriftColumn(BaseModel):
+    column: str
+    kind: str = Field(description="numeric or categorical")
+    status: str = Field(description="ok, insufficient_data or no_data")
+    reference_count: int
+    current_count: int
+    reference_sampled: int
+    current_sampled: int
+    test: str | None
+    score_type: str | None = Field(description="p_value (drift below) or distance (at or above)")
+    score: float | None
+    threshold: float | None
+    drifted: bool
+    distribution: dict[str, list[Any]] | None = Field(
+        None, description="edges or categories, and both sides' shares"
+    )
+    over_time: list[DriftPoint] | None = None
+    slices: list[DriftSlice] | None = Field(None, description="for a drifted column")
+
+
+class DriftReport(BaseModel):
+    reference: DriftSide
+    current: DriftSide
+    sample: dict[str, Any]
+    dataset_threshold: float
+    status: str = Field(description="ok or insufficient_data")
+    dataset_drift: bool
+    tested_columns: int
+    drifted_columns: int
+    share_drifted: float | None
+    columns: list[DriftColumn]
+
+
+class QualityCheck(BaseModel):
+    name: str
+    status: str = Field(description="pass or fail")
+    score: float = Field(description="0 to 1")
+    value: Any
+    threshold: Any
+    evidence: dict[str, Any]
+
+
+class QualityModel(BaseModel):
+    model_id: str
+    provider: str | None
+    events: int
+    completeness: float | None
+    newest: str
+    unpriced_share: float | None
+
+
+class QualityReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    events: int
+    status: str = Field(description="pass, or fail when a check failed")
+    failed: list[str]
+    checks: list[QualityCheck]
+    models: list[QualityModel]

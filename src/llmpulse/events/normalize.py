@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from llmpulse.events.descriptors import describe
 from llmpulse.events.schema import (
     EVENT_FIELDS,
     MAX_METADATA_KEYS,
@@ -211,6 +212,10 @@ class Normalizer:
         client = row.pop("client", None)
         if client:
             row["client_app"], row["client_os"] = client.get("app"), client.get("os")
+        prompt, completion = get("prompt"), get("completion")
+        json_requested = row.pop("response_format", None) == "json"
+        if prompt or completion:
+            row.update(describe(prompt, completion, json_requested))
         metadata = get("metadata")
         if metadata or extra:
             row["metadata"], problems = _metadata(metadata, {k: row.pop(k) for k in extra})

@@ -35,6 +35,7 @@ def _scalar(value: object) -> object:
 # One clear error for a bad metadata value, rather than one per member of a union.
 Scalar = Annotated[object, AfterValidator(_scalar)]
 
+ResponseFormat = Literal["text", "json"]
 Operation = Literal["chat", "completion", "embedding", "tool", "agent", "other"]
 Status = Literal["ok", "error"]
 ErrorType = Literal[
@@ -105,6 +106,9 @@ class EventV1(TypedDict):
     client: NotRequired[Client | None]
     prompt: NotRequired[Text | None]
     completion: NotRequired[Text | None]
+    # What the call asked the model for: "json" when it requested a JSON answer (OpenAI's
+    # response_format json_object/json_schema), so the completion's validity is checked.
+    response_format: NotRequired[ResponseFormat | None]
     metadata: NotRequired[Annotated[dict[Id, Scalar], Field(max_length=MAX_METADATA_KEYS)] | None]
     tags: NotRequired[Annotated[list[Id], Field(max_length=MAX_TAGS)] | None]
 

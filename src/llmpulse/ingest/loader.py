@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
+
+import orjson
 
 from llmpulse.ingest import faults, records
 from llmpulse.ingest.genai_metrics import GENAI, Call
@@ -22,7 +24,7 @@ from llmpulse.ingest.load_journal import Insert, LoadJournal
 from llmpulse.ingest.spool import Cursor, Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import EVENTS, REJECTED, SPANS
+from llmpulse.store.tables import DUPLICATES, EVENTS, REJECTED, SPANS
 from llmpulse.store.writes import stored_event_ids
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,12 @@ class Loader:
                     self._engine.insert_json_rows(_TABLES[kind], data, insert.token)
         PIPELINE.insert_seconds.observe(time.perf_counter() - started)
         if records.EVENTS in run.tables:
-            _count_calls(run.tables[records.EVENTS], insert.drops.get(records.EVENTS.decode(), ()))
+            events, dropped = run.tables[records.EVENTS], insert.drops.get(records.EVENTS.decode())
+            _count_calls(events, dropped or ())
+            if dropped:
+                self._engine.insert_json_rows(
+                    DUPLICATES, _duplicate_counts(events, dropped), insert.token + ":duplicates"
+                )
         faults.reached("before-commit")
         self._spool.commit(insert.end, run.records, run.size)
         self._journal.clear()
@@ -191,6 +198,18 @@ def _count_calls(rows: _Rows, drop: Collection[int]) -> None:
             by_project[key[0]].append(call)
     for project, calls in by_project.items():
         GENAI.add(project, calls)
+
+
+def _duplicate_counts(rows: _Rows, drop: Collection[int]) -> bytes:
+    """Rows of ingest_duplicates: the dropped retries per project and hour of their time."""
+    counts: Counter[tuple[str, int]] = Counter()
+    for i in drop:
+        project, _, ts_ms, _ = rows.keys[i]
+        counts[project, ts_ms // 3_600_000 * 3600] += 1
+    return b"".join(
+        orjson.dumps({"project": p, "hour": hour, "duplicates": n}) + b"\n"
+        for (p, hour), n in sorted(counts.items())
+    )
 
 
 def _without(rows: _Rows, drop: Collection[int]) -> bytes:

@@ -36,8 +36,8 @@ LATENCY_BIN: Final = (
 )
 # Columns are qualified (e.) because some measures are named like columns (tokens_out):
 # unqualified, ClickHouse would read the alias.
-_GEN_MS = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
-_TPS_OK = f"e.status = 'ok' AND e.tokens_out > 0 AND {_GEN_MS} > 0"
+GEN_MS = "(e.latency_ms - ifNull(e.ttft_ms, 0))"
+TPS_OK = f"e.status = 'ok' AND e.tokens_out > 0 AND {GEN_MS} > 0"
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ MEASURES: Final[dict[str, Measure]] = {
     "ttft_q": _quantiles("e.ttft_ms"),
     "tokens_in": _sum("sum(e.tokens_in)"),
     "tokens_out": _sum("sum(e.tokens_out)"),
-    "tps_tokens": _sum(f"sumIf(e.tokens_out, {_TPS_OK})"),
-    "tps_ms": _sum(f"sumIf({_GEN_MS}, {_TPS_OK})"),
+    "tps_tokens": _sum(f"sumIf(e.tokens_out, {TPS_OK})"),
+    "tps_ms": _sum(f"sumIf({GEN_MS}, {TPS_OK})"),
     "cost_usd": _sum("sum(ifNull(e.cost_usd, 0))"),
     "unpriced": _sum("countIf(e.cost_status = 'unpriced')"),
     "latency_bins": Measure(f"sumMap(map(toUInt8({LATENCY_BIN}), toUInt64(1)))", "sumMap({c})"),

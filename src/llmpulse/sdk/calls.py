@@ -60,6 +60,17 @@ def _place(sample_rate: float) -> tuple[SpanRef, str | None] | None:
     return None
 
 
+def _asks_for_json(kwargs: Mapping[str, Any]) -> bool:
+    """Whether the call asked for a JSON answer: Chat Completions' `response_format` or the
+    Responses API's `text.format`, of type json_object or json_schema."""
+    wanted = kwargs.get("response_format")
+    text = kwargs.get("text")
+    if wanted is None and isinstance(text, Mapping):
+        wanted = text.get("format")
+    kind = wanted.get("type") if isinstance(wanted, Mapping) else getattr(wanted, "type", None)
+    return kind in ("json_object", "json_schema")
+
+
 class LlmCall:
     """State of one call; stream wrappers fill `fields` and `parts` as chunks arrive."""
 
@@ -98,6 +109,8 @@ class LlmCall:
             event["max_tokens"] = max_tokens
         if settings.environment:
             event["environment"] = settings.environment
+        if _asks_for_json(kwargs):
+            event["response_format"] = "json"
         if settings.capture_content:
             # A snapshot of the messages: turned into text on the exporter thread.
             prompt = prompt_of(kwargs)

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
 from llmpulse.alerts import routes as alerts_routes
+from llmpulse.analytics import monitor_routes
 from llmpulse.analytics import routes as analytics_routes
 from llmpulse.api.auth import GATE, optional_grant
 from llmpulse.api.errors import install_error_handlers, internal_error
@@ -45,6 +46,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_routes.router,
     alerts_routes.slo_router,
     analytics_routes.router,
+    monitor_routes.router,
     scores_routes.router,
     playground_routes.router,
     dashboard.router,

@@ -23,6 +23,7 @@ _RETAINED = {
     tables.ALERT_EVENTS: "ts",
     tables.ALERT_DELIVERIES: "ts",
     tables.SCORES: "ts",
+    tables.DUPLICATES: "hour",
 }
 
 

@@ -13,3 +13,4 @@ ALERT_INSTANCES: Final = "alert_instances"
 ALERT_EVENTS: Final = "alert_events"
 ALERT_DELIVERIES: Final = "alert_deliveries"
 SCORES: Final = "scores"  # 008_scores.sql
+DUPLICATES: Final = "ingest_duplicates"  # 010_drift_quality.sql
