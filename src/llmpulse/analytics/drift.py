@@ -252,7 +252,8 @@ def draw(
     rate = "if(side = 'current', {{{kind}_current:UInt64}}, {{{kind}_reference:UInt64}})"
     plain = "h < " + rate.format(kind="plain")
     text = f"{HAS_TEXT} AND h < " + rate.format(kind="text")
-    arrays = ", ".join(f"groupArray({_sampled(COLUMNS[n])}) AS {n}" for n in names)
+    # Aliased apart from the columns: a filter on model_id must not read the array.
+    arrays = ", ".join(f"groupArray({_sampled(COLUMNS[n])}) AS c_{n}" for n in names)
     rows = engine.rows(
         f"WITH cityHash64(e.event_id, {options.seed:d}) % {_HASH_RANGE} AS h SELECT {base}, "
         f"groupArray({plain}) AS in_plain, groupArray({text}) AS in_text, {arrays} "
@@ -277,8 +278,10 @@ def _arrays(
         size = len(r["in_plain"])
         out["side"].extend([r["side"] == "current"] * size)
         out["b"].extend([int(r["b"])] * size)
-        for name in ["in_plain", "in_text", *names]:
-            out[name].extend(r[name])
+        out["in_plain"].extend(r["in_plain"])
+        out["in_text"].extend(r["in_text"])
+        for name in names:
+            out[name].extend(r[f"c_{name}"])
     arrays: dict[str, np.ndarray] = {}
     vocabularies: dict[str, list[str]] = {}
     for name, values in out.items():
@@ -433,7 +436,9 @@ def report(
     columns = [COLUMNS[n] for n in options.columns]
     sample = draw(engine, scope, reference, current, columns, options)
     calls = {s: sample.counts[s]["calls"] for s in SIDES}
-    sampled = {s: int(sample.mask(s, COLUMNS["latency_ms"]).sum()) for s in SIDES}
+    on_current, plain = sample.arrays["side"], sample.arrays["in_plain"]
+    sampled = {"reference": int((plain & ~on_current).sum()),
+               "current": int((plain & on_current).sum())}  # fmt: skip
     answer: dict[str, Any] = {
         "reference": reference.public(calls["reference"], sampled["reference"]),
         "current": current.public(calls["current"], sampled["current"]),

@@ -63,6 +63,39 @@ BURST_CHANCE = 0.0002  # per event, a model starts a burst of rate limits or ser
 BURST_LENGTH = 150
 
 
+PROMPTS = (
+    "Summarize the attached quarterly report in three bullet points for the sales team.",
+    "Find the documents about the data retention policy and list their owners.",
+    "Draft a short, friendly reply to a customer asking when their order will arrive.",
+    "Explain the difference between the two pricing plans in plain words.",
+    "Export the last month's support tickets as a table with their status.",
+)
+ANSWERS = (
+    "Here is a summary of the report: revenue grew 12% on the quarter, churn fell, and the "
+    "new region is ahead of plan. The team should focus on renewals next.",
+    "I found four documents about the retention policy. Their owners are the legal team, "
+    "the platform team and two product managers; the latest was updated last week.",
+    "Thanks for your message! Your order left our warehouse yesterday and should arrive "
+    "within two to three business days. We will send you the tracking link shortly.",
+    "The basic plan covers one workspace and email support; the pro plan adds unlimited "
+    "workspaces, single sign-on and a faster support line. Both bill monthly.",
+)
+REFUSAL = "I'm sorry, but I can't help with that request."
+BASE_REFUSAL_RATE = 0.02
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A change in the traffic from a time on, as drift tests and demos inject it."""
+
+    start: datetime
+    model_id: str | None = None  # whose calls change (None: every model's)
+    latency_factor: float = 1.0
+    prompt_version: str | None = None  # whose calls refuse at refusal_rate
+    refusal_rate: float | None = None
+    new_model: ModelProfile | None = None  # takes new_model.share of the calls
+
+
 def _pick(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
     values, weights = zip(*options, strict=True)
     return rng.choices(values, weights)[0]
@@ -70,9 +103,17 @@ def _pick(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
 
 class TrafficGenerator:
     def __init__(
-        self, seed: int = 0, users: int = 100, error_rate: float = 0.05, today: date | None = None
+        self,
+        seed: int = 0,
+        users: int = 100,
+        error_rate: float = 0.05,
+        today: date | None = None,
+        text: bool = False,
+        shifts: tuple[Shift, ...] = (),
     ) -> None:
         self._rng = random.Random(seed)
+        self._text = text  # calls carry a prompt and a completion
+        self._shifts = shifts
         self._seed = seed
         self._users = [f"user_{i:04d}" for i in range(users)]
         # Some users are much busier than others (Zipf-like).
@@ -155,13 +196,34 @@ class TrafficGenerator:
             return str(_pick(rng, tuple((k, w) for k, (w, _) in ERRORS.items())))
         return None
 
+    def _model(self, ts: datetime, active: list[Shift]) -> ModelProfile:
+        for shift in active:
+            if shift.new_model is not None and self._rng.random() < shift.new_model.share:
+                return shift.new_model
+        return self._rng.choices(MODELS, self._model_weights)[0]
+
+    def _text_of(self, prompt_version: str, active: list[Shift]) -> dict[str, str]:
+        rate = BASE_REFUSAL_RATE
+        for shift in active:
+            if shift.refusal_rate is not None and shift.prompt_version in (None, prompt_version):
+                rate = shift.refusal_rate
+        refuses = self._rng.random() < rate
+        return {
+            "prompt": self._rng.choice(PROMPTS),
+            "completion": REFUSAL if refuses else self._rng.choice(ANSWERS),
+        }
+
     def event(self, ts: datetime) -> dict[str, Any]:
         rng = self._rng
-        model = rng.choices(MODELS, self._model_weights)[0]
+        active = [s for s in self._shifts if ts >= s.start]
+        model = self._model(ts, active)
         user = self._user(ts)
         session, feature = self._session(user, ts)
         variant = "B" if hash_bucket(user) else "A"
         speed = VARIANT_B_SPEEDUP if variant == "B" else 1.0
+        for shift in active:
+            if shift.model_id in (None, model.model_id):
+                speed *= shift.latency_factor
         latency = model.latency_ms * speed * math.exp(rng.gauss(0, model.latency_sigma))
         ttft = min(latency, model.ttft_ms * speed * math.exp(rng.gauss(0, 0.35)))
         tokens_in = max(1, round(model.tokens_in * math.exp(rng.gauss(0, 0.7))))
@@ -169,6 +231,7 @@ class TrafficGenerator:
         error = self._error(model, VARIANT_B_ERRORS if variant == "B" else 1.0)
         stream = rng.random() < 0.7
         app, os_name = _pick(rng, CLIENTS)
+        prompt_version = _pick(rng, PROMPT_VERSIONS)
         event: dict[str, Any] = {
             "event_id": self._uuid(),
             "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -177,7 +240,7 @@ class TrafficGenerator:
             "request_id": f"req_{self._uuid()[:16]}",
             "model_id": model.model_id,
             "provider": model.provider,
-            "prompt_version": _pick(rng, PROMPT_VERSIONS),
+            "prompt_version": prompt_version,
             "feature": feature,
             "experiment": {"name": EXPERIMENT, "variant": variant},
             "operation": "chat",
@@ -199,6 +262,8 @@ class TrafficGenerator:
                 finish_reason=rng.choices(("stop", "length"), (0.93, 0.07))[0],
                 http_status=200,
             )
+            if self._text:
+                event.update(self._text_of(prompt_version, active))
         else:
             timeout = error == "timeout"
             event.update(
