@@ -70,6 +70,12 @@ def _drift(server: Server, key: str, status: int = 200, **params: Any) -> dict[s
     return dict(answer.json())
 
 
+def _shares(column: dict[str, Any], side: str = "current") -> dict[str | None, float]:
+    """A category column's shares on one side, by category."""
+    d = column["distribution"]
+    return dict(zip(d["categories"], d[side], strict=True))
+
+
 def _columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["column"]: c for c in report["columns"]}
 
@@ -109,8 +115,7 @@ def test_control_period_shows_no_drift(server: Server, traffic: dict[str, Any]) 
     expected = _js([e["model_id"] for e in ref], [e["model_id"] for e in cur])
     assert models["score"] == pytest.approx(expected, abs=1e-5)
     # Both distributions for plotting: the category shares as counted here.
-    shares = dict(zip(models["distribution"]["categories"], models["distribution"]["current"]))
-    assert shares["gpt-4o"] == pytest.approx(
+    assert _shares(models)["gpt-4o"] == pytest.approx(
         sum(e["model_id"] == "gpt-4o" for e in cur) / len(cur), abs=1e-6
     )
     # Text descriptors computed at ingest from the prompt and completion.
@@ -280,14 +285,11 @@ def test_text_descriptors_are_computed_at_ingest(server: Server) -> None:
     valid = columns["json_valid"]
     assert valid["current_count"] == 12 and valid["reference_count"] == 12  # JSON asked
     assert columns["language"]["current_count"] == 24
-    shares = dict(zip(valid["distribution"]["categories"], valid["distribution"]["current"]))
-    assert shares == {
+    assert _shares(valid) == {
         "true": pytest.approx(2 / 3, abs=1e-6),
         "false": pytest.approx(1 / 3, abs=1e-6),
     }
-    language = columns["language"]["distribution"]
-    shares = dict(zip(language["categories"], language["current"]))
-    assert shares == {"fr": 0.5, "en": 0.5}
+    assert _shares(columns["language"]) == {"fr": 0.5, "en": 0.5}
     vader = SentimentIntensityAnalyzer()
     scores = [vader.polarity_scores(a)["compound"] for a in answers]
     edges = columns["completion_sentiment"]["distribution"]["edges"]
