@@ -22,7 +22,13 @@ WEEK_H: Final = 7 * 24
 BASELINE_WEEKS: Final = 4
 MAD_SCALE: Final = 1.4826  # MAD to a normal standard deviation
 LATE_MS: Final = 3_600_000  # an event received more than an hour after its time is late
+# A series stopped when its rate would have made this many calls since its last one: the
+# chance of a steady series missing them all by luck is e^-10 (Poisson).
+STOPPED_MIN_EXPECTED: Final = 10
 METADATA_SAMPLE: Final = 200_000  # events per period read for the metadata keys
+# Every check, in the report's order.
+CHECKS: Final = ("completeness", "freshness", "gaps", "volume", "duplicates", "rejected",
+                 "unpriced", "clock_skew", "metadata_schema", "coverage")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -334,7 +340,7 @@ def _intake_checks(
 
 def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dict[str, Any]]:
     """Models and features seen in the range whose last call is over gap_s before its end
-    although their rate in the range would have made at least 3 calls since."""
+    although their rate in the range would have made STOPPED_MIN_EXPECTED calls since."""
     end_ms = scope.end.timestamp() * 1000
     span_ms = max(1.0, end_ms - scope.start.timestamp() * 1000)
     out = []
@@ -344,7 +350,7 @@ def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dic
             continue
         silent_ms = end_ms - int(r["newest"])
         expected = int(r["calls"]) * silent_ms / span_ms
-        if silent_ms >= o.gap_s * 1000 and expected >= 3:
+        if silent_ms >= o.gap_s * 1000 and expected >= STOPPED_MIN_EXPECTED:
             kind, name = ("model_id", r["m"]) if g == 1 else ("feature", r["f"])
             out.append({kind: name, "last_seen": iso_ms(int(r["newest"])),
                         "expected_calls_since": round(expected, 1)})  # fmt: skip

@@ -5,47 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 import yaml
 from rich.table import Table
 
 from llmpulse.cli.common import console, fail
+from llmpulse.cli.remote import DEFAULT_URL, Key, Url
+from llmpulse.cli.remote import call as _call
 
 alerts_app = typer.Typer(
     help="Alert rules, SLOs, channels, silences and history on a running server.",
     no_args_is_help=True,
 )
-Url = Annotated[
-    str, typer.Option(envvar="LLMPULSE_URL", help="The LLMPulse server.", show_default=True)
-]
-Key = Annotated[
-    str | None,
-    typer.Option(envvar="LLMPULSE_API_KEY", help="An API key of the project (admin to change)."),
-]
-DEFAULT_URL = "http://127.0.0.1:8000"
 # What an `apply` file may hold, and where each kind lives in the API.
 SECTIONS = {"channels": "/v1/alerts/channels", "rules": "/v1/alerts/rules", "slos": "/v1/slos"}
-
-
-def _call(url: str, key: str | None, method: str, path: str, body: Any = None) -> Any:
-    """The answer's JSON; one clear line and exit 1 for an error answer."""
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        r = httpx.request(method, url.rstrip("/") + path, json=body, headers=headers, timeout=60)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {url}: {exc}") from None
-    if r.status_code >= 400:
-        try:
-            answer = r.json()
-            detail = "; ".join(f"{d.get('field')}: {d['error']}" for d in answer.get("detail", []))
-            message = detail or answer.get("error", r.text)
-        except ValueError:
-            message = r.text[:300]
-        raise fail(f"{method} {path}: {r.status_code} {message}")
-    return r.json()
 
 
 @alerts_app.command("rules")

@@ -9,6 +9,7 @@ from llmpulse.cli.alerts import alerts_app
 from llmpulse.cli.keys import keys_app, projects_app
 from llmpulse.cli.probe import probe
 from llmpulse.cli.proxy import proxy
+from llmpulse.cli.quality import quality
 from llmpulse.cli.serve import demo, serve
 from llmpulse.cli.simulate import simulate
 
@@ -24,6 +25,7 @@ app.command()(simulate)
 app.command()(demo)
 app.command()(proxy)
 app.command()(probe)
+app.command()(quality)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
