@@ -4,8 +4,9 @@ how long, at what values — before anyone is paged by it.
 The rule's window is computed at every evaluation step in one query: the measures are
 aggregated per bucket (a step's and a window's common divisor), each bucket is counted in
 every step whose window holds it, and the buckets are merged per step (sums summed,
-percentile sketches merged). The state machine then runs over the steps exactly as the
-evaluator would.
+percentile sketches merged). Other kinds (drift, quality) are observed at each step, a
+week hourly at most. The state machine then runs over the steps exactly as the evaluator
+would.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from llmpulse.alerts.kinds import Observation
+from llmpulse.alerts.kinds import KINDS, Observation
 from llmpulse.alerts.metrics import METRICS, REJECTED_METRIC, observation
 from llmpulse.alerts.rules import Rule
 from llmpulse.alerts.states import FIRING, Instance, advance, instance_key
@@ -25,6 +26,8 @@ from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS, REJECTED
 
 MAX_STEPS: Final = 2016  # a week at 5 minutes
+# Kinds other than `metric` are observed one step at a time: a week hourly at most.
+MAX_OBSERVED_STEPS: Final = 168
 STEPS_S: Final = (60, 300, 900, 3600, 21600, 86400)  # coarser steps when there would be more
 
 
@@ -34,27 +37,33 @@ class Plan:
     bucket_s: int
 
 
-def plan(rule: Rule, span_s: float) -> Plan:
-    """The evaluation step (the rule's interval, or coarser so there are at most MAX_STEPS)
+def plan(rule: Rule, span_s: float, most: int = MAX_STEPS) -> Plan:
+    """The evaluation step (the rule's interval, or coarser so there are at most `most`)
     and the bucket dividing both it and the window."""
     step = rule.every_s
-    if span_s / step > MAX_STEPS:
-        step = next((s for s in STEPS_S if span_s / s <= MAX_STEPS), STEPS_S[-1])
+    if span_s / step > most:
+        step = next((s for s in STEPS_S if span_s / s <= most), STEPS_S[-1])
     return Plan(step, math.gcd(step, rule.window_s))
 
 
 def backtest(
     engine: Engine, project: str, rule: Rule, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    p = plan(rule, (end - start).total_seconds())
+    metric = rule.kind == "metric"
+    p = plan(rule, (end - start).total_seconds(), MAX_STEPS if metric else MAX_OBSERVED_STEPS)
     first = math.ceil(start.timestamp() / p.step_s) * p.step_s
     steps = list(range(int(first), int(end.timestamp()) + 1, p.step_s))
-    rows = _windows(engine, project, rule, p, steps)
     # Observations per evaluation time and instance; a step without rows has no data.
     by_time: dict[int, dict[str, Observation]] = {}
-    for row in rows:
-        measured = _observe(rule, row)
-        by_time.setdefault(int(row["t"]), {})[instance_key(measured.group)] = measured
+    if metric:
+        for row in _windows(engine, project, rule, p, steps):
+            measured = _observe(rule, row)
+            by_time.setdefault(int(row["t"]), {})[instance_key(measured.group)] = measured
+    else:  # other kinds: evaluated at each step as the evaluator would
+        kind = KINDS[rule.kind]
+        for t in steps:
+            observed = kind.observe(engine, project, rule, datetime.fromtimestamp(t, UTC))
+            by_time[t] = {instance_key(o.group): o for o in observed}
     instances: dict[str, Instance] = {}
     episodes: list[dict[str, Any]] = []
     series: dict[str, list[dict[str, Any]]] = {}

@@ -36,8 +36,11 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    kind: str = Field("metric", description="the rule kind (registry): metric")
-    metric: str = Field(description="error_rate, latency_p95, cost_usd, ... (docs/alerts.md)")
+    kind: str = Field("metric", description="the rule kind (registry): metric, drift, quality")
+    metric: str = Field(
+        description="metric: error_rate, latency_p95, ...; drift: a column or dataset; "
+        "quality: completeness, freshness_s, gaps, ... (docs/alerts.md)"
+    )
     filters: dict[str, list[str]] = Field(default_factory=dict)
     group_by: list[str] = Field(default_factory=list, max_length=3)
     comparison: Comparison = ">"
