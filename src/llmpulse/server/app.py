@@ -37,6 +37,7 @@ from llmpulse.store.engine import StoreError
 from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import analytics as analytics_pages
 from llmpulse.web import dashboard, layout, login
+from llmpulse.web import monitoring as monitoring_pages
 from llmpulse.web import playground as playground_page
 
 # Every capability's routes: a new capability adds its line here.
@@ -52,6 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dashboard.router,
     alerts_pages.router,
     analytics_pages.router,
+    monitoring_pages.router,
     playground_page.router,
     login.router,
     layout.assets_router,

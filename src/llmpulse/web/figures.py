@@ -96,6 +96,23 @@ def histograms(
     return {"data": traces, "layout": layout}
 
 
+def sparkline(distribution: dict[str, list[Any]]) -> Figure:
+    """Two sides' shares, reference and current, as a tiny bar chart for a table row."""
+    labels = distribution.get("categories") or [
+        f"{a:.4g}" for a, _ in itertools.pairwise(distribution["edges"])
+    ]
+    labels = ["(none)" if label is None else str(label) for label in labels]
+    traces = [
+        {"type": "bar", "name": side, "x": labels, "y": distribution[side],
+         "marker": {"color": colour}, "hovertemplate": f"{side} %{{x}}: %{{y:.1%}}<extra></extra>"}
+        for side, colour in (("reference", PALETTE[9]), ("current", PALETTE[0]))
+    ]  # fmt: skip
+    layout = {"margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "height": 36, "width": 160,
+              "showlegend": False, "barmode": "group", "bargap": 0.05,
+              "xaxis": {"visible": False}, "yaxis": {"visible": False}}  # fmt: skip
+    return {"data": traces, "layout": layout}
+
+
 def intervals(rows: Sequence[tuple[str, str, float, float, float]], tolerance: float) -> Figure:
     """(metric, variant, change, low, high) as a point with its CI bar per metric, one
     colour per variant; lines at no change and at the guardrails' tolerance."""

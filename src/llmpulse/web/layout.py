@@ -41,6 +41,8 @@ NAV = (
     ("/retention", "Retention"),
     ("/funnels", "Funnels"),
     ("/adoption", "Sessions & adoption"),
+    ("/drift", "Drift"),
+    ("/quality", "Data quality"),
     ("/alerts", "Alerts"),
     ("/slos", "SLOs"),
     ("/playground", "Playground"),
