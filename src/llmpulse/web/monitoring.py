@@ -62,7 +62,7 @@ def _against_threshold(column: dict[str, Any], score: float | None) -> float | N
     if score is None:
         return None
     if column["score_type"] == "p_value":
-        return min(100.0, column["threshold"] / max(score, 1e-12))
+        return min(100.0, float(column["threshold"]) / max(score, 1e-12))
     return float(score / column["threshold"])
 
 
