@@ -4,7 +4,7 @@ A separate load process (this one) keeps connections busy with pre-built batches
 event ids each time) and reports events/s, request latency and the time for the store to
 catch up. Two loads: a few connections of 1,000-event batches (throughput), and 1,000
 keep-alive connections of 10-event batches (many small clients: what each small request
-costs). Run: python bench/ingest.py [--seconds 20] [--connections 4] [--small-connections 1000]
+costs). Run: python bench/ingest.py [--seconds 20] [--connections 4] [--small-connections 1000] [--text]
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ BATCH = 1000
 SMALL_BATCH = 10
 
 
-def template(size: int = BATCH) -> bytes:
+def template(size: int = BATCH, text: bool = False) -> bytes:
     """A `size`-event body with `%s` where each event's id and ts go: every request sends
-    new ids, timestamped at the time of sending, as live traffic would."""
-    gen = TrafficGenerator(seed=1)
+    new ids, timestamped at the time of sending, as live traffic would. With `text`, calls
+    carry their prompt and completion (the text descriptors are computed at ingest)."""
+    gen = TrafficGenerator(seed=1, text=text)
     now = datetime.now(UTC)
     events = [gen.event(now) for i in range(size)]
     for e in events:
@@ -76,8 +77,10 @@ async def small_batches(url: str, connections: int, seconds: float) -> tuple[int
     return len(latencies) * SMALL_BATCH, latencies
 
 
-def large_batches(url: str, connections: int, seconds: float) -> tuple[int, list[float]]:
-    body = template()
+def large_batches(
+    url: str, connections: int, seconds: float, text: bool = False
+) -> tuple[int, list[float]]:
+    body = template(text=text)
     latencies: list[float] = []
     sent = [0]
     stop = time.monotonic() + seconds
@@ -133,6 +136,9 @@ def main() -> None:
         help="of 10-event batches (0: skip that load)",
     )
     parser.add_argument("--ingest-workers", type=int, default=None, help="passed to llmpulse serve")
+    parser.add_argument(
+        "--text", action="store_true", help="1,000-event batches with prompts and completions"
+    )
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -143,10 +149,11 @@ def main() -> None:
         proc, url = start_server(Path(tmp) / "data", *extra)
         try:
             measure(
-                f"{args.connections} connections of {BATCH:,}-event batches",
+                f"{args.connections} connections of {BATCH:,}-event batches"
+                + (" with text" if args.text else ""),
                 url,
                 proc.pid,
-                lambda: large_batches(url, args.connections, args.seconds),
+                lambda: large_batches(url, args.connections, args.seconds, args.text),
             )
             if args.small_connections:
                 measure(
