@@ -60,7 +60,7 @@ def test_drift_page_shows_the_report(browser: Browser, server: Server, shifted: 
         page.locator("#drift-columns tr[data-column='model_id'] td.drifted").inner_text() == "yes"
     )
     tested = sum(c["status"] == "ok" for c in report["columns"])
-    assert page.locator(".spark .main-svg").count() == tested
+    assert page.locator(".spark.js-plotly-plot").count() == tested
     assert page.locator("#drifted-count").inner_text() == (
         f"{report['drifted_columns']} of {report['tested_columns']}"
     )

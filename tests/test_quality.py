@@ -32,11 +32,13 @@ def faulty(server: Server) -> dict[str, Any]:
     generator = TrafficGenerator(seed=3, users=50, error_rate=0.02)
     events: list[dict[str, Any]] = []
     hour = top - timedelta(weeks=WEEKS)
-    while hour < top:
+    while hour <= top:  # the current hour too, up to now: the data is fresh
         if not silence[0] <= hour < silence[1]:
             n = PER_HOUR * 5 if hour == burst else PER_HOUR
             for i in range(n):
                 ts = hour + timedelta(minutes=60 * (i + 0.5) / n)
+                if ts >= now:
+                    break
                 # Reported costs: the only unpriced calls are the mystery model's.
                 event = {**generator.event(ts), "cost_usd": 0.001}
                 recent = ts >= now - RANGE

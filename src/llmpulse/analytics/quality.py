@@ -22,9 +22,10 @@ WEEK_H: Final = 7 * 24
 BASELINE_WEEKS: Final = 4
 MAD_SCALE: Final = 1.4826  # MAD to a normal standard deviation
 LATE_MS: Final = 3_600_000  # an event received more than an hour after its time is late
-# A series stopped when its rate would have made this many calls since its last one: the
-# chance of a steady series missing them all by luck is e^-10 (Poisson).
-STOPPED_MIN_EXPECTED: Final = 10
+# A silence is a gap (and a series has stopped) only when this many calls were expected
+# in it: a steady series misses them all by luck with probability e^-10 (Poisson), so
+# quiet series do not raise a gap at every empty hour.
+MIN_MISSED: Final = 10
 METADATA_SAMPLE: Final = 200_000  # events per period read for the metadata keys
 # Every check, in the report's order.
 CHECKS: Final = ("completeness", "freshness", "gaps", "volume", "duplicates", "rejected",
@@ -137,8 +138,9 @@ def _hours(scope: Scope) -> list[int]:
 
 
 def _gaps(series: dict[str, dict[int, int]], scope: Scope, o: Options) -> list[dict[str, Any]]:
-    """Runs of empty hours at least gap_s long where the series expected calls: its
-    hour-of-week baseline (median), or without history its median hour in the range."""
+    """Runs of empty hours at least gap_s long in which the series expected MIN_MISSED
+    calls or more: its hour-of-week baseline (median), or without history its median hour
+    in the range."""
     found = []
     hours = _hours(scope)
     for model, counts in series.items():
@@ -156,7 +158,7 @@ def _gaps(series: dict[str, dict[int, int]], scope: Scope, o: Options) -> list[d
                 run.append((h, statistics.median(base) if base else usual))
                 continue
             expected = sum(e for _, e in run)
-            if run and len(run) * HOUR_S >= o.gap_s and expected >= len(run):
+            if run and len(run) * HOUR_S >= o.gap_s and expected >= MIN_MISSED:
                 found.append(
                     {
                         "model_id": model or None,
@@ -263,7 +265,7 @@ def report(engine: Engine, scope: Scope, now: datetime, o: Options) -> dict[str,
     series = _hourly(engine, scope)
     gaps = _gaps(series, scope, o)
     checks.append(_check("gaps", not gaps, 1.0 if not gaps else 0.0, len(gaps),
-                         f"silences of {o.gap_s // 60} min or more", {"gaps": gaps}))  # fmt: skip
+                         f"silences of {o.gap_s // 60} min or more, {MIN_MISSED}+ calls expected", {"gaps": gaps}))  # fmt: skip
     anomalies = _anomalies(series.get("", {}), scope, o)
     hours = max(1, len(_hours(scope)))
     checks.append(_check("volume", not anomalies, 1 - len(anomalies) / hours, len(anomalies),
@@ -340,7 +342,7 @@ def _intake_checks(
 
 def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dict[str, Any]]:
     """Models and features seen in the range whose last call is over gap_s before its end
-    although their rate in the range would have made STOPPED_MIN_EXPECTED calls since."""
+    although their rate in the range would have made MIN_MISSED calls since."""
     end_ms = scope.end.timestamp() * 1000
     span_ms = max(1.0, end_ms - scope.start.timestamp() * 1000)
     out = []
@@ -350,7 +352,7 @@ def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dic
             continue
         silent_ms = end_ms - int(r["newest"])
         expected = int(r["calls"]) * silent_ms / span_ms
-        if silent_ms >= o.gap_s * 1000 and expected >= STOPPED_MIN_EXPECTED:
+        if silent_ms >= o.gap_s * 1000 and expected >= MIN_MISSED:
             kind, name = ("model_id", r["m"]) if g == 1 else ("feature", r["f"])
             out.append({kind: name, "last_seen": iso_ms(int(r["newest"])),
                         "expected_calls_since": round(expected, 1)})  # fmt: skip
