@@ -264,8 +264,8 @@ def report(engine: Engine, scope: Scope, now: datetime, o: Options) -> dict[str,
     # gaps and volume
     series = _hourly(engine, scope)
     gaps = _gaps(series, scope, o)
-    checks.append(_check("gaps", not gaps, 1.0 if not gaps else 0.0, len(gaps),
-                         f"silences of {o.gap_s // 60} min or more, {MIN_MISSED}+ calls expected", {"gaps": gaps}))  # fmt: skip
+    rule = f"silences of {o.gap_s // 60} min or more, {MIN_MISSED}+ calls expected"
+    checks.append(_check("gaps", not gaps, float(not gaps), len(gaps), rule, {"gaps": gaps}))
     anomalies = _anomalies(series.get("", {}), scope, o)
     hours = max(1, len(_hours(scope)))
     checks.append(_check("volume", not anomalies, 1 - len(anomalies) / hours, len(anomalies),
