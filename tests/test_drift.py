@@ -294,3 +294,38 @@ def test_text_descriptors_are_computed_at_ingest(server: Server) -> None:
     scores = [vader.polarity_scores(a)["compound"] for a in answers]
     edges = columns["completion_sentiment"]["distribution"]["edges"]
     assert edges[0] == pytest.approx(min(scores), abs=1e-4)
+
+
+def test_saved_baseline(server: Server, traffic: dict[str, Any]) -> None:
+    """A known-good week saved under a name (its relative window fixed when saved) is a
+    reference like any window; it can be listed and forgotten."""
+    key = new_project_key(server, admin=True)
+    _, events = traffic["mix"]
+    with server.client(key) as http:
+        assert http.post("/v1/events", json=events).status_code == 202
+    server.wait_loaded()
+    weeks = _weeks(traffic["now"])
+    with server.client(key) as http:
+        saved = http.put("/v1/drift/baselines/good-week", json={"window": weeks["reference"]})
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["from"].startswith(
+            f"{traffic['now'] - timedelta(days=14):%Y-%m-%dT%H:%M:%S}"
+        )
+        listed = http.get("/v1/drift/baselines").json()["baselines"]
+        assert [b["name"] for b in listed] == ["good-week"]
+        bad = http.put("/v1/drift/baselines/no%20spaces", json={"window": "-7d..now"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "name"
+        bad = http.put("/v1/drift/baselines/x", json={"window": "experiment:A"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "window"
+        bad = http.put("/v1/drift/baselines/x", json={"from": "-7d"})
+        assert bad.status_code == 422
+    by_name = _drift(server, key, reference="baseline:good-week", current=weeks["current"])
+    by_window = _drift(server, key, **weeks)
+    assert by_name["reference"]["label"] == "baseline:good-week"
+    assert [c["score"] for c in by_name["columns"]] == [c["score"] for c in by_window["columns"]]
+    unknown = _drift(server, key, 422, reference="baseline:nope")
+    assert unknown["detail"][0]["field"] == "reference" and "good-week" in unknown["error"]
+    with server.client(key) as http:
+        assert http.delete("/v1/drift/baselines/good-week").status_code == 200
+        assert http.delete("/v1/drift/baselines/good-week").status_code == 404
+        assert http.get("/v1/drift/baselines").json()["baselines"] == []

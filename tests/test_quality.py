@@ -113,7 +113,10 @@ def test_each_injected_fault_is_found(server: Server, faulty: dict[str, Any]) ->
     assert checks["unpriced"]["evidence"]["models"] == ["mystery-model"]
 
     stopped = checks["coverage"]["evidence"]["stopped"]
-    assert [s.get("model_id") for s in stopped] == ["mystery-model"]
+    assert [(s.get("model_id"), s.get("provider")) for s in stopped] == [
+        ("mystery-model", None),
+        (None, "mystery"),
+    ]
     assert checks["coverage"]["status"] == "fail"
 
     shape = checks["metadata_schema"]["evidence"]

@@ -38,8 +38,11 @@ NEEDS = {
     ("POST", "/v1/slos"): "admin",
     ("PUT", "/v1/slos/{slo_id}"): "admin",
     ("DELETE", "/v1/slos/{slo_id}"): "admin",
+    ("PUT", "/v1/drift/baselines/{name}"): "admin",
+    ("DELETE", "/v1/drift/baselines/{name}"): "admin",
 }
-PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground")
+PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground", "/drift",
+         "/quality")  # fmt: skip
 
 
 def required_scope(method: str, path: str) -> str:

@@ -15,10 +15,11 @@ from typing import Any
 from llmpulse.alerts import metrics, monitor_kinds  # noqa: F401 - register the kinds
 from llmpulse.alerts.channels import Notice, Notifier
 from llmpulse.alerts.kinds import KINDS, Observation
-from llmpulse.alerts.repository import AlertStore, Document, new_id
+from llmpulse.alerts.repository import AlertStore, new_id
 from llmpulse.alerts.rules import Channel, Rule
 from llmpulse.alerts.slos import Slo
 from llmpulse.alerts.states import Instance, Transition, advance, instance_key
+from llmpulse.store.documents import Document
 from llmpulse.store.engine import Engine
 
 log = logging.getLogger(__name__)

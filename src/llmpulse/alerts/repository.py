@@ -7,31 +7,20 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from llmpulse.alerts.states import Instance, Transition
 from llmpulse.query.filters import iso_ms
+from llmpulse.store.documents import Documents, insert_rows, new_version
 from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import (
     ALERT_DELIVERIES,
-    ALERT_DOCUMENTS,
     ALERT_EVENTS,
     ALERT_INSTANCES,
 )
 
 Row = dict[str, Any]
-
-
-def _version() -> int:
-    """Newer writes win in the ReplacingMergeTree tables: nanoseconds since the epoch."""
-    return time.time_ns()
-
-
-def _insert(engine: Engine, table: str, rows: list[Row]) -> None:
-    if rows:
-        engine.insert_json_rows(table, b"".join(json.dumps(r).encode() + b"\n" for r in rows))
 
 
 def _project(project: str | None) -> tuple[str, dict[str, Param] | None]:
@@ -43,52 +32,6 @@ def _project(project: str | None) -> tuple[str, dict[str, Param] | None]:
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-@dataclass(frozen=True)
-class Document:
-    project: str
-    id: str
-    body: Row
-
-
-class Documents:
-    """Small JSON documents of one kind (rule, channel, silence, SLO) by (project, id), the
-    newest version of each."""
-
-    def __init__(self, engine: Engine, kind: str) -> None:
-        self._engine, self._kind = engine, kind
-
-    def list(self, project: str | None = None) -> list[Document]:
-        where = "kind = {kind:String}" + (" AND project = {p:String}" if project else "")
-        rows = self._engine.rows(
-            f"SELECT project, doc_id, definition FROM {ALERT_DOCUMENTS} FINAL WHERE {where} "
-            "ORDER BY project, doc_id",
-            {"kind": self._kind, **({"p": project} if project else {})},
-        )
-        return [Document(r["project"], r["doc_id"], json.loads(r["definition"])) for r in rows]
-
-    def get(self, project: str, doc_id: str) -> Document | None:
-        rows = self._engine.rows(
-            f"SELECT definition FROM {ALERT_DOCUMENTS} FINAL WHERE project = {{p:String}} "
-            "AND kind = {kind:String} AND doc_id = {id:String}",
-            {"p": project, "kind": self._kind, "id": doc_id},
-        )
-        return Document(project, doc_id, json.loads(rows[0]["definition"])) if rows else None
-
-    def put(self, project: str, doc_id: str, body: Row) -> None:
-        self._write(project, doc_id, json.dumps(body), deleted=0)
-
-    def delete(self, project: str, doc_id: str) -> bool:
-        if self.get(project, doc_id) is None:
-            return False
-        self._write(project, doc_id, "{}", deleted=1)
-        return True
-
-    def _write(self, project: str, doc_id: str, definition: str, deleted: int) -> None:
-        row = {"project": project, "kind": self._kind, "doc_id": doc_id,
-               "version": _version(), "deleted": deleted, "definition": definition}  # fmt: skip
-        _insert(self._engine, ALERT_DOCUMENTS, [row])
 
 
 class AlertStore:
@@ -111,24 +54,24 @@ class AlertStore:
         return [Instance.from_json(r["state"]) for r in rows]
 
     def save_instances(self, instances: Iterable[Instance]) -> None:
-        version = _version()
+        version = new_version()
         rows = [
             {"project": i.project, "rule_id": i.rule_id, "instance": i.key,
              "version": version, "state": i.to_json()}
             for i in instances
         ]  # fmt: skip
-        _insert(self._engine, ALERT_INSTANCES, rows)
+        insert_rows(self._engine, ALERT_INSTANCES, rows)
 
     def forget_instances(self, project: str, rule_id: str) -> None:
         """A deleted rule's instances go with it."""
-        version = _version()
+        version = new_version()
         rows = [
             {"project": project, "rule_id": rule_id, "instance": i.key,
              "version": version, "deleted": 1, "state": "{}"}
             for i in self.instances(project)
             if i.rule_id == rule_id
         ]  # fmt: skip
-        _insert(self._engine, ALERT_INSTANCES, rows)
+        insert_rows(self._engine, ALERT_INSTANCES, rows)
 
     # -- history --------------------------------------------------------------------------
 
@@ -146,7 +89,7 @@ class AlertStore:
                 "value": a.value, "bound": a.bound, "threshold": a.threshold,
                 "detail": json.dumps(detail),
             })  # fmt: skip
-        _insert(self._engine, ALERT_EVENTS, rows)
+        insert_rows(self._engine, ALERT_EVENTS, rows)
 
     def history(
         self, project: str, start: datetime, end: datetime, rule_id: str | None, limit: int
@@ -185,7 +128,7 @@ class AlertStore:
         row = {"project": project, "ts": time.time(), "event_id": event_id,
                "channel_id": channel_id, "ok": int(ok), "attempts": attempts,
                "error": error}  # fmt: skip
-        _insert(self._engine, ALERT_DELIVERIES, [row])
+        insert_rows(self._engine, ALERT_DELIVERIES, [row])
 
     def _deliveries(self, project: str, event_ids: list[str]) -> dict[str, list[Row]]:
         if not event_ids:

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -26,12 +26,12 @@ from llmpulse.alerts.slos import Slo, budget_over_time
 from llmpulse.alerts.slos import status as slo_status
 from llmpulse.alerts.starters import STARTERS
 from llmpulse.alerts.states import FIRING, Instance
-from llmpulse.api.auth import require
-from llmpulse.api.bodies import checked
+from llmpulse.api.auth import Admin, Reader
+from llmpulse.api.bodies import Json, checked
 from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
-from llmpulse.meta.keys import ADMIN, READ, Grant
+from llmpulse.meta.keys import Grant
 from llmpulse.query import durations
 from llmpulse.query.filters import QueryError, parse_time
 
@@ -40,9 +40,6 @@ router = APIRouter(
 )
 ALERTS: Service[Evaluator] = Service("alerts")
 Alerts = Annotated[Evaluator, Depends(ALERTS)]
-Admin = Annotated[Grant, Depends(require(ADMIN))]
-Reader = Annotated[Grant, Depends(require(READ))]
-Json = Annotated[dict[str, Any], Body()]
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 

@@ -239,6 +239,22 @@ class DriftReport(BaseModel):
     columns: list[DriftColumn]
 
 
+class Baseline(BaseModel):
+    name: str
+    window: str = Field(description="as given when saved")
+    from_: str = Field(alias="from")
+    to: str
+    saved_at: str
+
+
+class Baselines(BaseModel):
+    baselines: list[Baseline]
+
+
+class BaselineDeleted(BaseModel):
+    deleted: str
+
+
 class QualityCheck(BaseModel):
     name: str
     status: str = Field(description="pass or fail")

@@ -1,4 +1,5 @@
-"""The drift and data-quality API: `/v1/drift` and `/v1/quality`."""
+"""The drift and data-quality API: `/v1/drift` (and its saved baselines) and
+`/v1/quality`."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.analytics import answers as a
-from llmpulse.analytics import drift, quality
+from llmpulse.analytics import baselines, drift, quality
 from llmpulse.analytics.monitored import COLUMNS
-from llmpulse.api.errors import error_responses
+from llmpulse.api.auth import Admin, Reader
+from llmpulse.api.bodies import Json, checked
+from llmpulse.api.errors import ApiError, error_responses
 from llmpulse.api.openapi import answers
+from llmpulse.query.filters import EARLIEST, LATEST, Scope
 from llmpulse.query.params import Scoped, Store
+from llmpulse.store.engine import Engine
 
 router = APIRouter(prefix="/v1", tags=["drift and quality"],
                    responses=error_responses(400, 401, 403, 422))  # fmt: skip
@@ -61,14 +67,56 @@ async def drift_report(
     store: Store,
     options: Annotated[drift.Options, Depends(drift_options)],
     reference: Annotated[
-        str, Query(description="FROM..TO (-14d..-7d, ISO 8601) or experiment:[NAME:]VARIANT")
+        str,
+        Query(
+            description="FROM..TO (-14d..-7d, ISO 8601), experiment:[NAME:]VARIANT, or "
+            "baseline:NAME (saved with PUT /v1/drift/baselines/NAME)"
+        ),
     ] = "-14d..-7d",
     current: Annotated[str, Query(description="like reference")] = "-7d..now",
 ) -> dict[str, Any]:
+    return await run_in_threadpool(_drift, store, s, reference, current, options)
+
+
+def _drift(
+    store: Engine, s: Scope, reference: str, current: str, options: drift.Options
+) -> dict[str, Any]:
     now = datetime.now(UTC)
-    ref = drift.parse_side(reference, "reference", s, now)
-    cur = drift.parse_side(current, "current", s, now)
-    return await run_in_threadpool(drift.report, store, s, ref, cur, options)
+    sides = [
+        baselines.resolve(store, s.project, value, param) or drift.parse_side(value, param, s, now)
+        for value, param in ((reference, "reference"), (current, "current"))
+    ]
+    return drift.report(store, s, sides[0], sides[1], options)
+
+
+class BaselineBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    window: str = Field(description="FROM..TO: ISO 8601 or relative (fixed when saved)")
+
+
+@router.put(
+    "/drift/baselines/{name}",
+    summary="Save a known-good period as a baseline (reference=baseline:NAME)",
+    **answers(a.Baseline),
+)
+async def save_baseline(name: str, body: Json, store: Store, admin: Admin) -> dict[str, Any]:
+    given: BaselineBody = checked(BaselineBody, body)
+    scope = Scope(admin.project, EARLIEST, LATEST)
+    now = datetime.now(UTC)
+    return await run_in_threadpool(baselines.save, store, scope, name, given.window, now)
+
+
+@router.get("/drift/baselines", summary="The saved baselines", **answers(a.Baselines))
+async def list_baselines(store: Store, reader: Reader) -> dict[str, Any]:
+    return {"baselines": await run_in_threadpool(baselines.listed, store, reader.project)}
+
+
+@router.delete("/drift/baselines/{name}", summary="Forget a saved baseline",
+               **answers(a.BaselineDeleted, 404))  # fmt: skip
+async def delete_baseline(name: str, store: Store, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(baselines.delete, store, admin.project, name):
+        raise ApiError(404, f"no saved baseline {name!r}")
+    return {"deleted": name}
 
 
 def quality_options(

@@ -341,19 +341,28 @@ def _intake_checks(
 
 
 def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dict[str, Any]]:
-    """Models and features seen in the range whose last call is over gap_s before its end
-    although their rate in the range would have made MIN_MISSED calls since."""
+    """Models, providers and features seen in the range whose last call is over gap_s
+    before its end although their rate in the range would have made MIN_MISSED calls
+    since."""
+    series: list[tuple[str, str, int, int]] = []  # (kind, name, calls, newest ms)
+    providers: dict[str, tuple[int, int]] = {}
+    for r in groups:
+        g, calls, newest = int(r["g"]), int(r["calls"]), int(r["newest"])
+        if g == 1:
+            series.append(("model_id", r["m"], calls, newest))
+            if r["p"]:
+                before = providers.get(r["p"], (0, 0))
+                providers[r["p"]] = (before[0] + calls, max(before[1], newest))
+        elif g == 6 and r["f"]:
+            series.append(("feature", r["f"], calls, newest))
+    series += [("provider", name, n, newest) for name, (n, newest) in providers.items()]
     end_ms = scope.end.timestamp() * 1000
     span_ms = max(1.0, end_ms - scope.start.timestamp() * 1000)
     out = []
-    for r in groups:
-        g = int(r["g"])
-        if g == 7 or (g == 6 and not r["f"]):
-            continue
-        silent_ms = end_ms - int(r["newest"])
-        expected = int(r["calls"]) * silent_ms / span_ms
+    for kind, name, calls, newest in series:
+        silent_ms = end_ms - newest
+        expected = calls * silent_ms / span_ms
         if silent_ms >= o.gap_s * 1000 and expected >= MIN_MISSED:
-            kind, name = ("model_id", r["m"]) if g == 1 else ("feature", r["f"])
-            out.append({kind: name, "last_seen": iso_ms(int(r["newest"])),
+            out.append({kind: name, "last_seen": iso_ms(newest),
                         "expected_calls_since": round(expected, 1)})  # fmt: skip
     return out

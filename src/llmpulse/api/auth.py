@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from llmpulse.api.errors import ApiError
 from llmpulse.api.services import Service
-from llmpulse.meta.keys import ALL_SCOPES, Grant, KeyStore
+from llmpulse.meta.keys import ADMIN, ALL_SCOPES, READ, Grant, KeyStore
 
 KEY_COOKIE = "llmpulse_key"
 NO_AUTH_PROJECT = "default"
@@ -93,3 +94,8 @@ def require(scope: str) -> Callable[..., Awaitable[Grant]]:
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+# A route's caller, with the scope it needs.
+Reader = Annotated[Grant, Depends(require(READ))]
+Admin = Annotated[Grant, Depends(require(ADMIN))]

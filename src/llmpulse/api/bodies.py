@@ -3,11 +3,14 @@ at fault and the reason (the API's error body, api/errors.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Body
 from pydantic import BaseModel, ValidationError
 
 from llmpulse.api.errors import ApiError
+
+Json = Annotated[dict[str, Any], Body()]  # a JSON object body, checked by `checked`
 
 
 class Problem(ValueError):

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from llmpulse.api.auth import require
+from llmpulse.api.auth import Admin, Reader
 from llmpulse.api.errors import error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
-from llmpulse.meta.keys import ADMIN, READ, Grant
 from llmpulse.playground.service import (
     DEFAULT_RUN_MAX_TOKENS,
     MAX_RUN_CALLS,
@@ -29,8 +28,6 @@ router = APIRouter(
 )
 PLAYGROUND: Service[Playground] = Service("playground")
 Calls = Annotated[Playground, Depends(PLAYGROUND)]
-Admin = Annotated[Grant, Depends(require(ADMIN))]
-Reader = Annotated[Grant, Depends(require(READ))]
 
 
 class Endpoints(BaseModel):

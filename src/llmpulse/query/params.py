@@ -7,16 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from llmpulse.api.auth import require
+from llmpulse.api.auth import Reader
 from llmpulse.api.services import Service
 from llmpulse.events.taxonomy import DIMENSIONS
-from llmpulse.meta.keys import READ, Grant
 from llmpulse.query.filters import QueryError, Scope
 from llmpulse.store.engine import Engine
 
 STORE: Service[Engine] = Service("store")
 Store = Annotated[Engine, Depends(STORE)]
-Reader = Annotated[Grant, Depends(require(READ))]
 
 From = Annotated[
     str | None, Query(alias="from", description="ISO 8601 or relative (-1h, -7d); default -24h")

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from llmpulse.api.auth import Reader
 from llmpulse.api.errors import ApiError, FieldError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.pagination import decode_cursor, encode_cursor
 from llmpulse.query import answers as a
 from llmpulse.query import events, metrics, scores, traces
 from llmpulse.query.filters import split_dimensions
-from llmpulse.query.params import GroupBy, Reader, Scoped, Store
+from llmpulse.query.params import GroupBy, Scoped, Store
 
 router = APIRouter(prefix="/v1", tags=["query"], responses=error_responses(400, 401, 403, 422, 503))
 Limit = Annotated[int, Query(ge=1, le=1000)]
