@@ -128,7 +128,7 @@ def test_each_injected_fault_is_found(server: Server, faulty: dict[str, Any]) ->
     for e in in_range:
         ok = e.get("status") != "error"
         pairs = [
-            (bool(e.get("stream")), e.get("ttft_ms") is not None),
+            (bool(e.get("stream")) and ok, e.get("ttft_ms") is not None),
             (ok, bool(e.get("tokens_in") or e.get("tokens_out"))),
             (True, e["model_id"] != "mystery-model"),  # costed
             (True, bool(e.get("user_id"))),
@@ -154,6 +154,8 @@ def test_thresholds_and_bad_input(server: Server, faulty: dict[str, Any]) -> Non
     assert bad["detail"][0]["field"] == "completeness"
     bad = _quality(server, faulty["key"], 400, gap="soon")
     assert bad["detail"][0]["field"] == "gap"
+    bad = _quality(server, faulty["key"], 422, **{"from": "2000-01-01"})
+    assert bad["detail"][0]["field"] == "from" and "400 days" in bad["error"]
 
 
 def test_cli_prints_the_report_and_fails_on_a_failed_check(

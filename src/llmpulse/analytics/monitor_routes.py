@@ -17,7 +17,7 @@ from llmpulse.api.auth import Admin, Reader
 from llmpulse.api.bodies import Json, checked
 from llmpulse.api.errors import ApiError, error_responses
 from llmpulse.api.openapi import answers
-from llmpulse.query.filters import EARLIEST, LATEST, Scope
+from llmpulse.query.filters import EARLIEST, LATEST, QueryError, Scope
 from llmpulse.query.params import Scoped, Store
 from llmpulse.store.engine import Engine
 
@@ -136,4 +136,6 @@ def quality_options(
 async def quality_report(
     s: Scoped, store: Store, options: Annotated[quality.Options, Depends(quality_options)]
 ) -> dict[str, Any]:
+    if s.end - s.start > quality.MAX_RANGE:
+        raise QueryError("from", f"the range may be {quality.MAX_RANGE.days} days at most", 422)
     return await run_in_threadpool(quality.report, store, s, datetime.now(UTC), options)

@@ -18,6 +18,7 @@ from llmpulse.store.engine import Engine
 from llmpulse.store.tables import DUPLICATES, EVENTS, REJECTED, ROLLUP_1H
 
 HOUR_S: Final = 3600
+MAX_RANGE: Final = timedelta(days=400)  # hour by hour checks: longer ranges are another tool
 WEEK_H: Final = 7 * 24
 BASELINE_WEEKS: Final = 4
 MAD_SCALE: Final = 1.4826  # MAD to a normal standard deviation
@@ -47,7 +48,9 @@ class Options:
 
 # (name, numerator, denominator) over llm_events: the optional fields a call should carry.
 FIELDS: Final = (
-    ("ttft_ms", "countIf(e.stream AND e.ttft_ms IS NOT NULL)", "countIf(e.stream)"),
+    # A stream that failed may never have had a first token.
+    ("ttft_ms", "countIf(e.stream AND e.status = 'ok' AND e.ttft_ms IS NOT NULL)",
+     "countIf(e.stream AND e.status = 'ok')"),
     ("tokens", "countIf(e.status = 'ok' AND (e.tokens_in > 0 OR e.tokens_out > 0))",
      "countIf(e.status = 'ok')"),
     ("cost_usd", "countIf(e.cost_usd IS NOT NULL)", "count()"),

@@ -14,6 +14,10 @@ from llmpulse.cli.common import console
 from llmpulse.cli.remote import DEFAULT_URL, Key, Url, call
 
 
+def _number(value: Any) -> str:
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def _evidence(check: dict[str, Any]) -> str:
     """One line of the evidence that matters most for the check."""
     e = check["evidence"]
@@ -22,7 +26,7 @@ def _evidence(check: dict[str, Any]) -> str:
             low = {k: v for k, v in e["fields"].items() if v is not None and v < 1}
             return ", ".join(f"{k} {v:.1%}" for k, v in sorted(low.items(), key=lambda i: i[1]))
         case "freshness":
-            return f"newest {e['newest']}, lag p95 {e['ingest_lag_p95_s']} s"
+            return f"newest {e['newest']}, lag p95 {_number(e['ingest_lag_p95_s'])} s"
         case "gaps":
             return "; ".join(f"{g['model_id'] or 'all'} {g['from']}..{g['to']}" for g in e["gaps"])
         case "volume":
@@ -76,7 +80,7 @@ def quality(
         for c in report["checks"]:
             style = "green" if c["status"] == "pass" else "bold red"
             table.add_row(c["name"], f"[{style}]{c['status']}[/]", f"{c['score']:.3f}",
-                          str(c["value"]), str(c["threshold"]), _evidence(c))  # fmt: skip
+                          _number(c["value"]), str(c["threshold"]), _evidence(c))  # fmt: skip
         console.print(table)
     judged = [c for c in report["checks"] if not check or c["name"] in check]
     if any(c["status"] == "fail" for c in judged):

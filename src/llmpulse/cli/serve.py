@@ -7,6 +7,7 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from llmpulse.server.logs import configure_logging
 from llmpulse.server.settings import Settings
 from llmpulse.sim.run import run_simulation
 from llmpulse.sim.sender import EventSender, SendError
-from llmpulse.sim.traffic import TrafficGenerator
+from llmpulse.sim.traffic import TrafficGenerator, demo_shifts
 from llmpulse.store.engine import StoreError
 
 Host = Annotated[str, typer.Option(envvar="LLMPULSE_HOST", help="Address to listen on.")]
@@ -193,7 +194,8 @@ def demo(
             soft_wrap=True,
         )
         sender = EventSender(url, key)
-        generator = TrafficGenerator(seed=seed, users=300)
+        shifts = demo_shifts(datetime.now(UTC))
+        generator = TrafficGenerator(seed=seed, users=300, text=True, shifts=shifts)
         try:
             run_simulation(
                 sender, generator, count=history, duration_s=None, qps=0, backfill_s=HISTORY_S

@@ -37,6 +37,9 @@ def simulate(
         str | None,
         typer.Option(help="Spread the events' timestamps over this much past time, e.g. 7d."),
     ] = None,
+    text: Annotated[
+        bool, typer.Option(help="Calls carry a prompt and a completion (text descriptors).")
+    ] = False,
 ) -> None:
     """Send simulated LLM calls: several providers' models, sessions, an A/B experiment,
     error bursts. Failed batches are retried with the same event ids."""
@@ -49,7 +52,7 @@ def simulate(
     if backfill_s and count is None:
         raise fail("--backfill needs --count")
     sender = EventSender(url, api_key, max_attempts=retries + 1)
-    generator = TrafficGenerator(seed=seed, users=users, error_rate=error_rate)
+    generator = TrafficGenerator(seed=seed, users=users, error_rate=error_rate, text=text)
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),

@@ -96,6 +96,16 @@ class Shift:
     new_model: ModelProfile | None = None  # takes new_model.share of the calls
 
 
+def demo_shifts(now: datetime) -> tuple[Shift, ...]:
+    """What `llmpulse demo` injects, so its Drift page has something to find: prompt
+    version pv_3 refusing a quarter of the time from five days ago, gpt-4o 40% slower
+    from three days ago."""
+    return (
+        Shift(now - timedelta(days=5), prompt_version="pv_3", refusal_rate=0.25),
+        Shift(now - timedelta(days=3), model_id="gpt-4o", latency_factor=1.4),
+    )
+
+
 def _pick(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
     values, weights = zip(*options, strict=True)
     return rng.choices(values, weights)[0]
