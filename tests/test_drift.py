@@ -237,6 +237,9 @@ def test_bad_input_is_named(server: Server, traffic: dict[str, Any]) -> None:
     assert overlap["detail"][0]["field"] == "current" and "overlaps" in overlap["error"]
     same = _drift(server, key, 422, reference="experiment:A", current="experiment:A")
     assert same["detail"][0]["field"] == "current"
+    # A variant against a window over the same days would count its calls on both sides.
+    mixed = _drift(server, key, 422, reference="experiment:A", current="-12h..now")
+    assert "overlaps" in mixed["error"]
     shape = _drift(server, key, 422, reference="last week")
     assert shape["detail"][0]["field"] == "reference"
     backwards = _drift(server, key, 422, reference="-7d..-14d")

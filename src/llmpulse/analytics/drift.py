@@ -88,13 +88,19 @@ def parse_side(value: str, param: str, scope: Scope, now: datetime) -> Side:
 
 
 def check_sides(reference: Side, current: Side) -> None:
-    if reference.variant is None and current.variant is None:
-        if reference.start < current.end and current.start < reference.end:
-            raise QueryError(
-                "current", "overlaps the reference window: compare two separate periods", 422
-            )
-    elif (reference.experiment, reference.variant) == (current.experiment, current.variant):
+    """The sides must not share calls: separate periods, or two different variants."""
+    if not (reference.start < current.end and current.start < reference.end):
+        return
+    both = reference.variant is not None and current.variant is not None
+    named = reference.experiment is not None and current.experiment is not None
+    if both and (
+        reference.variant != current.variant
+        or (named and reference.experiment != current.experiment)
+    ):
+        return
+    if both:
         raise QueryError("current", "is the same variant as the reference", 422)
+    raise QueryError("current", "overlaps the reference window: compare two separate periods", 422)
 
 
 @dataclass(frozen=True)
