@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from llmpulse.events.schema import (
 )
 from llmpulse.pricing.prices import PriceBook
 
+log = logging.getLogger(__name__)
 MAX_FUTURE_MS = 5 * 60 * 1000
 DAY_MS = 86_400_000
 # Non-UUID event ids map to a UUIDv5 in this namespace, so retries of them still dedupe.
@@ -215,7 +217,10 @@ class Normalizer:
         prompt, completion = get("prompt"), get("completion")
         json_requested = row.pop("response_format", None) == "json"
         if prompt or completion:
-            row.update(describe(prompt, completion, json_requested))
+            try:
+                row.update(describe(prompt, completion, json_requested))
+            except Exception:  # an analyser's failure must not cost the call: no descriptors
+                log.exception("text descriptors failed for event %s", get("event_id"))
         metadata = get("metadata")
         if metadata or extra:
             row["metadata"], problems = _metadata(metadata, {k: row.pop(k) for k in extra})
