@@ -87,7 +87,7 @@ def main() -> None:
         }
         queries = {
             "drift, 14 columns, 5M calls a side": ("/v1/drift", {**windows, "columns": COLUMNS}),
-            "drift, all 21 columns": ("/v1/drift", windows),
+            "drift, all 22 columns": ("/v1/drift", windows),
             "quality, 30 days": ("/v1/quality", {"from": f"-{DAYS + 1}d"}),
         }
         proc, url = start_server(data_dir)

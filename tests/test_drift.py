@@ -42,8 +42,10 @@ def traffic(server: Server) -> dict[str, Any]:
         ("mix", (Shift(shift_at, new_model=NEW_MODEL),
                  Shift(shift_at, prompt_version="pv_3", refusal_rate=0.3))),
         ("slower", (Shift(shift_at, model_id="gpt-4o", latency_factor=1.5),)),
+        ("slower_with_timeouts", (Shift(shift_at, model_id="gpt-4o", latency_factor=1.5),)),
     ):  # fmt: skip
-        generator = TrafficGenerator(seed=5, users=200, error_rate=0.0, text=True, shifts=shifts)
+        errors = 0.05 if name.endswith("timeouts") else 0.0
+        generator = TrafficGenerator(seed=5, users=200, error_rate=errors, text=True, shifts=shifts)
         made[name] = _send(server, generator, now)
     server.wait_loaded()
     return {"now": now, **made}
@@ -156,12 +158,15 @@ def test_slower_model_is_found_and_blamed(server: Server, traffic: dict[str, Any
     columns = _columns(report)
     assert columns["latency_ms"]["drifted"] is True
     assert columns["model_id"]["drifted"] is False
-    # Without gpt-4o most of the shift is gone (what stays is two samples' noise); no
-    # other model comes close.
-    top, *others = columns["latency_ms"]["slices"]
-    assert (top["dimension"], top["value"]) == ("model_id", "gpt-4o")
-    assert top["share_of_shift"] > 0.5
-    assert all(s["share_of_shift"] < 0.2 for s in others if s["dimension"] == "model_id")
+    # Without gpt-4o most of the shift is gone (what stays is two samples' noise); without
+    # its provider too (that removes it as well); no other model comes close.
+    slices = columns["latency_ms"]["slices"]
+    top = (slices[0]["dimension"], slices[0]["value"])
+    assert top in {("model_id", "gpt-4o"), ("provider", "openai")}
+    share = {(s["dimension"], s["value"]): s["share_of_shift"] for s in slices}
+    assert share[("model_id", "gpt-4o")] > 0.5
+    others = [v for (d, name), v in share.items() if d == "model_id" and name != "gpt-4o"]
+    assert all(v < 0.2 for v in others)
     # The same model alone, through a filter: under 1,000 reference calls, so KS; its
     # statistic is scipy's.
     alone = _columns(_drift(server, key, columns="latency_ms", model_id="gpt-4o", **weeks))
@@ -171,6 +176,30 @@ def test_slower_model_is_found_and_blamed(server: Server, traffic: dict[str, Any
     expected = stats.ks_2samp([e["latency_ms"] for e in ref], [e["latency_ms"] for e in cur])
     assert alone["test"] == "ks" and alone["drifted"] is True
     assert alone["score"] == pytest.approx(expected.pvalue, abs=1e-6)
+
+
+def test_slower_model_behind_timeouts_shows_in_successful_latency(
+    server: Server, traffic: dict[str, Any]
+) -> None:
+    """With timeouts (30-60 s) in both weeks, the normed Wasserstein distance of all
+    latencies barely moves; that of successful calls finds the slower model."""
+    key, events = traffic["slower_with_timeouts"]
+    columns = _columns(
+        _drift(server, key, columns="latency_ms,latency_ok_ms", **_weeks(traffic["now"]))
+    )
+    ref, cur = _sides(events, traffic["now"])
+    expected = {}
+    for column, keep in (
+        ("latency_ms", lambda e: True),
+        ("latency_ok_ms", lambda e: e["status"] == "ok"),
+    ):
+        r = np.array([e["latency_ms"] for e in ref if keep(e)])
+        c = np.array([e["latency_ms"] for e in cur if keep(e)])
+        expected[column] = stats.wasserstein_distance(r, c) / np.std(r)
+        assert columns[column]["score"] == pytest.approx(expected[column], abs=1e-5)
+    assert columns["latency_ok_ms"]["current_count"] == sum(e["status"] == "ok" for e in cur)
+    assert columns["latency_ms"]["drifted"] is False and expected["latency_ms"] < 0.1
+    assert columns["latency_ok_ms"]["drifted"] is True
 
 
 def test_small_reference_uses_ks_and_chisquare(server: Server, traffic: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ def drift_view(engine: Engine, scope: Scope, reference: str, current: str) -> di
     tested = [c for c in report["columns"] if c["status"] == "ok"]
     for column in tested:
         charts[f"spark:{column['column']}"] = figures.sparkline(column["distribution"])
-    # The drifted columns day by day (without drift, the five nearest to it): all 21 lines
+    # The drifted columns day by day (without drift, the five nearest to it): every column
     # would be unreadable.
     closest = sorted(tested, key=lambda c: -(_against_threshold(c, c["score"]) or 0))
     shown = [c for c in tested if c["drifted"]] or closest[:SHOWN_WITHOUT_DRIFT]
