@@ -76,7 +76,15 @@ def _share(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
+# grouping(model, provider, feature): a bit per column left out of the row's set, as in
+# standard SQL (ClickHouse's force_grouping_standard_compatibility, on by default).
+MODEL_ROW: Final = 0b001  # grouped by model and provider
+FEATURE_ROW: Final = 0b110
+TOTAL_ROW: Final = 0b111
+
+
 def _per_group(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
+    """The figures per model, per feature and in total (`g`), in one scan."""
     where, params = scope.where("e.ts")
     fields = ", ".join(f"{top} AS has_{n}, {bottom} AS of_{n}" for n, top, bottom in FIELDS)
     return engine.rows(
@@ -87,8 +95,7 @@ def _per_group(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
         f"countIf(dateDiff('millisecond', e.ts, e.received_at) > {LATE_MS}) AS late, "
         "countIf(e.ts > e.received_at) AS ahead, countIf(e.cost_status = 'unpriced') AS unpriced "
         f"FROM {EVENTS} AS e WHERE {where} "
-        "GROUP BY GROUPING SETS ((e.model_id, e.provider), (e.feature), ()) "
-        "SETTINGS allow_experimental_analyzer = 1",
+        "GROUP BY GROUPING SETS ((e.model_id, e.provider), (e.feature), ())",
         params,
     )
 
@@ -232,7 +239,7 @@ def _metadata_drift(engine: Engine, scope: Scope, calls: int) -> dict[str, Any]:
 
 def report(engine: Engine, scope: Scope, now: datetime, o: Options) -> dict[str, Any]:
     groups = _per_group(engine, scope)
-    total = next((r for r in groups if int(r["g"]) == 7), None)
+    total = next((r for r in groups if int(r["g"]) == TOTAL_ROW), None)
     calls = int(total["calls"]) if total else 0
     checks: list[dict[str, Any]] = []
     answer: dict[str, Any] = {
@@ -247,7 +254,7 @@ def report(engine: Engine, scope: Scope, now: datetime, o: Options) -> dict[str,
          "completeness": _completeness(r)["overall"],
          "newest": iso_ms(int(r["newest"])), "unpriced_share": _share(int(r["unpriced"]),
                                                                        int(r["calls"]))}
-        for r in groups if int(r["g"]) == 1
+        for r in groups if int(r["g"]) == MODEL_ROW
     ]  # fmt: skip
     by_model.sort(key=lambda m: -m["events"])
     value = overall["overall"]
@@ -351,12 +358,12 @@ def _stopped(groups: list[dict[str, Any]], scope: Scope, o: Options) -> list[dic
     providers: dict[str, tuple[int, int]] = {}
     for r in groups:
         g, calls, newest = int(r["g"]), int(r["calls"]), int(r["newest"])
-        if g == 1:
+        if g == MODEL_ROW:
             series.append(("model_id", r["m"], calls, newest))
             if r["p"]:
                 before = providers.get(r["p"], (0, 0))
                 providers[r["p"]] = (before[0] + calls, max(before[1], newest))
-        elif g == 6 and r["f"]:
+        elif g == FEATURE_ROW and r["f"]:
             series.append(("feature", r["f"], calls, newest))
     series += [("provider", name, n, newest) for name, (n, newest) in providers.items()]
     end_ms = scope.end.timestamp() * 1000
