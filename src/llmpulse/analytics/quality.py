@@ -54,8 +54,8 @@ FIELDS: Final = (
     ("tokens", "countIf(e.status = 'ok' AND (e.tokens_in > 0 OR e.tokens_out > 0))",
      "countIf(e.status = 'ok')"),
     ("cost_usd", "countIf(e.cost_usd IS NOT NULL)", "count()"),
-    ("user_id", "countIf(e.user_id != '')", "count()"),
-    ("session_id", "countIf(e.session_id != '')", "count()"),
+    ("user_id", "countIf(e.has_user_id)", "count()"),  # flags kept at insert (migration 010)
+    ("session_id", "countIf(e.has_session_id)", "count()"),
     ("prompt_version", "countIf(e.prompt_version != '')", "count()"),
 )  # fmt: skip
 
