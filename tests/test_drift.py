@@ -87,7 +87,7 @@ def _sides(events: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
     return [e for e in events if _t(e) < middle], [e for e in events if _t(e) >= middle]
 
 
-def _js(ref: list[str], cur: list[str]) -> float:
+def js_distance(ref: list[str], cur: list[str]) -> float:
     """Jensen-Shannon distance as Evidently bins categories: shares over the union, an
     empty one at 0.0001."""
     keys = sorted(set(ref) | set(cur))
@@ -114,7 +114,7 @@ def test_control_period_shows_no_drift(server: Server, traffic: dict[str, Any]) 
     assert columns["latency_ms"]["score"] == pytest.approx(expected, abs=1e-5)
     models = columns["model_id"]
     assert models["test"] == "jensenshannon"
-    expected = _js([e["model_id"] for e in ref], [e["model_id"] for e in cur])
+    expected = js_distance([e["model_id"] for e in ref], [e["model_id"] for e in cur])
     assert models["score"] == pytest.approx(expected, abs=1e-5)
     # Both distributions for plotting: the category shares as counted here.
     assert _shares(models)["gpt-4o"] == pytest.approx(
@@ -135,7 +135,7 @@ def test_new_model_and_refusals_are_found_with_their_slices(
     columns = _columns(report)
     assert columns["model_id"]["drifted"] is True
     ref, cur = _sides(events, traffic["now"])
-    expected = _js([e["model_id"] for e in ref], [e["model_id"] for e in cur])
+    expected = js_distance([e["model_id"] for e in ref], [e["model_id"] for e in cur])
     assert columns["model_id"]["score"] == pytest.approx(expected, abs=1e-5)
     refusal = columns["refusal"]
     assert refusal["drifted"] is True

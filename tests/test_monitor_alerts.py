@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
-from scipy.spatial import distance
 
 from conftest import Server, new_project_key
 from test_alerts import evaluate, put, server  # noqa: F401 - the module's server, no evaluator
+from test_drift import js_distance
 
 
 def _events(now: datetime) -> list[dict[str, Any]]:
@@ -24,13 +23,6 @@ def _events(now: datetime) -> list[dict[str, Any]]:
         ts = now - timedelta(minutes=50) + timedelta(seconds=i * 8)  # -50m .. -10m
         events.append({"model_id": "abc"[i % 3], "latency_ms": 100 + i % 50, "ts": ts.isoformat()})
     return events
-
-
-def _js(ref: list[str], cur: list[str]) -> float:
-    keys = sorted(set(ref) | set(cur))
-    r = np.array([ref.count(k) for k in keys]) / len(ref)
-    c = np.array([cur.count(k) for k in keys]) / len(cur)
-    return float(distance.jensenshannon(np.where(r == 0, 1e-4, r), np.where(c == 0, 1e-4, c)))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,9 @@ def test_drift_rule_fires_with_its_cause_and_backtests(
     made = {t["rule_id"]: t for t in evaluate(server, key)}
     assert made["mix"]["to"] == "firing" and "latency" not in made
     events = shifted["events"]
-    expected = _js([e["model_id"] for e in events[:600]], [e["model_id"] for e in events[600:]])
+    expected = js_distance(
+        [e["model_id"] for e in events[:600]], [e["model_id"] for e in events[600:]]
+    )
     with server.client(key) as http:
         current = {a["rule_id"]: a for a in http.get("/v1/alerts").json()["alerts"]}
         assert current["mix"]["value"] == pytest.approx(expected, abs=1e-5)

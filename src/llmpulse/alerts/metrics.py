@@ -141,15 +141,8 @@ class MetricKind:
         unknown = set(rule.params) - {"baseline"}
         if unknown:
             raise FieldError(422, "params", f"unknown {', '.join(sorted(unknown))}: use baseline")
-        if "baseline" in rule.params:
-            try:
-                length = durations.seconds(str(rule.params["baseline"]))
-            except ValueError as exc:
-                raise FieldError(422, "params.baseline", str(exc)) from None
-            if not rule.window_s < length <= 30 * 86400:
-                raise FieldError(
-                    422, "params.baseline", "must be longer than the window, 30d at most"
-                )
+        # Longer than the window: the usual value must not be the window's own.
+        rule.param_seconds("baseline", None, rule.window_s + 1, 30 * 86400)
 
     def observe(self, engine: Engine, project: str, rule: Rule, end: datetime) -> list[Observation]:
         scope = Scope(project, end - timedelta(seconds=rule.window_s), end, rule.filters)

@@ -20,7 +20,6 @@ from llmpulse.analytics import drift, quality
 from llmpulse.analytics.drift_tests import TESTS
 from llmpulse.analytics.monitored import COLUMNS
 from llmpulse.api.errors import FieldError
-from llmpulse.query import durations
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
 
@@ -39,17 +38,6 @@ def _check_common(rule: Rule, allowed: set[str], choices: str) -> None:
         raise FieldError(422, "confidence", "applies to metric rules' rates only")
 
 
-def _duration(rule: Rule, name: str, default: str, low: int, high: int) -> int:
-    try:
-        seconds = durations.seconds(str(rule.params.get(name, default)))
-    except ValueError as exc:
-        raise FieldError(422, f"params.{name}", str(exc)) from None
-    if not low <= seconds <= high:
-        span = f"{durations.text(low)} to {durations.text(high)}"
-        raise FieldError(422, f"params.{name}", f"must be from {span}")
-    return seconds
-
-
 class DriftKind:
     name = "drift"
 
@@ -60,7 +48,7 @@ class DriftKind:
             raise FieldError(422, "metric", f"unknown column {rule.metric!r}; one of {known}")
         if rule.comparison not in (">", ">="):
             raise FieldError(422, "comparison", "a drift rule fires on a distance above: > or >=")
-        _duration(rule, "baseline", DEFAULT_BASELINE, rule.window_s, 30 * 86400)
+        self._baseline_s(rule)
         test = rule.params.get("test")
         if test is not None:
             if test not in TESTS or TESTS[test].score_type != "distance":
@@ -71,8 +59,14 @@ class DriftKind:
             if COLUMNS[rule.metric].kind not in TESTS[test].kinds:
                 raise FieldError(422, "params.test", f"{test} cannot test {rule.metric}")
 
+    @staticmethod
+    def _baseline_s(rule: Rule) -> int:
+        seconds = rule.param_seconds("baseline", DEFAULT_BASELINE, rule.window_s, 30 * 86400)
+        assert seconds is not None  # it has a default
+        return seconds
+
     def _report(self, engine: Engine, project: str, rule: Rule, end: datetime) -> dict[str, Any]:
-        baseline = _duration(rule, "baseline", DEFAULT_BASELINE, rule.window_s, 30 * 86400)
+        baseline = self._baseline_s(rule)
         start = end - timedelta(seconds=rule.window_s)
         current = drift.Side(f"last {rule.window}", start, end)
         reference = drift.Side("baseline", start - timedelta(seconds=baseline), start)
@@ -140,16 +134,22 @@ QUALITY: Final[dict[str, tuple[str, str | None]]] = {
 class QualityKind:
     name = "quality"
 
+    @staticmethod
+    def _gap_s(rule: Rule) -> int:
+        seconds = rule.param_seconds("gap", "1h", 60, rule.window_s)
+        assert seconds is not None  # it has a default
+        return seconds
+
     def check(self, rule: Rule) -> None:
         _check_common(rule, {"gap"}, "use gap")
         if rule.metric not in QUALITY:
             raise FieldError(
                 422, "metric", f"unknown figure {rule.metric!r}; one of {', '.join(QUALITY)}"
             )
-        _duration(rule, "gap", "1h", 60, rule.window_s)
+        self._gap_s(rule)
 
     def _report(self, engine: Engine, project: str, rule: Rule, end: datetime) -> dict[str, Any]:
-        gap = _duration(rule, "gap", "1h", 60, rule.window_s)
+        gap = self._gap_s(rule)
         scope = Scope(project, end - timedelta(seconds=rule.window_s), end, rule.filters)
         return quality.report(engine, scope, end, quality.Options(gap_s=gap))
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmpulse.api.bodies import Problem
+from llmpulse.api.errors import FieldError
 from llmpulse.events.taxonomy import DIMENSIONS
 from llmpulse.query import durations
 
@@ -128,6 +129,21 @@ class Rule(BaseModel):
     @property
     def renotify_s(self) -> int | None:
         return None if self.renotify is None else durations.seconds(self.renotify)
+
+    def param_seconds(self, name: str, default: str | None, low: int, high: int) -> int | None:
+        """The duration in `params[name]` (or `default`), from `low` to `high` seconds;
+        None when neither is given. A 422 naming `params.NAME` otherwise."""
+        given = self.params.get(name, default)
+        if given is None:
+            return None
+        try:
+            seconds = durations.seconds(str(given))
+        except ValueError as exc:
+            raise FieldError(422, f"params.{name}", str(exc)) from None
+        if not low <= seconds <= high:
+            span = f"{durations.text(low)} to {durations.text(high)}"
+            raise FieldError(422, f"params.{name}", f"must be from {span}")
+        return seconds
 
     def breaches(self, value: float, threshold: float) -> bool:
         return {
