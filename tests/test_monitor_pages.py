@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 @pytest.fixture(scope="module")
 def shifted(server: Server) -> str:
     """Two weeks of traffic; a week ago a new model took a fifth of the calls."""
-    key = new_project_key(server)
+    key = new_project_key(server, admin=True)  # admin: it saves a baseline too
     now = datetime.now(UTC)
     newcomer = ModelProfile("gpt-5", "openai", 900, 0.4, 300, 700, 260, 1.0, 0.2)
     gen = TrafficGenerator(seed=4, users=80, text=True,
@@ -65,6 +65,17 @@ def test_drift_page_shows_the_report(browser: Browser, server: Server, shifted: 
         f"{report['drifted_columns']} of {report['tested_columns']}"
     )
     page.locator(".card .chart .main-svg").first.wait_for()
+    # A saved baseline as the reference: the verdict its JSON twin gives.
+    with server.client(shifted) as http:
+        saved = http.put("/v1/drift/baselines/before", json={"window": "-14d..-7d"})
+        assert saved.status_code == 200, saved.text
+        report = http.get("/v1/drift", params={"reference": "baseline:before"}).json()
+    page.goto(f"{server.url}/drift?reference=baseline:before")
+    assert page.locator("#drifted-count").inner_text() == (
+        f"{report['drifted_columns']} of {report['tested_columns']}"
+    )
+    page.goto(f"{server.url}/drift?reference=baseline:nope")
+    assert "no saved baseline 'nope'" in page.locator("#drift-problem").inner_text()
     # Windows that overlap: the page says why instead of failing.
     page.goto(f"{server.url}/drift?reference=-10d..-3d&current=-5d..now")
     assert "overlaps" in page.locator("#drift-problem").inner_text()

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from llmpulse.alerts.kinds import Observation, register
 from llmpulse.alerts.rules import Rule
-from llmpulse.analytics import drift, quality
+from llmpulse.analytics import drift, drift_sides, quality
 from llmpulse.analytics.drift_tests import TESTS
 from llmpulse.analytics.monitored import COLUMNS
 from llmpulse.api.errors import FieldError
@@ -68,8 +68,8 @@ class DriftKind:
     def _report(self, engine: Engine, project: str, rule: Rule, end: datetime) -> dict[str, Any]:
         baseline = self._baseline_s(rule)
         start = end - timedelta(seconds=rule.window_s)
-        current = drift.Side(f"last {rule.window}", start, end)
-        reference = drift.Side("baseline", start - timedelta(seconds=baseline), start)
+        current = drift_sides.Side(f"last {rule.window}", start, end)
+        reference = drift_sides.Side("baseline", start - timedelta(seconds=baseline), start)
         column = rule.metric
         if column == DATASET:
             columns: tuple[str, ...] = tuple(COLUMNS)

@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
-from llmpulse.analytics.drift import Side, parse_side
+from llmpulse.analytics.drift_sides import Side, parse_side
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.store.documents import Documents
 from llmpulse.store.engine import Engine
@@ -56,11 +56,12 @@ def delete(engine: Engine, project: str, name: str) -> bool:
     return _documents(engine).delete(project, name)
 
 
-def resolve(engine: Engine, project: str, value: str, param: str) -> Side | None:
-    """The saved baseline `value` names (`baseline:NAME`), or None when it names none."""
+def side(engine: Engine, scope: Scope, value: str, param: str, now: datetime) -> Side:
+    """A side as the API and the Drift page take it: `baseline:NAME` (saved), or what
+    drift_sides.parse_side reads."""
     if not value.startswith(PREFIX):
-        return None
-    name = value.removeprefix(PREFIX)
+        return parse_side(value, param, scope, now)
+    project, name = scope.project, value.removeprefix(PREFIX)
     found = _documents(engine).get(project, name)
     if found is None:
         saved = ", ".join(b["name"] for b in listed(engine, project)) or "none yet"

@@ -1,29 +1,24 @@
 """Drift: how each monitored column's distribution in a current window differs from a
 reference window (or one experiment variant from another), the test that says so, the
-slices that moved it, and how it went day by day.
-
-The store counts each side's calls per time bucket exactly, then returns a seeded, bounded
-sample of them (a hash of the event id below a threshold set from the counts: uniform over
-the side however its traffic is spread, the same calls every time). Calls with text get a
-sample of their own, for the text descriptors. Each bucket's share of the sample gives the
-drift-over-time points.
+slices that moved it, and how it went day by day: over the sample drift_sample.py draws
+(calls with text sampled apart, for the text descriptors), each time bucket's share of it
+giving the drift-over-time points.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
 
+from llmpulse.analytics.drift_sample import SIDES, Sample, draw
+from llmpulse.analytics.drift_sides import Side, check_sides
 from llmpulse.analytics.drift_tests import TESTS, Test, default_test
-from llmpulse.analytics.monitored import COLUMNS, HAS_TEXT, SLICE_DIMENSIONS, Column
-from llmpulse.query.filters import QueryError, Scope, iso_ms, parse_time
-from llmpulse.store.engine import Engine, Param
-from llmpulse.store.tables import EVENTS
+from llmpulse.analytics.monitored import COLUMNS, SLICE_DIMENSIONS, Column
+from llmpulse.query.filters import QueryError, Scope, iso_ms
+from llmpulse.store.engine import Engine
 
 SAMPLE: Final = 20_000  # calls per side, by default
 MIN_VALUES: Final = 10  # a column with fewer on a side is not tested
@@ -32,75 +27,6 @@ HISTOGRAM_BINS: Final = 20
 TOP_CATEGORIES: Final = 12
 SLICE_MIN_SHARE: Final = 0.01  # slices smaller than this on both sides are not blamed
 TOP_SLICES: Final = 5
-_EXPERIMENT = re.compile(r"experiment:(?:(?P<name>[^:]+):)?(?P<variant>[^:]+)")
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: a time range, optionally one experiment variant."""
-
-    label: str
-    start: datetime
-    end: datetime
-    experiment: str | None = None
-    variant: str | None = None
-
-    def condition(self, name: str) -> tuple[str, dict[str, Param]]:
-        sql = (f"e.ts >= {{{name}_start:DateTime64(3, 'UTC')}} "
-               f"AND e.ts < {{{name}_end:DateTime64(3, 'UTC')}}")  # fmt: skip
-        params: dict[str, Param] = {f"{name}_start": self.start, f"{name}_end": self.end}
-        if self.variant is not None:
-            sql += f" AND e.experiment_variant = {{{name}_variant:String}}"
-            params[f"{name}_variant"] = self.variant
-        if self.experiment is not None:
-            sql += f" AND e.experiment_name = {{{name}_experiment:String}}"
-            params[f"{name}_experiment"] = self.experiment
-        return sql, params
-
-    def public(self, events: int, sampled: int) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "from": iso_ms(int(self.start.timestamp() * 1000)),
-            "to": iso_ms(int(self.end.timestamp() * 1000)),
-            "experiment": self.experiment,
-            "variant": self.variant,
-            "events": events,
-            "sampled": sampled,
-        }
-
-
-def parse_side(value: str, param: str, scope: Scope, now: datetime) -> Side:
-    """`FROM..TO` (ISO 8601 or relative times), or `experiment:[NAME:]VARIANT` over the
-    request's from/to."""
-    value = value.strip()
-    match = _EXPERIMENT.fullmatch(value)
-    if match:
-        return Side(value, scope.start, scope.end, match["name"], match["variant"])
-    start, dots, end = value.partition("..")
-    if not dots:
-        raise QueryError(
-            param, f"{value!r}: give FROM..TO (like -14d..-7d) or experiment:[NAME:]VARIANT", 422
-        )
-    begin, finish = parse_time(start, param, now), parse_time(end or "now", param, now)
-    if begin >= finish:
-        raise QueryError(param, f"{value!r}: the start must be before the end", 422)
-    return Side(value, begin, finish)
-
-
-def check_sides(reference: Side, current: Side) -> None:
-    """The sides must not share calls: separate periods, or two different variants."""
-    if not (reference.start < current.end and current.start < reference.end):
-        return
-    both = reference.variant is not None and current.variant is not None
-    named = reference.experiment is not None and current.experiment is not None
-    if both and (
-        reference.variant != current.variant
-        or (named and reference.experiment != current.experiment)
-    ):
-        return
-    if both:
-        raise QueryError("current", "is the same variant as the reference", 422)
-    raise QueryError("current", "overlaps the reference window: compare two separate periods", 422)
 
 
 @dataclass(frozen=True)
@@ -161,146 +87,6 @@ def parse_thresholds(value: str | None, columns: tuple[str, ...]) -> dict[str, f
         if not 0 < out[name] < math.inf:
             raise QueryError("thresholds", f"{name}: must be above 0", 422)
     return out
-
-
-# -- sampling -------------------------------------------------------------------------------
-
-SIDES: Final = ("reference", "current")
-_HASH_RANGE: Final = 1 << 32
-
-
-@dataclass
-class Sample:
-    """Both sides' sampled calls as aligned arrays (the monitored columns, the slice
-    dimensions, side, bucket and which reservoir a call is in), and the exact counts."""
-
-    arrays: dict[str, np.ndarray]  # side: True for the current side
-    vocabularies: dict[str, list[str]]  # a category column's values, by code
-    counts: dict[str, dict[str, int]]  # side -> calls, text_calls, values of each column
-    bucket_s: int
-
-    def mask(self, side: str, column: Column, bucket: int | None = None) -> np.ndarray:
-        """The calls of `side` (and bucket) in the column's sample that have a value."""
-        a = self.arrays
-        keep: np.ndarray = a["side"] == (side == "current")
-        keep &= a["in_text" if column.text else "in_plain"]
-        if bucket is not None:
-            keep &= a["b"] == bucket
-        values = a[column.name]
-        if column.kind == "numeric":
-            keep &= ~np.isnan(values)
-        elif column.optional and "" in self.vocabularies[column.name]:
-            keep &= values != self.vocabularies[column.name].index("")
-        return keep
-
-    def label(self, column: str, code: int) -> str | None:
-        """A category's value (None for '')."""
-        return self.vocabularies[column][code] or None
-
-
-def bucket_seconds(reference: Side, current: Side) -> int:
-    shortest = min(s.end - s.start for s in (reference, current))
-    if shortest >= timedelta(days=2):
-        return 86400
-    if shortest >= timedelta(hours=2):
-        return 3600
-    return max(60, int(shortest.total_seconds()))
-
-
-def _rate(size: int, of: int) -> int:
-    """The hash threshold keeping about `size` of `of` calls."""
-    return _HASH_RANGE if of <= size else int(_HASH_RANGE * size / of)
-
-
-def draw(
-    engine: Engine,
-    scope: Scope,
-    reference: Side,
-    current: Side,
-    columns: list[Column],
-    options: Options,
-) -> Sample:
-    """Two scans: each side's calls counted per time bucket, then sampled with a seeded
-    hash of the event id (about `options.sample` calls per side, and as many calls with
-    text for the text descriptors)."""
-    bucket_s = bucket_seconds(reference, current)
-    ref_sql, params = reference.condition("ref")
-    cur_sql, cur_params = current.condition("cur")
-    params.update(cur_params)
-    start, end = min(reference.start, current.start), max(reference.end, current.end)
-    where, scope_params = Scope(scope.project, start, end, scope.filters).where()
-    params.update(scope_params)
-    base = (
-        f"if({cur_sql}, 'current', 'reference') AS side, "
-        f"toUnixTimestamp(toStartOfInterval(e.ts, toIntervalSecond({bucket_s}))) AS b"
-    )
-    source = f"FROM {EVENTS} AS e WHERE {where} AND (({ref_sql}) OR ({cur_sql}))"
-    optional = [c for c in columns if c.present]
-    counted = "".join(f", countIf({c.present}) AS n_{c.name}" for c in optional)
-    found = engine.rows(
-        f"SELECT {base}, count() AS calls, countIf({HAS_TEXT}) AS text_calls{counted} "
-        f"{source} GROUP BY side, b",
-        params,
-    )
-    counts: dict[str, dict[str, int]] = {s: {"calls": 0, "text_calls": 0} for s in SIDES}
-    for r in found:
-        of_side = counts[r["side"]]
-        for key in ["calls", "text_calls", *(f"n_{c.name}" for c in optional)]:
-            name = key.removeprefix("n_")
-            of_side[name] = of_side.get(name, 0) + int(r[key])
-    for of_side in counts.values():
-        for c in columns:
-            of_side.setdefault(c.name, of_side["calls"])  # every call has a value
-    names = list(dict.fromkeys([c.name for c in columns] + list(SLICE_DIMENSIONS)))
-    for side in SIDES:
-        params[f"plain_{side}"] = _rate(options.sample, counts[side]["calls"])
-        params[f"text_{side}"] = _rate(options.sample, counts[side]["text_calls"])
-    rate = "if(side = 'current', {{{kind}_current:UInt64}}, {{{kind}_reference:UInt64}})"
-    plain = "h < " + rate.format(kind="plain")
-    text = f"{HAS_TEXT} AND h < " + rate.format(kind="text")
-    # Aliased apart from the columns: a filter on model_id must not read the array.
-    arrays = ", ".join(f"groupArray({_sampled(COLUMNS[n])}) AS c_{n}" for n in names)
-    rows = engine.rows(
-        f"WITH cityHash64(e.event_id, {options.seed:d}) % {_HASH_RANGE} AS h SELECT {base}, "
-        f"groupArray({plain}) AS in_plain, groupArray({text}) AS in_text, {arrays} "
-        f"{source} AND (({plain}) OR ({text})) GROUP BY side, b",
-        params,
-    )
-    return Sample(*_arrays(rows, names), counts, bucket_s)
-
-
-def _sampled(column: Column) -> str:
-    # groupArray skips nulls: a missing number travels as NaN (JSON null) to stay aligned.
-    return f"ifNull({column.sql}, nan)" if column.kind == "numeric" else column.sql
-
-
-def _arrays(
-    rows: list[dict[str, Any]], names: list[str]
-) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-    """The sample's columns as arrays: numbers as floats (NaN when missing), categories as
-    integer codes into their vocabulary (numpy is slow on arrays of strings)."""
-    out: dict[str, list[Any]] = {n: [] for n in ["side", "b", "in_plain", "in_text", *names]}
-    for r in rows:
-        size = len(r["in_plain"])
-        out["side"].extend([r["side"] == "current"] * size)
-        out["b"].extend([int(r["b"])] * size)
-        out["in_plain"].extend(r["in_plain"])
-        out["in_text"].extend(r["in_text"])
-        for name in names:
-            out[name].extend(r[f"c_{name}"])
-    arrays: dict[str, np.ndarray] = {}
-    vocabularies: dict[str, list[str]] = {}
-    for name, values in out.items():
-        column = COLUMNS.get(name)
-        if column is not None and column.kind == "categorical":
-            codes: dict[str, int] = {}
-            arrays[name] = np.array([codes.setdefault(v, len(codes)) for v in values], np.int64)
-            vocabularies[name] = list(codes)
-        elif name == "b":
-            arrays[name] = np.array(values, dtype=np.int64)
-        else:
-            arrays[name] = np.array(values, dtype=float if column else bool)
-    return arrays, vocabularies
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -440,7 +226,7 @@ def report(
 ) -> dict[str, Any]:
     check_sides(reference, current)
     columns = [COLUMNS[n] for n in options.columns]
-    sample = draw(engine, scope, reference, current, columns, options)
+    sample = draw(engine, scope, reference, current, columns, options.sample, options.seed)
     calls = {s: sample.counts[s]["calls"] for s in SIDES}
     on_current, plain = sample.arrays["side"], sample.arrays["in_plain"]
     sampled = {"reference": int((plain & ~on_current).sum()),

@@ -82,11 +82,9 @@ def _drift(
     store: Engine, s: Scope, reference: str, current: str, options: drift.Options
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    sides = [
-        baselines.resolve(store, s.project, value, param) or drift.parse_side(value, param, s, now)
-        for value, param in ((reference, "reference"), (current, "current"))
-    ]
-    return drift.report(store, s, sides[0], sides[1], options)
+    ref = baselines.side(store, s, reference, "reference", now)
+    cur = baselines.side(store, s, current, "current", now)
+    return drift.report(store, s, ref, cur, options)
 
 
 class BaselineBody(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from llmpulse.analytics import drift, quality
+from llmpulse.analytics import baselines, drift, quality
 from llmpulse.api.errors import ApiError
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
@@ -37,8 +37,8 @@ def drift_view(engine: Engine, scope: Scope, reference: str, current: str) -> di
     data: dict[str, Any] = {"reference": reference, "current": current}
     now = datetime.now(UTC)
     try:
-        sides = (drift.parse_side(reference, "reference", scope, now),
-                 drift.parse_side(current, "current", scope, now))  # fmt: skip
+        sides = (baselines.side(engine, scope, reference, "reference", now),
+                 baselines.side(engine, scope, current, "current", now))  # fmt: skip
         report = drift.report(engine, scope, *sides, drift.Options())
     except ApiError as exc:  # windows that overlap or do not parse
         return {**data, "problem": exc.error}
