@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from common import machine, rss_mib, start_server, timed
+from common import generate, machine, rss_mib, start_server, timed
 from llmpulse.analytics import product
 from llmpulse.query.filters import Scope
 from llmpulse.store import open_engine
@@ -38,14 +38,12 @@ def fill(data_dir: Path, events: int, users: int, scores: int) -> float:
     start_s = int((end - timedelta(days=DAYS)).timestamp())
     experiments = "[" + ",".join(f"'{e}'" for e in EXPERIMENTS) + "]"
     features = "[" + ",".join(f"'{f}'" for f in FEATURES) + "]"
-    started = time.perf_counter()
-    chunk = 2_000_000
-    for offset in range(0, events, chunk):
-        n = min(chunk, events - offset)
+
+    def chunk_sql(offset: int, n: int) -> str:
         # A user's first day is spread over the 90 days; each call lands a number of days
         # after it drawn from an exponential (mean 12 days), so activity decays; the calls
         # of a user's day make up to 3 sessions, each walking the features in order.
-        engine.execute(f"""
+        return f"""
             INSERT INTO llm_events (project, ts, event_id, received_at, model_id, provider,
                 feature, experiment_name, experiment_variant, operation, status, error_type,
                 user_id, session_id, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd,
@@ -69,7 +67,10 @@ def fill(data_dir: Path, events: int, users: int, scores: int) -> float:
                     round(600 * exp(0.5 * randNormal(0, 1)) * if(cityHash64(u, 9) % 2 = 0, 1.0, 1.08), 2) AS latency
                 FROM numbers({n})
             )
-        """)  # fmt: skip
+        """  # fmt: skip
+
+    started = time.perf_counter()
+    generate(engine, events, chunk_sql)
     engine.execute(f"""
         INSERT INTO scores (project, score_id, ts, received_at, event_id, trace_id, name,
             data_type, value, category, source, comment)

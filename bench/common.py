@@ -9,7 +9,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -129,3 +131,11 @@ def timed(
         times.append(time.perf_counter() - t0)
         assert r.status_code == 200, r.text[:300]
     return statistics.median(times) * 1000, len(r.content)
+
+
+def generate(engine: Any, rows: int, chunk_sql: Callable[[int, int], str]) -> None:
+    """Run `chunk_sql(offset, n)`, an INSERT of `n` rows generated in the store, for each
+    chunk of `rows` (chunks of 2 million keep ClickHouse's memory bounded)."""
+    chunk = 2_000_000
+    for offset in range(0, rows, chunk):
+        engine.execute(chunk_sql(offset, min(chunk, rows - offset)))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from common import machine, rss_mib, start_server, timed
+from common import generate, machine, rss_mib, start_server, timed
 from llmpulse.store import open_engine
 from llmpulse.store.migrate import migrate
 
@@ -37,11 +37,9 @@ def fill(data_dir: Path, events: int) -> tuple[float, datetime]:
     span_ms = DAYS * 86400 * 1000
     models = "['gpt-4o','gpt-4o-mini','claude-sonnet-4-5','claude-haiku-4-5','gemini-2.5-flash','grok-4','llama3.1:8b']"
     providers = "['openai','openai','anthropic','anthropic','google','x-ai','ollama']"
-    started = time.perf_counter()
-    chunk = 2_000_000
-    for offset in range(0, events, chunk):
-        n = min(chunk, events - offset)
-        engine.execute(f"""
+
+    def chunk_sql(offset: int, n: int) -> str:
+        return f"""
             INSERT INTO llm_events (project, ts, event_id, received_at, model_id, provider,
                 prompt_version, feature, operation, status, error_type, finish_reason, stream,
                 user_id, session_id, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd,
@@ -67,7 +65,10 @@ def fill(data_dir: Path, events: int) -> tuple[float, datetime]:
                     round(600 * exp(0.5 * randNormal(0, 1)) * if(late AND m = 1, 1.3, 1.0), 2) AS latency
                 FROM numbers({n})
             )
-        """)  # fmt: skip
+        """  # fmt: skip
+
+    started = time.perf_counter()
+    generate(engine, events, chunk_sql)
     engine.execute("OPTIMIZE TABLE llm_events FINAL")
     engine.close()
     return time.perf_counter() - started, end - timedelta(days=DAYS / 2)
