@@ -47,14 +47,14 @@ def fill(data_dir: Path, events: int, users: int, scores: int) -> float:
             INSERT INTO llm_events (project, ts, event_id, received_at, model_id, provider,
                 feature, experiment_name, experiment_variant, operation, status, error_type,
                 user_id, session_id, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd,
-                cost_status)
+                cost_source)
             SELECT 'default', ts, generateUUIDv4(number), ts, 'gpt-4o-mini', 'openai',
                 {features}[1 + toUInt8(least(3, floor(-log(1 - r_step) * 1.2)))],
                 {experiments}[1 + (u % 3)], if(cityHash64(u, 9) % 2 = 0, 'A', 'B'), 'chat',
                 if(err, 'error', 'ok'), if(err, 'timeout', ''),
                 concat('user_', toString(u)), concat('s_', toString(u), '_', toString(day), '_', toString(h % 3)),
                 latency, least(latency, latency * 0.3), 500, if(err, 0, 200 + h % 200),
-                (500 * 0.15 + (200 + h % 200) * 0.6) / 1e6, 'computed'
+                (500 * 0.15 + (200 + h % 200) * 0.6) / 1e6, 'catalogue'
             FROM (
                 SELECT number,
                     cityHash64(number + {offset}, 1) % {users} AS u,

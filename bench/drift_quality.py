@@ -43,7 +43,7 @@ def fill(data_dir: Path, events: int) -> tuple[float, datetime]:
             INSERT INTO llm_events (project, ts, event_id, received_at, model_id, provider,
                 prompt_version, feature, operation, status, error_type, finish_reason, stream,
                 user_id, session_id, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd,
-                cost_status, prompt_chars, prompt_words, completion_chars, completion_words,
+                cost_source, prompt_chars, prompt_words, completion_chars, completion_words,
                 completion_sentiment, completion_nonletter_share, refusal, language)
             SELECT 'default', ts, generateUUIDv4(number), ts + toIntervalMillisecond(200 + h % 800),
                 {models}[m], {providers}[m], pv, ['search','summarize','export','chat'][1 + h % 4],
@@ -51,7 +51,7 @@ def fill(data_dir: Path, events: int) -> tuple[float, datetime]:
                 if(err, '', if(h % 14 = 0, 'length', 'stop')), h % 10 < 7,
                 concat('u', toString(h % 50000)), concat('s', toString(h % 400000)),
                 latency, if(h % 10 < 7, latency * 0.3, NULL), 300 + h % 900, if(err, 0, 100 + h % 400),
-                (300 + h % 900) * 2.5e-6 + (100 + h % 400) * 1e-5, 'computed',
+                (300 + h % 900) * 2.5e-6 + (100 + h % 400) * 1e-5, 'catalogue',
                 400 + h % 1200, 70 + h % 200, if(err, NULL, 300 + h % 1500), if(err, NULL, 50 + h % 250),
                 if(err, NULL, ((h % 2001) - 1000) / 1000), if(err, NULL, (h % 300) / 1000),
                 if(err, NULL, (h % 1000) < if(late AND pv = 'pv_3', 120, 20)), ['en','en','en','fr','de','es'][1 + h % 6]

@@ -70,7 +70,7 @@ def fill(data_dir: Path, events: int, days: int) -> tuple[float, float]:
                 if(err, 0, toUInt32(260 * exp(0.6 * randNormal(0, 1))) + 1) AS tokens_out,
                 0 AS tokens_cached, 0 AS tokens_reasoning,
                 if(m = 7, NULL, (tokens_in * {arr(5)}[m] + tokens_out * {arr(6)}[m]) / 1e6) AS cost_usd,
-                if(m = 7, 'unpriced', 'computed') AS cost_status,
+                if(m = 7, 'unpriced', 'catalogue') AS cost_source,
                 h % 10 < 7 AS stream, 0.7 AS temperature, 1024 AS max_tokens,
                 if(err, 429, 200) AS http_status,
                 '' AS prompt, '' AS completion, map() AS metadata, [] AS tags

@@ -86,7 +86,7 @@ def check_chat(event: dict[str, Any], answer: Any, stream: bool) -> None:
     assert event["client_app"] == "checkout"
     assert event["environment"] == "staging"
     assert len(event["trace_id"]) == 32 and len(event["span_id"]) == 16
-    assert event["cost_status"] == "computed" and event["cost_usd"] > 0
+    assert event["cost_source"] == "catalogue" and event["cost_usd"] > 0
     if stream:
         assert FIRST_CHUNK_DELAY_S * 1000 <= event["ttft_ms"] <= event["latency_ms"]
 

@@ -52,7 +52,7 @@ def test_price_file_overrides_and_unpriced(tmp_path: Path) -> None:
     assert by_model["mystery-model"]["cost_usd"] == pytest.approx(0.25)
     assert by_model["mystery-model"]["unpriced"] == 2
     assert [(m["model_id"], m["events"]) for m in unpriced] == [("mystery-model", 2)]
-    statuses = sorted((r["cost_status"], r["cost_usd"]) for r in logged)
+    statuses = sorted((r["cost_source"], r["cost_usd"]) for r in logged)
     assert statuses == [("reported", 0.25), ("unpriced", None), ("unpriced", None)]
 
 

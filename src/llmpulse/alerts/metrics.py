@@ -71,7 +71,7 @@ METRICS: Final[dict[str, Metric]] = {
         ("requests", "unpriced"),
         lambda r: _ratio(r["unpriced"], r["requests"]),
         rate=lambda r: (int(r["unpriced"]), int(r["requests"])),
-        weight="toFloat64(e.cost_status = 'unpriced')",
+        weight="toFloat64(e.cost_source = 'unpriced')",
     ),
     **{
         f"latency_p{round(q * 100)}": _percentile("latency_q", "latency_ms", q)

@@ -93,7 +93,7 @@ def _per_group(engine: Engine, scope: Scope) -> list[dict[str, Any]]:
         "toUnixTimestamp64Milli(max(e.ts)) AS newest, "
         "quantiles(0.5, 0.95)(dateDiff('millisecond', e.ts, e.received_at) / 1000) AS lag, "
         f"countIf(dateDiff('millisecond', e.ts, e.received_at) > {LATE_MS}) AS late, "
-        "countIf(e.ts > e.received_at) AS ahead, countIf(e.cost_status = 'unpriced') AS unpriced "
+        "countIf(e.ts > e.received_at) AS ahead, countIf(e.cost_source = 'unpriced') AS unpriced "
         f"FROM {EVENTS} AS e WHERE {where} "
         "GROUP BY GROUPING SETS ((e.model_id, e.provider), (e.feature), ())",
         params,

@@ -23,7 +23,8 @@ from llmpulse.events.schema import (
     event_validator,
     field_path,
 )
-from llmpulse.pricing.prices import PriceBook
+from llmpulse.pricing.dated import ProjectPrices
+from llmpulse.pricing.prices import PriceBook, Tokens
 
 log = logging.getLogger(__name__)
 MAX_FUTURE_MS = 5 * 60 * 1000
@@ -134,6 +135,7 @@ class Normalizer:
         items: list[Any],
         project: str,
         received_ms: int,
+        prices: ProjectPrices | None = None,
         malformed: Mapping[int, str] = _NONE,
     ) -> Batch:
         """Validate `items`; those listed in `malformed` (by index, with the reason) are
@@ -144,7 +146,7 @@ class Normalizer:
                 if index in malformed:
                     problems = [("", malformed[index])]
                 else:
-                    problems = self._one(item, project, received_ms, out)
+                    problems = self._one(item, project, received_ms, prices, out)
             except Exception as exc:  # one odd event must not fail its batch
                 problems = [("", f"could not be processed: {type(exc).__name__}: {exc}")]
             if problems:
@@ -152,7 +154,14 @@ class Normalizer:
                 out.rejections.extend(Rejection(index, f, e) for f, e in problems)
         return out
 
-    def _one(self, item: Any, project: str, received_ms: int, out: Batch) -> list[tuple[str, str]]:
+    def _one(
+        self,
+        item: Any,
+        project: str,
+        received_ms: int,
+        prices: ProjectPrices | None,
+        out: Batch,
+    ) -> list[tuple[str, str]]:
         if not isinstance(item, dict):
             return [("", f"an event must be a JSON object, got {type(item).__name__}")]
         try:
@@ -193,20 +202,18 @@ class Normalizer:
         if get("operation") is None:
             row["operation"] = "chat"
         if get("cost_usd") is not None:
-            row["cost_status"] = "reported"
+            row["cost_source"] = "reported"
         else:
-            cost = self._prices.cost(
-                row["model_id"],
-                get("provider"),
+            model_id = row["model_id"]
+            tokens = Tokens(
                 get("tokens_in") or 0,
                 get("tokens_out") or 0,
                 get("tokens_cached") or 0,
+                get("tokens_reasoning") or 0,
             )
-            row["cost_usd"], row["cost_status"], row["provider"] = (
-                cost.usd,
-                cost.status,
-                cost.provider,
-            )
+            dated = prices.rates_at(model_id, ts_ms) if prices else None
+            cost = self._prices.cost(model_id, get("provider"), tokens, dated)
+            row["cost_usd"], row["cost_source"], row["provider"] = cost
         experiment = row.pop("experiment", None)
         if experiment:
             row["experiment_name"] = experiment["name"]

@@ -78,6 +78,9 @@ class EventV1(TypedDict):
     model_version: NotRequired[Id | None]
     provider: NotRequired[Id | None]
     prompt_version: NotRequired[Id | None]
+    # A hash of the call's leading prompt text (the SDK and proxy send it; never the text):
+    # calls sharing it could be served from the provider's prompt cache.
+    prompt_prefix_hash: NotRequired[Id | None]
     feature: NotRequired[Id | None]
     experiment: NotRequired[Experiment | None]
     operation: NotRequired[Operation | None]

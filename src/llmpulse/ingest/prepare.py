@@ -18,6 +18,7 @@ from llmpulse.ingest import records
 from llmpulse.ingest.body import BodyError, decompress, media_type, parse_events
 from llmpulse.ingest.genai_metrics import Call
 from llmpulse.ingest.otlp_body import decode_json, decode_protobuf
+from llmpulse.pricing.dated import ProjectPrices
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 
@@ -50,6 +51,7 @@ class IngestRequest:
     project: str
     source: str  # "http" for /v1/events, "otlp" for /v1/traces
     received_ms: int
+    prices: ProjectPrices | None = None  # the project's dated price overrides
 
 
 def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
@@ -69,7 +71,7 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             out.payloads.append(records.encode(records.REJECTED, [], [row]))
         return out
     items = body.items
-    batch = normalizer.batch(items, project, received_ms, body.malformed)
+    batch = normalizer.batch(items, project, received_ms, request.prices, body.malformed)
     errors = [r.as_dict() for r in batch.rejections]
     answer: dict[str, Any] = {
         "accepted": len(batch.rows),
@@ -119,7 +121,7 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
     # (field at fault, with the span's place in the request; reason; the span as received)
     problems: list[tuple[str, str, Any]] = [*decoded.rejections, *mapped.rejections]
 
-    batch = normalizer.batch(mapped.events, project, received_ms)
+    batch = normalizer.batch(mapped.events, project, received_ms, request.prices)
     for r in batch.rejections:
         place = mapped.event_places[r.index]
         where = f"{place}.{r.field}" if r.field else place

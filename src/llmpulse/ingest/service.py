@@ -11,12 +11,16 @@ from llmpulse.ingest.prepare import IngestRequest, Prepared
 from llmpulse.ingest.spool import Spool, SpoolWriteError
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.ingest.workers import Preparers
+from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.store.engine import Engine
 
 
 class IngestService:
-    def __init__(self, engine: Engine, spool: Spool, preparers: Preparers) -> None:
+    def __init__(
+        self, engine: Engine, spool: Spool, preparers: Preparers, prices: PriceRegistry
+    ) -> None:
         self.spool = spool
+        self.prices = prices
         self.loader = Loader(self.spool, engine)
         self._preparers = preparers
         self._commits = GroupCommit(spool)
@@ -41,8 +45,10 @@ class IngestService:
         Raises BodyError when the body as a whole cannot be read (after keeping it as a
         dead letter when it was unreadable JSON).
         """
+        received_ms = time.time_ns() // 1_000_000
+        prices = self.prices.get(project)
         request = IngestRequest(
-            body, content_type, content_encoding, project, source, time.time_ns() // 1_000_000
+            body, content_type, content_encoding, project, source, received_ms, prices
         )
         prepared = await self._preparers.run(request)
         if prepared.payloads:

@@ -108,6 +108,10 @@ class Spool:
         for _, payload in self.read(self.checkpoint, max_bytes=1 << 62):
             self._append_times.append(time.time())
             self._pending_bytes += len(payload)
+        # Records appended and loaded by this process (pending ones found at start count as
+        # appended): a record numbered N is in the store once `loaded` reaches N.
+        self.appended = len(self._append_times)
+        self.loaded = 0
 
     # -- writing ------------------------------------------------------------------------
 
@@ -132,6 +136,7 @@ class Spool:
             now = time.time()
             self._append_times.extend(now for _ in payloads)
             self._pending_bytes += sum(len(p) for p in payloads)
+            self.appended += len(payloads)
         return mine
 
     def sync(self, mine: int) -> None:
@@ -234,6 +239,7 @@ class Spool:
             for _ in range(records):
                 self._append_times.popleft()
             self._pending_bytes -= size
+            self.loaded += records
         for number in self._segments():
             if number < cursor.segment:
                 (self.directory / _segment_name(number)).unlink(missing_ok=True)

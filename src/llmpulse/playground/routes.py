@@ -39,7 +39,7 @@ class Estimate(BaseModel):
     tokens_in: int = Field(description="estimated from the prompts' length")
     max_tokens_out: int
     max_cost_usd: float | None = Field(description="null when the model has no price")
-    cost_status: str
+    cost_source: str = Field(description="catalogue, override or unpriced")
     duration_s: float
     basis: str
 
@@ -115,7 +115,7 @@ def _plan(calls: Playground, body: AutoStreamRequest) -> RunPlan:
     **answers(Estimate),
 )
 async def estimate(body: AutoStreamRequest, calls: Calls, reader: Reader) -> dict[str, Any]:
-    return calls.estimate(_plan(calls, body))
+    return calls.estimate(_plan(calls, body), reader.project)
 
 
 @router.post(
@@ -126,7 +126,7 @@ async def estimate(body: AutoStreamRequest, calls: Calls, reader: Reader) -> dic
 async def start_autostream(body: AutoStreamRequest, calls: Calls, admin: Admin) -> dict[str, Any]:
     plan = _plan(calls, body)
     run = calls.start(admin.project, plan).public()
-    return {**run, "estimate": calls.estimate(plan)}
+    return {**run, "estimate": calls.estimate(plan, admin.project)}
 
 
 @router.get("/autostream", summary="Progress of the project's auto-stream", **answers(Progress))

@@ -21,7 +21,7 @@ import orjson
 from llmpulse.api.errors import ApiError, FieldError
 from llmpulse.ingest.service import IngestService
 from llmpulse.playground.endpoints import Endpoint
-from llmpulse.pricing.prices import PriceBook
+from llmpulse.pricing.prices import PriceBook, Tokens
 from llmpulse.probe.chat import Streamed, stream_chat
 from llmpulse.probe.prompts import BUNDLED, PromptFileError, load_prompts
 from llmpulse.sdk.calls import classify
@@ -93,19 +93,23 @@ class Playground:
             ) from None
         return RunPlan(self.endpoint(endpoint), model, texts, count, delay_s, max_tokens)
 
-    def estimate(self, plan: RunPlan) -> dict[str, Any]:
+    def estimate(self, plan: RunPlan, project: str) -> dict[str, Any]:
         """What a run would cost at most: prompt tokens estimated from their length, every
-        answer as long as max_tokens allows. Unpriced models say so, never $0."""
+        answer as long as max_tokens allows, at today's prices for the project. Unpriced
+        models say so, never $0."""
         chars = sum(len(plan.prompt(n)) for n in range(plan.count))
         tokens_in = -(-chars // CHARS_PER_TOKEN)
         tokens_out = plan.count * plan.max_tokens
-        cost = self._prices.cost(plan.model, plan.endpoint.name, tokens_in, tokens_out, 0)
+        dated = self._ingest.prices.get(project)
+        override = dated.rates_at(plan.model, time.time_ns() // 1_000_000) if dated else None
+        tokens = Tokens(tokens_in, tokens_out, 0, 0)
+        cost = self._prices.cost(plan.model, plan.endpoint.name, tokens, override)
         return {
             "calls": plan.count,
             "tokens_in": tokens_in,
             "max_tokens_out": tokens_out,
             "max_cost_usd": cost.usd,
-            "cost_status": cost.status,
+            "cost_source": cost.source,
             "duration_s": (plan.count - 1) * plan.delay_s,
             "basis": f"prompt tokens ~ characters / {CHARS_PER_TOKEN}; "
             f"every answer {plan.max_tokens} tokens at most",

@@ -1,4 +1,5 @@
-"""Cost per event from token usage: a user price file first, then the genai-prices table.
+"""Cost per event from token usage: the project's dated overrides first (dated.py), then a
+user price file, then the genai-prices catalogue.
 
 genai-prices resolves a model in ~90 µs, too slow per event at ingest rates, so each
 (provider, model) is resolved once into per-token rates and cached; tiered prices (the
@@ -15,7 +16,8 @@ from typing import Literal, NamedTuple
 
 import yaml
 
-CostStatus = Literal["reported", "computed", "unpriced"]
+# Where an event's cost came from: the sender, our catalogue, a user's price, or nowhere.
+CostSource = Literal["catalogue", "override", "reported", "unpriced"]
 PER_MILLION = 1_000_000
 
 # Provider guessed from the model name when an event does not say; genai-prices knows more.
@@ -34,27 +36,71 @@ _PROVIDER_PREFIXES = (
 )
 
 
+RATE_NAMES = ("input", "output", "cached", "reasoning")
+
+
 class PriceFileError(ValueError):
     """The --prices file cannot be used; the message says where and why."""
 
 
 @dataclass(frozen=True)
 class Rates:
-    """USD per token for each kind of token; cached input tokens are a subset of input."""
+    """USD per token for each kind of token. Cached input tokens are a subset of input and
+    reasoning tokens a subset of output (as OpenAI and Anthropic count them).
+
+    `price` is mirrored in SQL by costs/pricing_sql.py for re-costing stored events: the
+    same operations in the same order, so both give the same float."""
 
     input: float
     output: float
     cached: float
+    reasoning: float
+
+    def price(self, tokens_in: int, tokens_out: int, cached: int, reasoning: int) -> float:
+        cached, reasoning = min(cached, tokens_in), min(reasoning, tokens_out)
+        return (
+            (tokens_in - cached) * self.input
+            + cached * self.cached
+            + (tokens_out - reasoning) * self.output
+            + reasoning * self.reasoning
+        )
+
+    @classmethod
+    def per_million(
+        cls,
+        input: float,
+        output: float,
+        cached: float | None = None,
+        reasoning: float | None = None,
+    ) -> Rates:
+        """Rates from USD per million tokens; cached input costs as much as input and
+        reasoning as much as output unless said otherwise."""
+        return cls(
+            input / PER_MILLION,
+            output / PER_MILLION,
+            (input if cached is None else cached) / PER_MILLION,
+            (output if reasoning is None else reasoning) / PER_MILLION,
+        )
+
+
+class Tokens(NamedTuple):
+    """A call's token counts, in the order Rates.price takes them."""
+
+    tokens_in: int
+    tokens_out: int
+    cached: int
+    reasoning: int
 
 
 class Cost(NamedTuple):  # a tuple, not a dataclass: built once per event, so cheap matters
     usd: float | None
-    status: CostStatus
+    source: CostSource
     provider: str | None
 
 
 def load_price_file(path: Path) -> list[tuple[str, Rates]]:
-    """Read a YAML price file: `model-pattern: {input: $/M, output: $/M, cached: $/M}`."""
+    """Read a YAML price file: `model-pattern: {input: $/M, output: $/M, cached: $/M,
+    reasoning: $/M}`."""
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -68,16 +114,12 @@ def load_price_file(path: Path) -> list[tuple[str, Rates]]:
         if not isinstance(prices, dict) or "input" not in prices or "output" not in prices:
             raise PriceFileError(f"{path}: {pattern}: needs 'input' and 'output' ($ per million)")
         try:
-            # Cached input costs as much as input unless the file says otherwise.
-            per_m = {
-                k: float(prices[k] if k in prices else prices["input"])
-                for k in ("input", "output", "cached")
-            }
+            per_m = {k: float(v) for k, v in prices.items() if k in RATE_NAMES}
         except (TypeError, ValueError) as exc:
             raise PriceFileError(f"{path}: {pattern}: prices must be numbers") from exc
-        if any(v < 0 for v in per_m.values()):
+        if any(v < 0 or v != v for v in per_m.values()):
             raise PriceFileError(f"{path}: {pattern}: prices must not be negative")
-        entries.append((str(pattern), Rates(*(per_m[k] / PER_MILLION for k in per_m))))
+        entries.append((str(pattern), Rates.per_million(**per_m)))
     return entries
 
 
@@ -86,16 +128,15 @@ class Schedule:
     """Rates by prompt-size band: band i applies when tokens_in is past thresholds[i-1].
 
     Tiered prices ("cliff" pricing: crossing a threshold re-prices every token) become one
-    band per threshold; a prompt exactly on a threshold is costed by genai-prices itself.
+    band per threshold; as in genai-prices, a prompt exactly on a threshold is below it.
     """
 
     provider: str | None
     bands: tuple[Rates, ...]
     thresholds: tuple[int, ...] = ()
+    source: CostSource = "catalogue"
 
-    def rates_for(self, tokens_in: int) -> Rates | None:
-        if tokens_in in self.thresholds:
-            return None
+    def rates_for(self, tokens_in: int) -> Rates:
         return self.bands[bisect.bisect_left(self.thresholds, tokens_in)]
 
 
@@ -104,39 +145,42 @@ class PriceBook:
 
     def __init__(self, overrides: list[tuple[str, Rates]] | None = None) -> None:
         self._overrides = overrides or []
-        self._cache: dict[tuple[str | None, str], Schedule | str | None] = {}
+        self._cache: dict[tuple[str | None, str], Schedule] = {}
 
     def cost(
         self,
         model_id: str,
         provider: str | None,
-        tokens_in: int,
-        tokens_out: int,
-        tokens_cached: int,
+        tokens: Tokens,
+        dated: Rates | None = None,
     ) -> Cost:
+        """The cost of one call; `dated` is the project's override in force at its time."""
+        schedule = self.schedule(model_id, provider)
+        if dated is not None:
+            return Cost(dated.price(*tokens), "override", provider or schedule.provider)
+        if schedule.source == "unpriced":
+            return Cost(None, "unpriced", provider or schedule.provider)
+        rates = schedule.rates_for(tokens[0])
+        return Cost(rates.price(*tokens), schedule.source, provider or schedule.provider)
+
+    def schedule(self, model_id: str, provider: str | None) -> Schedule:
+        """The model's prices without dated overrides; no bands when it has none."""
         key = (provider, model_id)
         try:
-            schedule = self._cache[key]
+            return self._cache[key]
         except KeyError:
             # A race here resolves the same model twice, harmlessly.
             schedule = self._cache[key] = self._resolve(model_id, provider)
-        if not isinstance(schedule, Schedule):
-            return Cost(None, "unpriced", provider or schedule)
-        provider = provider or schedule.provider
-        rates = schedule.rates_for(tokens_in)
-        if rates is None:
-            usd = _genai_price(model_id, provider, tokens_in, tokens_out, tokens_cached)
-            return Cost(usd, "computed", provider)
-        cached = min(tokens_cached, tokens_in)
-        usd = (tokens_in - cached) * rates.input + cached * rates.cached + tokens_out * rates.output
-        return Cost(usd, "computed", provider)
+            return schedule
 
-    def _resolve(self, model_id: str, provider: str | None) -> Schedule | str | None:
-        """A price schedule, or the best provider guess when the model has no known price."""
+    def _resolve(self, model_id: str, provider: str | None) -> Schedule:
         for pattern, rates in self._overrides:
             if fnmatch.fnmatchcase(model_id, pattern):
-                return Schedule(provider or guess_provider(model_id), (rates,))
-        return _genai_schedule(model_id, provider) or provider or guess_provider(model_id)
+                return Schedule(provider or guess_provider(model_id), (rates,), source="override")
+        found = _genai_schedule(model_id, provider)
+        if found is None:  # the best provider guess, and no prices
+            return Schedule(provider or guess_provider(model_id), (), source="unpriced")
+        return found
 
 
 def guess_provider(model_id: str) -> str | None:
@@ -170,26 +214,15 @@ def _genai_schedule(model_id: str, provider: str | None) -> Schedule | None:
 
     def band_rates(prompt: int) -> Rates:
         base = total(input_tokens=prompt)
+        output = (total(input_tokens=prompt, output_tokens=PER_MILLION) - base) / PER_MILLION
         return Rates(
             input=base / prompt,
-            output=(total(input_tokens=prompt, output_tokens=PER_MILLION) - base) / PER_MILLION,
+            output=output,
             cached=total(input_tokens=prompt, cache_read_tokens=prompt) / prompt,
+            reasoning=output,
         )
 
     prompts = [PER_MILLION if not thresholds else 1] + [t + 1 for t in thresholds]
     return Schedule(
         str(found.provider.id), tuple(band_rates(p) for p in prompts), tuple(thresholds)
     )
-
-
-def _genai_price(
-    model_id: str, provider: str | None, tokens_in: int, tokens_out: int, tokens_cached: int
-) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cache_read_tokens=min(tokens_cached, tokens_in),
-    )
-    return float(calc_price(usage, model_id, provider_id=provider).total_price)

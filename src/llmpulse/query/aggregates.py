@@ -68,7 +68,8 @@ MEASURES: Final[dict[str, Measure]] = {
     "tps_tokens": _sum(f"sumIf(e.tokens_out, {TPS_OK})"),
     "tps_ms": _sum(f"sumIf({GEN_MS}, {TPS_OK})"),
     "cost_usd": _sum("sum(ifNull(e.cost_usd, 0))"),
-    "unpriced": _sum("countIf(e.cost_status = 'unpriced')"),
+    # Signed, as in the rollups: a re-costing corrects them by a difference (011_cost_source).
+    "unpriced": _sum("toInt64(countIf(e.cost_source = 'unpriced'))"),
     "latency_bins": Measure(f"sumMap(map(toUInt8({LATENCY_BIN}), toUInt64(1)))", "sumMap({c})"),
 }
 # What a summary reads: every measure but the histogram.

@@ -98,7 +98,7 @@ class Event(BaseModel):
     tokens_cached: int
     tokens_reasoning: int
     cost_usd: float | None = Field(description="null when unpriced")
-    cost_status: str = Field(description="computed, reported or unpriced")
+    cost_source: str = Field(description="catalogue, override, reported or unpriced")
     stream: bool | None
     temperature: float | None
     max_tokens: int | None

@@ -25,7 +25,7 @@ _EVENT_COLUMNS: Final = """
     operation, status, error_type, region, environment, client_app, client_os,
     finish_reason, user_id, session_id, request_id, trace_id, span_id, parent_span_id,
     latency_ms, ttft_ms, tokens_in, tokens_out, tokens_cached, tokens_reasoning,
-    cost_usd, cost_status, stream, temperature, max_tokens, http_status,
+    cost_usd, cost_source, stream, temperature, max_tokens, http_status,
     prompt, completion, metadata, tags
 """
 
@@ -147,7 +147,7 @@ def unpriced_models(engine: Engine, scope: Scope) -> dict[str, Any]:
         SELECT model_id, provider, count() AS events,
             toUnixTimestamp64Milli(max(ts)) AS last_seen
         FROM {EVENTS}
-        WHERE {where} AND cost_status = 'unpriced'
+        WHERE {where} AND cost_source = 'unpriced'
         GROUP BY model_id, provider
         ORDER BY events DESC
         """,
@@ -195,7 +195,7 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
             toUnixTimestamp64Milli(min(ts)) AS start_ms,
             toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts)) AS duration_ms,
             count() AS calls, countIf(status = 'error') AS errors,
-            sum(ifNull(cost_usd, 0)) AS cost, countIf(cost_status = 'unpriced') AS unpriced,
+            sum(ifNull(cost_usd, 0)) AS cost, countIf(cost_source = 'unpriced') AS unpriced,
             groupUniqArray(5)(model_id) AS models
         FROM {EVENTS}
         WHERE {where} AND session_id IN (SELECT session_id FROM recent)

@@ -22,6 +22,7 @@ from llmpulse.api.errors import install_error_handlers, internal_error
 from llmpulse.api.openapi import install_openapi
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import install_services
+from llmpulse.costs import routes as costs_routes
 from llmpulse.ingest import routes as ingest_routes
 from llmpulse.ingest.genai_metrics import GENAI
 from llmpulse.ingest.telemetry import PIPELINE
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_routes.slo_router,
     analytics_routes.router,
     monitor_routes.router,
+    costs_routes.router,
     scores_routes.router,
     playground_routes.router,
     dashboard.router,
@@ -120,6 +122,7 @@ def create_app(ctx: Platform) -> FastAPI:
         ingest_routes.PIPELINE.bind(ctx.ingest),
         playground_routes.PLAYGROUND.bind(ctx.playground),
         alerts_routes.ALERTS.bind(ctx.alerts),
+        costs_routes.RECOST.bind(ctx.recoster),
     )
     app.add_middleware(RequestTimer)
     install_error_handlers(app)

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
+from llmpulse.costs.overrides import load_all as load_overrides
+from llmpulse.costs.recost import Recoster
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.workers import Preparers
 from llmpulse.meta.keys import KeyStore
 from llmpulse.playground.service import Playground
+from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
 from llmpulse.server.tasks import TaskRunner
@@ -29,6 +32,7 @@ class Platform:
     playground: Playground
     alerts: Evaluator
     tasks: TaskRunner
+    recoster: Recoster
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -45,9 +49,14 @@ def build_platform(settings: Settings) -> Platform:
     workers = settings.ingest_workers
     if workers is None:
         workers = os.cpu_count() or 1
-    ingest = IngestService(engine, spool, Preparers(overrides, settings.retention_days, workers))
-    playground = Playground(settings.llm_endpoints(), ingest, PriceBook(overrides))
+    prices = PriceRegistry()
+    load_overrides(engine, prices)
+    preparers = Preparers(overrides, settings.retention_days, workers)
+    ingest = IngestService(engine, spool, preparers, prices)
+    book = PriceBook(overrides)
+    recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
+    playground = Playground(settings.llm_endpoints(), ingest, book)
     alerts = Evaluator(engine, settings.base_url)
     tasks = TaskRunner([ingest.loader] if settings.no_alerts else [ingest.loader, alerts])
     gate = Gate(keys, settings.no_auth)
-    return Platform(settings, engine, ingest, gate, playground, alerts, tasks)
+    return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster)

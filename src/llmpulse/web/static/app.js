@@ -275,7 +275,7 @@
   async function showEstimate() {
     try {
       const e = await apiJson("POST", "/v1/playground/autostream/estimate", autoRun());
-      const cost = e.cost_status === "unpriced"
+      const cost = e.cost_source === "unpriced"
         ? "cost unknown (the model has no price)"
         : `at most $${e.max_cost_usd.toFixed(4)}`;
       setText("auto-estimate",
