@@ -231,8 +231,8 @@ class Recoster:
 
     def _follow(self, job: Job) -> None:
         rows = self.engine.rows(
-            "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations "
-            "WHERE database = currentDatabase() AND table = {t:String} AND mutation_id = {m:String}",
+            "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations WHERE "
+            "database = currentDatabase() AND table = {t:String} AND mutation_id = {m:String}",
             {"t": EVENTS, "m": job.mutation or ""},
         )
         if not rows or rows[0]["is_done"]:
