@@ -3,6 +3,7 @@ rollups follow, a second run changes nothing, reported costs stay, bad prices ar
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -223,3 +224,30 @@ def test_bad_recost_requests(server: Server, admin_key: str) -> None:
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "from"
         assert http.get("/v1/pricing/recost/nope").status_code == 404
         assert http.delete("/v1/pricing/overrides/nope@0").status_code == 404
+
+
+def test_pricing_cli_sets_lists_recosts_and_refuses_bad_prices(server: Server) -> None:
+    from conftest import run_cli
+
+    key = new_project_key(server, admin=True)
+    env = {**os.environ, "LLMPULSE_URL": server.url, "LLMPULSE_API_KEY": key}
+    event = {"model_id": "cli-model", "latency_ms": 3, "tokens_in": 1000, "tokens_out": 500,
+             "event_id": str(uuid.uuid4())}  # fmt: skip
+    with server.client(key) as http:
+        assert http.post("/v1/events", json=[event]).status_code == 202
+        server.wait_loaded()
+    out = run_cli("pricing", "set", "cli-model", "--input", "2", "--output", "8", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "re-costed 1 calls" in out.stdout
+    listed = run_cli("pricing", "list", env=env)
+    assert "cli-model" in listed.stdout
+    again = run_cli("pricing", "recost", "--from", "2020-01-01", env=env)
+    assert again.returncode == 0 and "re-costed 0 calls" in again.stdout
+    with server.client(key) as http:
+        stored = http.get(f"/v1/requests/{event['event_id']}").json()
+    assert stored["cost_usd"] == pytest.approx((1000 * 2 + 500 * 8) / 1e6)
+    bad = run_cli("pricing", "set", "cli-model", "--input", "-1", "--output", "8", env=env)
+    assert bad.returncode == 2 and "Invalid value for '--input'" in bad.stderr
+    bad = run_cli("pricing", "set", "cli-model", "--input", "1", "--output", "8",
+                  "--from", "soon", env=env)  # fmt: skip
+    assert bad.returncode == 1 and "from:" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,6 +7,7 @@ import typer
 from llmpulse import __version__
 from llmpulse.cli.alerts import alerts_app
 from llmpulse.cli.keys import keys_app, projects_app
+from llmpulse.cli.pricing import pricing_app
 from llmpulse.cli.probe import probe
 from llmpulse.cli.proxy import proxy
 from llmpulse.cli.quality import quality
@@ -29,6 +30,7 @@ app.command()(quality)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(pricing_app, name="pricing")
 
 
 @app.command()
