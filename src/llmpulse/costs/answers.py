@@ -3,9 +3,7 @@ plain data; tests/test_api_schema.py holds them to these)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Override(BaseModel):
@@ -48,4 +46,62 @@ class OverrideDeleted(BaseModel):
     recost: RecostJob
 
 
-Json = dict[str, Any]
+
+
+class Interval(BaseModel):
+    value: float
+    ci: list[float] | None = Field(description="[lower, upper]; null with one day of data")
+
+
+class Compared(BaseModel):
+    value: float
+    ci: list[float]
+    test: str
+    diff: float | None = None
+    diff_ci: list[float] | None = None
+    relative: float | None = None
+    relative_ci: list[float] | None = None
+    p_value: float | None = None
+
+
+class Candidate(BaseModel):
+    candidate: str
+    calls: int = Field(description="the candidate's own calls in the group")
+    verdict: str = Field(description="recommended or withheld")
+    reasons: list[str] = Field(description="why withheld; empty when recommended")
+    events: str = Field(description="the candidate's calls in the request log")
+    cost_usd: float | None = Field(None, description="the current calls re-priced")
+    saving_usd: float | None = None
+    saving_share: float | None = None
+    monthly_saving: Interval | None = None
+    error_rate: Compared | None = None
+    latency_p95: Compared | None = None
+    score: Compared | None = None
+
+
+class Recommended(Candidate):
+    model_config = ConfigDict(extra="allow")
+    model_id: str
+
+
+class RecommendationGroup(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the grouping field: feature or prompt_version
+    model_id: str
+    calls: int
+    error_rate: float
+    latency_p95: float | None
+    cost_usd: float
+    unpriced: int
+    events: str
+    candidates: list[Candidate]
+
+
+class Recommendations(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    by: str
+    days: int
+    unpriced_candidates: list[str]
+    recommended: list[Recommended]
+    monthly_saving: float = Field(description="USD a month: the best candidate of each group")
+    groups: list[RecommendationGroup]

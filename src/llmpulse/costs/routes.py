@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -16,8 +16,10 @@ from llmpulse.api.errors import ApiError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
 from llmpulse.costs import answers as a
-from llmpulse.costs import overrides
+from llmpulse.costs import overrides, recommend
+from llmpulse.costs.prices_now import Pricing
 from llmpulse.costs.recost import Recoster
+from llmpulse.query.params import MonthScoped, Store
 
 RECOST: Service[Recoster] = Service("recost")
 Costing = Annotated[Recoster, Depends(RECOST)]
@@ -93,3 +95,43 @@ async def recost_status(job_id: str, costing: Costing, reader: Reader) -> dict[s
     if job is None:
         raise ApiError(404, f"no re-costing job {job_id!r}")
     return job.public()
+
+
+def _pricing(costing: Recoster) -> Pricing:
+    return Pricing(costing.book, costing.registry)
+
+
+def recommend_options(
+    by: Annotated[recommend.By, Query(description="group calls by")] = "feature",
+    candidates: Annotated[
+        str | None, Query(description="comma-separated models; default: those seen")
+    ] = None,
+    min_calls: Annotated[int, Query(ge=2, le=1_000_000)] = recommend.Options.min_calls,
+    error_margin: Annotated[
+        float, Query(ge=0, le=1, description="absolute error-rate increase allowed")
+    ] = recommend.Options.error_margin,
+    latency_tolerance: Annotated[
+        float, Query(ge=0, le=10, description="relative p95 increase allowed")
+    ] = recommend.Options.latency_tolerance,
+    score: Annotated[str | None, Query(description="a numeric or boolean score to guard")] = None,
+    score_margin: Annotated[float, Query(ge=0)] = recommend.Options.score_margin,
+    confidence: Annotated[float, Query(ge=0.5, le=0.999)] = recommend.Options.confidence,
+) -> recommend.Options:
+    chosen = tuple(c.strip() for c in (candidates or "").split(",") if c.strip())
+    return recommend.Options(by, chosen, min_calls, error_margin, latency_tolerance, score,
+                             score_margin, confidence)  # fmt: skip
+
+
+@router.get(
+    "/costs/recommendations",
+    summary="Cheaper models for each feature's calls, judged on the project's own traffic",
+    **answers(a.Recommendations),
+)
+async def recommendations(
+    s: MonthScoped,
+    store: Store,
+    costing: Costing,
+    options: Annotated[recommend.Options, Depends(recommend_options)],
+) -> dict[str, Any]:
+    pricing = _pricing(costing)
+    return await run_in_threadpool(recommend.recommendations, store, s, pricing, options)

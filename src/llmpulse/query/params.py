@@ -27,12 +27,27 @@ GroupBy = Annotated[
 
 def scope(request: Request, reader: Reader, start: From = None, to: To = None) -> Scope:
     """The project, time range and dimension filters (`?model_id=a&model_id=b&status=error`)."""
+    return _scope(request, reader, start, to, "-24h")
+
+
+def _scope(request: Request, reader: Reader, start: str | None, to: str | None,
+           default_start: str) -> Scope:  # fmt: skip
     known = set(DIMENSIONS) | _route_params(request)
     for name in request.query_params:
         if name not in known:
             raise QueryError(name, "unknown query parameter")
     filters = {d: request.query_params.getlist(d) for d in DIMENSIONS}
-    return Scope.build(reader.project, start, to, filters)
+    return Scope.build(reader.project, start, to, filters, default_start)
+
+
+Since30d = Annotated[
+    str | None, Query(alias="from", description="ISO 8601 or relative (-7d); default -30d")
+]
+
+
+def month_scope(request: Request, reader: Reader, start: Since30d = None, to: To = None) -> Scope:
+    """Like `scope`, over the last 30 days by default: for cost advice and forecasts."""
+    return _scope(request, reader, start, to, "-30d")
 
 
 def _route_params(request: Request) -> set[str]:
@@ -48,3 +63,4 @@ def _route_params(request: Request) -> set[str]:
 
 
 Scoped = Annotated[Scope, Depends(scope)]
+MonthScoped = Annotated[Scope, Depends(month_scope)]
