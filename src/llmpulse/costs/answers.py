@@ -46,8 +46,6 @@ class OverrideDeleted(BaseModel):
     recost: RecostJob
 
 
-
-
 class Interval(BaseModel):
     value: float
     ci: list[float] | None = Field(description="[lower, upper]; null with one day of data")
@@ -105,3 +103,62 @@ class Recommendations(BaseModel):
     recommended: list[Recommended]
     monthly_saving: float = Field(description="USD a month: the best candidate of each group")
     groups: list[RecommendationGroup]
+
+
+class DaySpend(BaseModel):
+    day: str
+    spend: float
+
+
+class DayForecast(DaySpend):
+    ci80: list[float]
+    ci95: list[float]
+
+
+class Total(BaseModel):
+    value: float
+    ci80: list[float]
+    ci95: list[float]
+
+
+class ForecastGroup(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the group_by field, when grouped
+    history: list[DaySpend]
+    unpriced: int = Field(description="calls in the history with no price (not in spend)")
+    method: str = Field(description="holt-winters, seasonal-naive, naive or none")
+    note: str | None = Field(description="why a simpler method was used")
+    days: list[DayForecast]
+    month_to_date: float = Field(description="spent this month before today")
+    month_end: Total = Field(description="projected spend of the whole month")
+
+
+class SpendForecast(BaseModel):
+    horizon_days: int
+    today: str
+    groups: list[ForecastGroup]
+
+
+class Budget(BaseModel):
+    name: str
+    scope: str
+    period: str
+    amount_usd: float
+    alert_at: list[float]
+    period_start: str
+    period_end: str
+    spent_usd: float
+    unpriced_calls: int = Field(description="calls in the period with no price (not spent)")
+    share: float
+    levels_reached: list[float]
+    projected_usd: float = Field(description="the period's spend at its end, by the forecast")
+    projected_share: float
+    forecast_method: str
+    exhausts_on: str | None = Field(description="the day the amount is reached, if in period")
+
+
+class Budgets(BaseModel):
+    budgets: list[Budget]
+
+
+class BudgetDeleted(BaseModel):
+    deleted: str

@@ -118,8 +118,7 @@ def _models(engine: Engine, scope: Scope) -> dict[str, str]:
     """The models in scope with the provider most of their calls name."""
     where, params = scope.where()
     rows = engine.rows(
-        f"SELECT model_id AS m, topK(1)(provider)[1] AS p FROM {EVENTS} WHERE {where} "
-        "GROUP BY m",
+        f"SELECT model_id AS m, topK(1)(provider)[1] AS p FROM {EVENTS} WHERE {where} GROUP BY m",
         params,
     )
     return {r["m"]: r["p"] for r in rows}

@@ -3,7 +3,7 @@ routing and caching advice, budgets, forecasts and capacity (`/v1/costs/...`).""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -16,10 +16,12 @@ from llmpulse.api.errors import ApiError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
 from llmpulse.costs import answers as a
-from llmpulse.costs import overrides, recommend
+from llmpulse.costs import budgets, overrides, recommend, spend
 from llmpulse.costs.prices_now import Pricing
 from llmpulse.costs.recost import Recoster
-from llmpulse.query.params import MonthScoped, Store
+from llmpulse.query import durations
+from llmpulse.query.filters import QueryError, Scope
+from llmpulse.query.params import MonthScoped, QuarterScoped, Store
 
 RECOST: Service[Recoster] = Service("recost")
 Costing = Annotated[Recoster, Depends(RECOST)]
@@ -135,3 +137,73 @@ async def recommendations(
 ) -> dict[str, Any]:
     pricing = _pricing(costing)
     return await run_in_threadpool(recommend.recommendations, store, s, pricing, options)
+
+
+def _days(value: str, param: str, most: int) -> int:
+    try:
+        seconds = durations.seconds(value)
+    except ValueError as exc:
+        raise QueryError(param, str(exc)) from None
+    if seconds % 86400 or not 1 <= seconds // 86400 <= most:
+        raise QueryError(param, f"must be whole days, 1d to {most}d", 422)
+    return seconds // 86400
+
+
+@router.get(
+    "/costs/forecast",
+    summary="Daily spend forecast with 80% and 95% prediction intervals, and the month's "
+    "projected spend (Holt-Winters with a weekly season)",
+    **answers(a.SpendForecast),
+)
+async def forecast(
+    s: QuarterScoped,
+    store: Store,
+    horizon: Annotated[str, Query(description="days ahead: 30d (at most 365d)")] = "30d",
+    group_by: Annotated[
+        budgets.Dimension | None, Query(description="one forecast per value")
+    ] = None,
+) -> dict[str, Any]:
+    """The history is the whole days from `from` to `to`; the forecast starts on `to`'s
+    day (today by default, which is forecast whole, not counted half)."""
+    ahead = _days(horizon, "horizon", spend.MAX_HORIZON_DAYS)
+    today = s.end.date()
+    start = spend.midnight(s.start.date())
+    if (today - start.date()).days > spend.MAX_HISTORY_DAYS:
+        raise QueryError("from", f"at most {spend.MAX_HISTORY_DAYS} days of history", 422)
+    scope = Scope(s.project, start, spend.midnight(today), s.filters)
+    return await run_in_threadpool(spend.spend_forecast, store, scope, group_by, ahead, today)
+
+
+@router.put(
+    "/costs/budgets/{name}",
+    summary="Set a budget: an amount per month or day for the project, a feature, a model "
+    "or a user",
+    **answers(a.Budget),
+)
+async def put_budget(name: str, body: Json, store: Store, admin: Admin) -> dict[str, Any]:
+    given: budgets.BudgetBody = checked(budgets.BudgetBody, body)
+    saved = await run_in_threadpool(budgets.save, store, admin.project, name, given)
+    now = datetime.now(UTC)
+    return await run_in_threadpool(budgets.status, store, admin.project, saved, now)
+
+
+@router.get(
+    "/costs/budgets",
+    summary="Every budget with its spend so far, projection and exhaustion date",
+    **answers(a.Budgets),
+)
+async def list_budgets(store: Store, reader: Reader) -> dict[str, Any]:
+    def statuses() -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        found = budgets.listed(store, reader.project)
+        return [budgets.status(store, reader.project, b, now) for b in found]
+
+    return {"budgets": await run_in_threadpool(statuses)}
+
+
+@router.delete("/costs/budgets/{name}", summary="Remove a budget",
+               **answers(a.BudgetDeleted, 404))  # fmt: skip
+async def delete_budget(name: str, store: Store, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(budgets.delete, store, admin.project, name):
+        raise ApiError(404, f"no budget {name!r}")
+    return {"deleted": name}

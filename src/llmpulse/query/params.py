@@ -45,9 +45,19 @@ Since30d = Annotated[
 ]
 
 
+Since90d = Annotated[
+    str | None, Query(alias="from", description="ISO 8601 or relative (-30d); default -90d")
+]
+
+
 def month_scope(request: Request, reader: Reader, start: Since30d = None, to: To = None) -> Scope:
-    """Like `scope`, over the last 30 days by default: for cost advice and forecasts."""
+    """Like `scope`, over the last 30 days by default: for cost advice."""
     return _scope(request, reader, start, to, "-30d")
+
+
+def quarter_scope(request: Request, reader: Reader, start: Since90d = None, to: To = None) -> Scope:
+    """Like `scope`, over the last 90 days by default: the history of forecasts."""
+    return _scope(request, reader, start, to, "-90d")
 
 
 def _route_params(request: Request) -> set[str]:
@@ -64,3 +74,4 @@ def _route_params(request: Request) -> set[str]:
 
 Scoped = Annotated[Scope, Depends(scope)]
 MonthScoped = Annotated[Scope, Depends(month_scope)]
+QuarterScoped = Annotated[Scope, Depends(quarter_scope)]
