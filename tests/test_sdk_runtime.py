@@ -184,6 +184,28 @@ def test_redaction_and_capture_off(server: Server, project_key: str, fake: FakeL
         llmpulse.shutdown()
 
 
+def test_prompt_prefix_hash_marks_calls_sharing_a_long_leading_prompt(
+    server: Server, project_key: str, fake: FakeLLM
+) -> None:
+    llmpulse.init(endpoint=server.url, api_key=project_key, capture_content=False)
+    llmpulse.instrument()
+    manual = "Answer from the product manual, section by section. " * 90  # ~4,700 characters
+    translate = "Translate into French, keeping the formatting exactly. " * 90
+    api = openai.OpenAI(base_url=f"{fake.url}/v1", api_key="sk-test", max_retries=0)
+    try:
+        for system, question in ((manual, "q1"), (manual, "q2"), (translate, "q1"), ("hi", "q")):
+            api.chat.completions.create(model="gpt-4o-mini", messages=[
+                {"role": "system", "content": system}, {"role": "user", "content": question}])  # fmt: skip
+        events = stored_events(server, project_key, 4)
+    finally:
+        llmpulse.uninstrument()
+        llmpulse.shutdown()
+    hashes = [e["prompt_prefix_hash"] for e in events]
+    assert hashes[0] == hashes[1] != "" and hashes[2] not in ("", hashes[0])
+    assert hashes[3] == ""  # too short for a provider's cache
+    assert all(e["prompt"] == "" for e in events)  # the hash, never the text
+
+
 def test_sampling_is_per_trace(server: Server, project_key: str, fake: FakeLLM) -> None:
     llmpulse.init(endpoint=server.url, api_key=project_key, sample_rate=0.0)
     llmpulse.instrument()

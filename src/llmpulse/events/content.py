@@ -6,8 +6,9 @@ in the dashboard whichever way it arrived. Pure Python: the SDK uses it in the c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 
 def part_text(content: Any) -> str:
@@ -55,3 +56,16 @@ def messages_text(messages: Any) -> str:
             content = getattr(message, "content", "")
         pairs.append((str(role or ""), part_text(content)))
     return transcript(pairs)
+
+
+# Prompts are cached by OpenAI and Anthropic from 1,024 tokens on: about 4,096 characters.
+PREFIX_CHARS: Final = 4096
+
+
+def prefix_hash(text: str) -> str | None:
+    """A hash of a prompt's first PREFIX_CHARS characters (system prompt, tools and leading
+    messages come first), for finding calls whose prompt a cache could serve; None for a
+    prompt too short to cache. The text itself is never sent."""
+    if len(text) < PREFIX_CHARS:
+        return None
+    return hashlib.sha256(text[:PREFIX_CHARS].encode()).hexdigest()[:32]

@@ -74,6 +74,7 @@ class Event(BaseModel):
     model_version: str
     provider: str
     prompt_version: str
+    prompt_prefix_hash: str = Field(description="hash of the leading prompt (prompt caching)")
     feature: str
     experiment_name: str
     experiment_variant: str

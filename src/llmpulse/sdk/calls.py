@@ -20,6 +20,7 @@ from llmpulse.sdk.context import (
     new_span_id,
     new_trace_id,
 )
+from llmpulse.sdk.exporter import PROMPT_SNAPSHOT
 
 log = logging.getLogger("llmpulse.sdk")
 P = ParamSpec("P")
@@ -111,11 +112,13 @@ class LlmCall:
             event["environment"] = settings.environment
         if _asks_for_json(kwargs):
             event["response_format"] = "json"
-        if settings.capture_content:
-            # A snapshot of the messages: turned into text on the exporter thread.
-            prompt = prompt_of(kwargs)
-            if prompt:
-                event["prompt"] = tuple(prompt) if isinstance(prompt, list) else prompt
+        # A snapshot of the messages: turned into text (and the prefix hash prompt caching
+        # advice uses) on the exporter thread; the text is sent only if content is captured.
+        prompt = prompt_of(kwargs)
+        if prompt:
+            event[PROMPT_SNAPSHOT] = tuple(prompt) if isinstance(prompt, list) else prompt
+            if settings.capture_content:
+                event["prompt"] = event[PROMPT_SNAPSHOT]
         current_attributes().apply(event)
         self.event = event
         self.fields: dict[str, Any] = {}

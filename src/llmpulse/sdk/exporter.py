@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from llmpulse.events.content import messages_text
+from llmpulse.events.content import messages_text, prefix_hash
 from llmpulse.sdk.context import new_span_id, new_trace_id
 from llmpulse.sdk.redact import Redactor
 
@@ -45,6 +45,8 @@ SCORE = "score"
 MAX_SCORES_PER_POST = 1000  # the collector's limit per request
 _CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
 MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
+# A call's prompt as given, kept until export (never sent): see LlmCall.
+PROMPT_SNAPSHOT = "_prompt_snapshot"
 MAX_BODY_BYTES = 4 << 20
 _exporters: weakref.WeakSet[Exporter] = weakref.WeakSet()
 
@@ -286,9 +288,15 @@ class Exporter:
             item["trace_id"], item["span_id"] = new_trace_id(), new_span_id()
         event = dict(item)
         event["ts"] = _iso(event.pop("start_ns"))
-        for name in ("prompt", "completion"):
-            if name in event:
-                event[name] = messages_text(event[name])[:MAX_CONTENT_CHARS]
+        snapshot = event.pop(PROMPT_SNAPSHOT, None)
+        if snapshot is not None:
+            text = messages_text(snapshot)
+            if (prefix := prefix_hash(text)) is not None:
+                event.setdefault("prompt_prefix_hash", prefix)
+            if "prompt" in event:
+                event["prompt"] = text[:MAX_CONTENT_CHARS]
+        if "completion" in event:
+            event["completion"] = messages_text(event["completion"])[:MAX_CONTENT_CHARS]
         self._redact(event)
         return event
 
