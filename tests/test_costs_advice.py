@@ -130,3 +130,160 @@ def test_recommendations_bad_input(server: Server, project_key: str) -> None:
             r = http.get("/v1/costs/recommendations", params=params)
             assert r.status_code == 400, r.text
             assert r.json()["detail"][0]["field"] == field
+
+
+ROUTING_PRICES = {"primary-m": (1.0, 2.0), "backup-m": (2.0, 4.0)}
+BAD_HOURS = (14, 15, 16)
+
+
+def _routing_calls(day0: datetime) -> list[dict[str, Any]]:
+    """Three days: the primary fails half its calls (rate limits) at 14-16h UTC and one in
+    sixty otherwise; the backup, pricier, fails one call in forty."""
+    out = []
+    for day in range(3):
+        for hour in range(24):
+            start = day0 + timedelta(days=day, hours=hour)
+            for i in range(60):
+                bad = (hour in BAD_HOURS and i % 2 == 0) or i == 0
+                out.append({"model_id": "primary-m", "provider": "acme", "feature": "chat",
+                            "ts": (start + timedelta(minutes=i)).isoformat(),
+                            "latency_ms": 300, "tokens_in": 400 + i, "tokens_out": 100,
+                            **({"status": "error", "error_type": "rate_limit"} if bad else {})})  # fmt: skip
+            for i in range(20):
+                n = (day * 24 + hour) * 20 + i
+                out.append({"model_id": "backup-m", "provider": "beta", "feature": "chat",
+                            "ts": (start + timedelta(minutes=3 * i + 1)).isoformat(),
+                            "latency_ms": 500, "tokens_in": 400, "tokens_out": 100,
+                            **({"status": "error", "error_type": "server_error"}
+                               if n % 40 == 0 else {})})  # fmt: skip
+    burst = day0 + timedelta(days=1, hours=9, minutes=30)  # 30 more calls in one minute
+    out += [{"model_id": "primary-m", "provider": "acme", "feature": "chat", "latency_ms": 300,
+             "ts": (burst + timedelta(seconds=i)).isoformat(), "tokens_in": 1000,
+             "tokens_out": 10} for i in range(30)]  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def routed(server: Server) -> dict[str, Any]:
+    key = new_project_key(server, admin=True)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day0 = today - timedelta(days=3)
+    sent = _routing_calls(day0)
+    with server.client(key) as http:
+        for model, (price_in, price_out) in ROUTING_PRICES.items():
+            body = {"model": model, "input": price_in, "output": price_out}
+            assert http.put("/v1/pricing/overrides", json=body).status_code == 200
+        assert http.put("/v1/costs/capacity/limits/acme", json={"rpm": 100}).status_code == 200
+        for i in range(0, len(sent), 2000):
+            assert http.post("/v1/events", json=sent[i : i + 2000]).status_code == 202
+        server.wait_loaded()
+        params = {"from": day0.isoformat(), "to": today.isoformat()}
+        routing = http.get("/v1/costs/routing", params=params).json()
+        capacity = http.get("/v1/costs/capacity", params=params).json()
+    return {"sent": sent, "routing": routing, "capacity": capacity}
+
+
+def test_provider_profile_finds_the_rate_limit_hours(routed: dict[str, Any]) -> None:
+    acme = next(p for p in routed["routing"]["providers"] if p["provider"] == "acme")
+    assert set(acme["worst_hours"]) == set(BAD_HOURS)
+    primary = [e for e in routed["sent"] if e["model_id"] == "primary-m"]
+    limited = sum(1 for e in primary if e.get("error_type") == "rate_limit")
+    assert acme["calls"] == len(primary)
+    assert acme["rate_limit_rate"] == pytest.approx(limited / len(primary))
+    by_hour = {h["hour"]: h for h in acme["by_hour"]}
+    at_15 = [e for e in primary if datetime.fromisoformat(e["ts"]).hour == 15]
+    errors_15 = sum(1 for e in at_15 if e.get("status") == "error")
+    assert by_hour[15]["error_rate"] == pytest.approx(errors_15 / len(at_15))
+
+
+def test_fallback_rule_replayed_on_the_stored_calls(routed: dict[str, Any]) -> None:
+    sent = routed["sent"]
+    backup = [e for e in sent if e["model_id"] == "backup-m"]
+    backup_rate = sum(1 for e in backup if e.get("status") == "error") / len(backup)
+    windows: dict[datetime, list[dict[str, Any]]] = {}
+    for e in sent:
+        if e["model_id"] == "primary-m":
+            ts = datetime.fromisoformat(e["ts"])
+            windows.setdefault(ts.replace(minute=0, second=0, microsecond=0), []).append(e)
+
+    def replay(threshold: float) -> tuple[float, float, int]:
+        avoided = delta = 0.0
+        calls = 0
+        for w, calls_w in windows.items():
+            before = windows.get(w - timedelta(hours=1))
+            if (
+                not before
+                or sum(e.get("status") == "error" for e in before) / len(before) <= threshold
+            ):
+                continue
+            calls += len(calls_w)
+            avoided += sum(e.get("status") == "error" for e in calls_w) - len(calls_w) * backup_rate
+            for e in calls_w:
+                delta += (e["tokens_in"] * 2.0 + e["tokens_out"] * 4.0) / 1e6
+                delta -= (e["tokens_in"] * 1.0 + e["tokens_out"] * 2.0) / 1e6
+        return avoided, delta, calls
+
+    [route] = routed["routing"]["routes"]
+    assert (route["feature"], route["model_id"], route["fallback"]) == ("chat", "primary-m",
+                                                                        "backup-m")  # fmt: skip
+    for replayed in route["thresholds"]:
+        avoided, delta, calls = replay(replayed["threshold"])
+        assert replayed["errors_avoided"] == pytest.approx(avoided)
+        assert replayed["cost_delta_usd"] == pytest.approx(delta)
+        assert replayed["calls_routed"] == calls
+    best = max(route["thresholds"], key=lambda r: r["errors_avoided"])
+    assert route["threshold"] == best["threshold"] and route["errors_avoided"] > 0
+    assert route["fallback_error_rate"] == pytest.approx(backup_rate)
+
+
+def test_capacity_peaks_against_the_limit(routed: dict[str, Any]) -> None:
+    per_minute: dict[tuple[str, str], int] = {}
+    for e in routed["sent"]:
+        if e["provider"] == "acme":
+            minute = e["ts"][:16]
+            per_minute[(minute[:10], minute)] = per_minute.get((minute[:10], minute), 0) + 1
+    peak = max(per_minute.values())
+    acme = next(p for p in routed["capacity"]["providers"] if p["provider"] == "acme")
+    assert acme["peak_rpm"] == peak
+    assert acme["limits"]["rpm"] == 100 and acme["rpm_used"] == pytest.approx(peak / 100)
+    assert acme["tpm_used"] is None  # no token limit configured
+    assert len(acme["daily_peaks"]) == 3
+
+
+def test_prompt_caching_opportunity(server: Server) -> None:
+    key = new_project_key(server, admin=True)
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    prompts = [3000, 3200, 3100, 3500, 3050]
+    calls = [{"model_id": "cache-m", "latency_ms": 5, "tokens_in": t, "tokens_out": 10,
+              "tokens_cached": 1000 if i == 4 else 0, "prompt_prefix_hash": "aaa",
+              "ts": now.isoformat()} for i, t in enumerate(prompts)]  # fmt: skip
+    calls += [{"model_id": "cache-m", "latency_ms": 5, "tokens_in": 900, "tokens_out": 10,
+               "prompt_prefix_hash": h, "ts": now.isoformat()} for h in ("bbb", "")]  # fmt: skip
+    with server.client(key) as http:
+        body = {"model": "cache-m", "input": 2.0, "output": 8.0, "cached": 0.5}
+        assert http.put("/v1/pricing/overrides", json=body).status_code == 200
+        assert http.post("/v1/events", json=calls).status_code == 202
+        server.wait_loaded()
+        [model] = http.get("/v1/costs/caching", params={"from": "-1h"}).json()["models"]
+    cacheable = (len(prompts) - 1) * min(prompts) - 1000
+    assert model["cacheable_tokens"] == cacheable
+    assert model["saving_usd"] == pytest.approx(cacheable * (2.0 - 0.5) / 1e6)
+    assert model["share"] == pytest.approx(sum(prompts) / (sum(prompts) + 2 * 900))
+    assert model["cached_price_discount"] == pytest.approx(0.75)
+    assert [p["prompt_prefix_hash"] for p in model["prefixes"]] == ["aaa"]
+
+
+def test_routing_and_capacity_bad_input(server: Server, project_key: str) -> None:
+    with server.client(project_key) as http:
+        for path, params, field in (
+            ("/v1/costs/routing", {"window": "1s"}, "window"),
+            ("/v1/costs/routing", {"thresholds": "a,b"}, "thresholds"),
+            ("/v1/costs/routing", {"thresholds": "2"}, "thresholds"),
+            ("/v1/costs/capacity", {"horizon": "999d"}, "horizon"),
+        ):
+            r = http.get(path, params=params)
+            assert r.status_code in (400, 422), r.text
+            assert r.json()["detail"][0]["field"] == field
+    with server.client(project_key) as http:
+        r = http.put("/v1/costs/capacity/limits/acme", json={})
+        assert r.status_code == 403  # a read-and-ingest key cannot configure

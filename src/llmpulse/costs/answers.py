@@ -160,5 +160,109 @@ class Budgets(BaseModel):
     budgets: list[Budget]
 
 
-class BudgetDeleted(BaseModel):
+class Deleted(BaseModel):
     deleted: str
+
+
+class HourProfile(BaseModel):
+    hour: int = Field(description="hour of day, UTC")
+    calls: int
+    errors: int
+    rate_limits: int
+    error_rate: float
+    rate_limit_rate: float
+    latency_p95: float
+
+
+class ProviderProfile(BaseModel):
+    provider: str
+    calls: int
+    error_rate: float
+    rate_limit_rate: float
+    by_hour: list[HourProfile]
+    worst_hours: list[int]
+
+
+class Replayed(BaseModel):
+    threshold: float = Field(description="M1's error rate in the previous window")
+    windows_routed: int
+    calls_routed: int
+    errors_avoided: float
+    cost_delta_usd: float = Field(description="the routed calls at the fallback's price, less")
+
+
+class Route(Replayed):
+    model_config = ConfigDict(extra="allow")  # the grouping field
+    model_id: str
+    fallback: str
+    errors_share: float = Field(description="of the model's errors in the group")
+    fallback_error_rate: float
+    thresholds: list[Replayed]
+    events: str
+
+
+class Routing(BaseModel):
+    window_s: int
+    providers: list[ProviderProfile]
+    routes: list[Route]
+
+
+class Prefix(BaseModel):
+    prompt_prefix_hash: str
+    calls: int
+    prefix_tokens: int = Field(description="estimate: the group's smallest prompt")
+    input_tokens: int
+    cached_tokens: int
+    cacheable_tokens: int
+    saving_usd: float | None
+
+
+class CachingModel(BaseModel):
+    model_id: str
+    input_tokens: int
+    repeated_input_tokens: int
+    share: float = Field(description="of the model's input tokens, in repeated prefixes")
+    cacheable_tokens: int
+    cached_price_discount: float | None
+    saving_usd: float | None = Field(description="over the range; null: model unpriced")
+    monthly_saving_usd: float | None
+    prefixes: list[Prefix]
+    events: str
+
+
+class Caching(BaseModel):
+    models: list[CachingModel]
+
+
+class Limits(BaseModel):
+    rpm: float | None
+    tpm: float | None
+
+
+class DayPeak(BaseModel):
+    day: str
+    rpm: int
+    tpm: int
+
+
+class ProviderCapacity(BaseModel):
+    provider: str
+    limits: Limits
+    daily_peaks: list[DayPeak]
+    peak_rpm: int
+    peak_tpm: int
+    rpm_used: float | None = Field(description="peak over the limit")
+    tpm_used: float | None
+    rpm_reaches_limit_on: str | None
+    tpm_reaches_limit_on: str | None
+
+
+class Capacity(BaseModel):
+    horizon_days: int
+    providers: list[ProviderCapacity]
+
+
+class ProviderLimit(BaseModel):
+    provider: str
+    rpm: float | None
+    tpm: float | None

@@ -34,3 +34,8 @@ class Pricing:
             return price_sql(rates)
         schedule = self.book.schedule(model_id, provider)
         return schedule_sql(schedule) if schedule.bands else None
+
+    def costs_sql(self, project: str, models: dict[str, str]) -> dict[str, str]:
+        """cost_sql of each model (model -> its provider, '' unknown) that has a price."""
+        found = {m: self.cost_sql(project, m, provider or None) for m, provider in models.items()}
+        return {m: sql for m, sql in found.items() if sql is not None}

@@ -63,10 +63,9 @@ class Cell:
 def recommendations(
     engine: Engine, scope: Scope, pricing: Pricing, options: Options
 ) -> dict[str, Any]:
-    models = _models(engine, scope)
+    models = models_in(engine, scope)
     wanted = list(options.candidates) or sorted(models)
-    price_sql = {c: pricing.cost_sql(scope.project, c, models.get(c) or None) for c in wanted}
-    priced = {c: sql for c, sql in price_sql.items() if sql is not None}
+    priced = pricing.costs_sql(scope.project, {c: models.get(c, "") for c in wanted})
     cells = _cells(engine, scope, options, priced)
     _latencies(engine, scope, options, cells)
     if options.score:
@@ -80,7 +79,7 @@ def recommendations(
                 continue
             own = cells.get((group, c))
             judged = _judge(model, c, cell, own, c in priced, days, options)
-            judged["events"] = _link(scope, options.by, group, c)
+            judged["events"] = link(scope, **{options.by: group, "model_id": c})
             candidates.append(judged)
             if judged["verdict"] == "recommended":
                 recommended.append({options.by: group, "model_id": model, **judged})
@@ -93,7 +92,7 @@ def recommendations(
                 "latency_p95": cell.p95,
                 "cost_usd": cell.cost,
                 "unpriced": cell.calls - cell.priced,
-                "events": _link(scope, options.by, group, model),
+                "events": link(scope, **{options.by: group, "model_id": model}),
                 "candidates": candidates,
             }
         )
@@ -114,7 +113,7 @@ def recommendations(
     }
 
 
-def _models(engine: Engine, scope: Scope) -> dict[str, str]:
+def models_in(engine: Engine, scope: Scope) -> dict[str, str]:
     """The models in scope with the provider most of their calls name."""
     where, params = scope.where()
     rows = engine.rows(
@@ -263,12 +262,11 @@ def _judge(
     return {**out, "verdict": "withheld" if reasons else "recommended", "reasons": reasons}
 
 
-def _link(scope: Scope, by: str, group: str, model: str) -> str:
+def link(scope: Scope, **filters: str) -> str:
     """The request log of these calls, for clicking through from a figure."""
     query = {
         "from": iso_ms(int(scope.start.timestamp() * 1000)),
         "to": iso_ms(int(scope.end.timestamp() * 1000)),
-        by: group,
-        "model_id": model,
+        **filters,
     }
     return "/requests?" + urlencode(query)

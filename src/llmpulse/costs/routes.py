@@ -16,7 +16,7 @@ from llmpulse.api.errors import ApiError, error_responses
 from llmpulse.api.openapi import answers
 from llmpulse.api.services import Service
 from llmpulse.costs import answers as a
-from llmpulse.costs import budgets, overrides, recommend, spend
+from llmpulse.costs import budgets, caching, capacity, overrides, recommend, routing, spend
 from llmpulse.costs.prices_now import Pricing
 from llmpulse.costs.recost import Recoster
 from llmpulse.query import durations
@@ -202,8 +202,92 @@ async def list_budgets(store: Store, reader: Reader) -> dict[str, Any]:
 
 
 @router.delete("/costs/budgets/{name}", summary="Remove a budget",
-               **answers(a.BudgetDeleted, 404))  # fmt: skip
+               **answers(a.Deleted, 404))  # fmt: skip
 async def delete_budget(name: str, store: Store, admin: Admin) -> dict[str, Any]:
     if not await run_in_threadpool(budgets.delete, store, admin.project, name):
         raise ApiError(404, f"no budget {name!r}")
     return {"deleted": name}
+
+
+def routing_options(
+    by: Annotated[recommend.By, Query(description="group calls by")] = "feature",
+    window: Annotated[str, Query(description="the router's look-back: 5m .. 1d")] = "1h",
+    thresholds: Annotated[
+        str | None, Query(description="comma-separated error rates to replay, e.g. 0.05,0.2")
+    ] = None,
+    min_calls: Annotated[int, Query(ge=1, le=1_000_000)] = routing.Options.min_calls,
+) -> routing.Options:
+    try:
+        window_s = durations.seconds(window)
+    except ValueError as exc:
+        raise QueryError("window", str(exc)) from None
+    if not 300 <= window_s <= 86400:
+        raise QueryError("window", "must be 5m to 1d")
+    chosen = routing.THRESHOLDS
+    if thresholds:
+        try:
+            chosen = tuple(float(t) for t in thresholds.split(","))
+        except ValueError:
+            raise QueryError("thresholds", "comma-separated numbers, e.g. 0.05,0.2") from None
+        if not all(0 <= t < 1 for t in chosen):
+            raise QueryError("thresholds", "each an error rate from 0 to below 1")
+    return routing.Options(by, window_s, chosen, min_calls)
+
+
+@router.get(
+    "/costs/routing",
+    summary="When each provider fails (by hour of day), and fallback rules replayed on the "
+    "stored calls: errors avoided and cost delta",
+    **answers(a.Routing),
+)
+async def routing_advice(
+    s: MonthScoped,
+    store: Store,
+    costing: Costing,
+    options: Annotated[routing.Options, Depends(routing_options)],
+) -> dict[str, Any]:
+    return await run_in_threadpool(routing.advice, store, s, _pricing(costing), options)
+
+
+@router.get(
+    "/costs/caching",
+    summary="Calls sharing a leading prompt, and what a prompt cache would save on them",
+    **answers(a.Caching),
+)
+async def caching_advice(s: MonthScoped, store: Store, costing: Costing) -> dict[str, Any]:
+    return await run_in_threadpool(caching.opportunities, store, s, _pricing(costing))
+
+
+@router.get(
+    "/costs/capacity",
+    summary="Busiest minutes per provider against its configured TPM/RPM limits, and when "
+    "the forecast reaches them",
+    **answers(a.Capacity),
+)
+async def capacity_report(
+    s: MonthScoped,
+    store: Store,
+    horizon: Annotated[str, Query(description="days ahead: 30d (at most 365d)")] = "30d",
+) -> dict[str, Any]:
+    ahead = _days(horizon, "horizon", spend.MAX_HORIZON_DAYS)
+    today = s.end.date()
+    scope = Scope(s.project, spend.midnight(s.start.date()), spend.midnight(today), s.filters)
+    return await run_in_threadpool(capacity.report, store, scope, ahead, today)
+
+
+@router.put(
+    "/costs/capacity/limits/{provider}",
+    summary="A provider's rate limits for the project (tokens and requests per minute)",
+    **answers(a.ProviderLimit),
+)
+async def put_limit(provider: str, body: Json, store: Store, admin: Admin) -> dict[str, Any]:
+    given: capacity.LimitBody = checked(capacity.LimitBody, body)
+    return await run_in_threadpool(capacity.save_limit, store, admin.project, provider, given)
+
+
+@router.delete("/costs/capacity/limits/{provider}", summary="Forget a provider's limits",
+               **answers(a.Deleted, 404))  # fmt: skip
+async def delete_limit(provider: str, store: Store, admin: Admin) -> dict[str, Any]:
+    if not await run_in_threadpool(capacity.delete_limit, store, admin.project, provider):
+        raise ApiError(404, f"no limits for provider {provider!r}")
+    return {"deleted": provider}
