@@ -65,7 +65,7 @@ def advised(server: Server) -> dict[str, Any]:
         server.wait_loaded()
         params = {"from": day0.isoformat(), "to": today.isoformat()}
         answer = http.get("/v1/costs/recommendations", params=params).json()
-    return {"sent": sent, "answer": answer}
+    return {"sent": sent, "answer": answer, "key": key}
 
 
 def _group(answer: dict[str, Any], feature: str, model: str) -> dict[str, Any]:

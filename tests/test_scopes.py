@@ -40,6 +40,13 @@ NEEDS = {
     ("DELETE", "/v1/slos/{slo_id}"): "admin",
     ("PUT", "/v1/drift/baselines/{name}"): "admin",
     ("DELETE", "/v1/drift/baselines/{name}"): "admin",
+    ("PUT", "/v1/pricing/overrides"): "admin",
+    ("DELETE", "/v1/pricing/overrides/{override_id}"): "admin",
+    ("POST", "/v1/pricing/recost"): "admin",
+    ("PUT", "/v1/costs/budgets/{name}"): "admin",
+    ("DELETE", "/v1/costs/budgets/{name}"): "admin",
+    ("PUT", "/v1/costs/capacity/limits/{provider}"): "admin",
+    ("DELETE", "/v1/costs/capacity/limits/{provider}"): "admin",
 }
 PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground", "/drift",
          "/quality")  # fmt: skip
@@ -90,7 +97,8 @@ def call(http: httpx.Client, method: str, path: str, mark: dict[str, str]) -> ht
     """A well-formed request to the route, about the marked event where it takes one."""
     filled = path.format(event_id=mark["event_id"], trace_id=mark["trace_id"],
                          rule_id="none", silence_id="none", channel_id="none",
-                         slo_id="none", name=mark["experiment"])  # fmt: skip
+                         slo_id="none", name=mark["experiment"], override_id="none",
+                         provider="none", job_id="none")  # fmt: skip
     assert "{" not in filled, f"{path}: add its path parameter to call()"
     body: Any = None
     if method == "POST" and path == "/v1/events":

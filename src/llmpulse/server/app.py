@@ -37,6 +37,7 @@ from llmpulse.server.telemetry import AlertMetrics, register_gauges
 from llmpulse.store.engine import StoreError
 from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import analytics as analytics_pages
+from llmpulse.web import costs as costs_page
 from llmpulse.web import dashboard, layout, login
 from llmpulse.web import monitoring as monitoring_pages
 from llmpulse.web import playground as playground_page
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_pages.router,
     analytics_pages.router,
     monitoring_pages.router,
+    costs_page.router,
     playground_page.router,
     login.router,
     layout.assets_router,

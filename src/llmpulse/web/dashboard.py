@@ -43,11 +43,6 @@ async def errors_page(v: Page) -> HTMLResponse:
     return await render("errors.html", v, pages.errors_page, title="Errors")
 
 
-@router.get("/costs", response_class=HTMLResponse)
-async def costs_page(v: Page) -> HTMLResponse:
-    return await render("costs.html", v, pages.costs_page, title="Costs")
-
-
 @router.get("/users", response_class=HTMLResponse)
 async def users_page(v: Page) -> HTMLResponse:
     return await render("users.html", v, pages.users_page, title="Users & sessions")

@@ -64,6 +64,44 @@ def stacked_bars(series: Series, y_title: str) -> Figure:
     return {"data": traces, "layout": _layout(y_title, barmode="stack")}
 
 
+def forecast(history: Sequence[tuple[str, float]], days: Sequence[dict[str, Any]]) -> Figure:
+    """Spend per day, then the forecast's line inside its 95% and 80% bands."""
+    x = [d["day"] for d in days]
+
+    def band(level: str, colour: str) -> list[dict[str, Any]]:
+        low = {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": [d[level][0] for d in days],
+            "line": {"width": 0},
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
+        high = {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": [d[level][1] for d in days],
+            "fill": "tonexty",
+            "fillcolor": colour,
+            "line": {"width": 0},
+            "name": f"{level[2:]}% interval",
+            "hoverinfo": "skip",
+        }
+        return [low, high]  # fmt: skip
+
+    traces = [
+        *band("ci95", "rgba(78,121,167,0.15)"),
+        *band("ci80", "rgba(78,121,167,0.3)"),
+        {"type": "scatter", "mode": "lines", "name": "forecast", "x": x,
+         "y": [d["spend"] for d in days], "line": {"dash": "dash", "color": PALETTE[0]}},
+        {"type": "bar", "name": "spend", "x": [t for t, _ in history],
+         "y": [v for _, v in history], "marker": {"color": PALETTE[1]}},
+    ]  # fmt: skip
+    return {"data": traces, "layout": _layout("USD per day")}
+
+
 def bars(labels: Sequence[str], values: Sequence[float | None], y_title: str) -> Figure:
     trace = {"type": "bar", "x": list(labels), "y": list(values), "name": y_title}
     return {"data": [trace], "layout": _layout(y_title, hovermode="closest", showlegend=False)}
