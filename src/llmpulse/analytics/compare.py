@@ -137,22 +137,30 @@ def quantiles(
     percentiles: tuple[tuple[str, float], ...],
     control: str,
     options: Options,
+    boots: dict[str, np.ndarray[Any, Any]] | None = None,
 ) -> dict[str, dict[str, Result]]:
     """The percentiles of one column: each variant's DDSketch value, a bootstrap CI of it
-    and of its difference to the control, and Mann-Whitney U on the two samples."""
+    and of its difference to the control, and Mann-Whitney U on the two samples.
+
+    `boots` keeps each sample's bootstrap (by variant) for calls that compare the same
+    samples again in other pairs; each is drawn once, with its own seeded generator."""
     sampled = {v: cols[column] for v, cols in sorted(samples.items()) if cols[column].size >= 2}
     if control not in sampled:
         return {}
-    rng = np.random.default_rng(SEED)
     # One bootstrap a variant and column serves every percentile of it, its own CI and,
     # less the control's (drawn independently), the difference's.
     levels = [q for _, q in percentiles]
-    boots = {v: stats.bootstrap_quantiles(x, levels, RESAMPLES, rng) for v, x in sampled.items()}
+    boots = {} if boots is None else boots
+    for v, x in sampled.items():
+        if v not in boots:
+            rng = np.random.default_rng([SEED, len(boots)])
+            boots[v] = stats.bootstrap_quantiles(x, levels, RESAMPLES, rng)
     p_values = {v: stats.mann_whitney(sampled[control], x) for v, x in sampled.items()}
     out: dict[str, dict[str, Result]] = {}
     for i, (metric, _) in enumerate(percentiles):
         results = {}
-        for v, boot in boots.items():
+        for v in sampled:
+            boot = boots[v]
             value, base = overview[v][metric], overview[control][metric]
             ci = stats.percentile_ci(boot[i], options.confidence)
             result = _result(value, ci, "bootstrap CI; Mann-Whitney U")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
@@ -70,15 +71,18 @@ def recommendations(
     _latencies(engine, scope, options, cells)
     if options.score:
         _scores(engine, scope, options, cells)
-    days = max(1, math.ceil((scope.end - scope.start).total_seconds() / 86400))
+    # Calendar days the range touches: the unit of the saving's interval.
+    days = ((scope.end - timedelta(milliseconds=1)).date() - scope.start.date()).days + 1
     groups, recommended = [], []
+    boots: dict[str, dict[str, Any]] = {}  # per group: each model's latency bootstrap
     for (group, model), cell in sorted(cells.items()):
         candidates = []
         for c in wanted:
             if c == model:
                 continue
             own = cells.get((group, c))
-            judged = _judge(model, c, cell, own, c in priced, days, options)
+            group_boots = boots.setdefault(group, {})
+            judged = _judge(model, c, cell, own, c in priced, days, options, group_boots)
             judged["events"] = link(scope, **{options.by: group, "model_id": c})
             candidates.append(judged)
             if judged["verdict"] == "recommended":
@@ -185,8 +189,9 @@ def _scores(
 
 
 def _saving(cell: Cell, candidate: str, days: int, confidence: float) -> dict[str, Any]:
-    """The projected monthly saving: the mean daily saving over the range (days without
-    calls save nothing) times the days of a month, with a t interval over the days."""
+    """The projected monthly saving: the mean daily saving over the calendar days of the
+    range (days without calls save nothing; partial days at its ends count as days) times
+    the days of a month, with a t interval over the days."""
     assert cell.daily_saving is not None
     per_day = np.zeros(days)
     values = list(cell.daily_saving.get(candidate, {}).values())
@@ -207,6 +212,7 @@ def _judge(
     has_price: bool,
     days: int,
     options: Options,
+    boots: dict[str, Any],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"candidate": candidate, "calls": own.calls if own else 0}
     if not has_price:
@@ -236,10 +242,13 @@ def _judge(
             f"error rate may be {worse:+.1%} points worse (CI), more than the "
             f"{options.error_margin:.1%} allowed"
         )
-    if cell.sample is not None and own.sample is not None:
+    # The latency bootstrap is the costly part: only for a cheaper candidate.
+    if not reasons and cell.sample is not None and own.sample is not None:
         overview = {m: {"latency_p95": c.p95} for m, c in pair.items()}
         samples = {model: {"latency_ms": cell.sample}, candidate: {"latency_ms": own.sample}}
-        latency = compare.quantiles(overview, samples, "latency_ms", P95, model, stats_options)
+        latency = compare.quantiles(
+            overview, samples, "latency_ms", P95, model, stats_options, boots
+        )
         out["latency_p95"] = latency["latency_p95"][candidate]
         slower = (out["latency_p95"].get("relative_ci") or [0, math.inf])[1]
         if slower > options.latency_tolerance:
