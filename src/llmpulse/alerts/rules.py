@@ -37,10 +37,14 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    kind: str = Field("metric", description="the rule kind (registry): metric, drift, quality")
+    kind: str = Field(
+        "metric",
+        description="the rule kind (registry): metric, drift, quality, budget, budget_forecast",
+    )
     metric: str = Field(
         description="metric: error_rate, latency_p95, ...; drift: a column or dataset; "
-        "quality: completeness, freshness_s, gaps, ... (docs/alerts.md)"
+        "quality: completeness, freshness_s, gaps, ...; budget kinds: the budget's name "
+        "(docs/alerts.md)"
     )
     filters: dict[str, list[str]] = Field(default_factory=dict)
     group_by: list[str] = Field(default_factory=list, max_length=3)

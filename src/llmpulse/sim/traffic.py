@@ -5,6 +5,7 @@ bursts. Deterministic for a given seed."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import uuid
@@ -57,6 +58,8 @@ VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster...
 VARIANT_B_ERRORS = 2.0  # ...but fails twice as often: its error-rate guardrail fails
 JOIN_SPREAD_DAYS = 28  # users join over the four weeks before the generator starts
 SESSION_IDLE = timedelta(minutes=30)
+# Prompts from about 1,024 tokens can be served from a provider's prompt cache.
+CACHEABLE_TOKENS = 1024
 SESSION_BURST = 0.7  # the share of calls that continue a session under way
 MAX_PICKS = 30  # tries to find a user active on the day before taking any
 BURST_CHANCE = 0.0002  # per event, a model starts a burst of rate limits or server errors
@@ -262,6 +265,9 @@ class TrafficGenerator:
             "max_tokens": 1024,
             "tokens_in": tokens_in,
         }
+        if tokens_in >= CACHEABLE_TOKENS:  # long prompts open with their feature's system prompt
+            leading = f"{feature}:{prompt_version}".encode()
+            event["prompt_prefix_hash"] = hashlib.sha256(leading).hexdigest()[:32]
         if error is None:
             event.update(
                 latency_ms=round(latency, 2),
