@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 import uvicorn
 from pydantic import ValidationError
@@ -160,6 +161,17 @@ def serve(
 HISTORY_S = 28 * 86400  # the demo's past: four weeks, for retention and experiments
 
 
+def _demo_costs(url: str, key: str) -> None:
+    """A budget a little under the month's projected spend, and provider limits, so the
+    Costs page has a budget that runs out and capacity to show."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+        outlook = http.get("/v1/costs/forecast", params={"horizon": "7d"}).json()["groups"][0]
+        amount = round(max(outlook["month_end"]["value"] * 0.9, 1.0), 2)
+        http.put("/v1/costs/budgets/monthly", json={"scope": "project", "amount_usd": amount})
+        for provider, rpm in (("openai", 60), ("anthropic", 40)):
+            http.put(f"/v1/costs/capacity/limits/{provider}", json={"rpm": rpm})
+
+
 def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
@@ -200,6 +212,7 @@ def demo(
             run_simulation(
                 sender, generator, count=history, duration_s=None, qps=0, backfill_s=HISTORY_S
             )
+            _demo_costs(url, key)
             run_simulation(sender, generator, count=None, duration_s=10 * 365 * 86400, qps=qps)
         except SendError as exc:
             console.print(f"[red]simulator stopped:[/] {exc}")

@@ -87,7 +87,6 @@ class RecommendationGroup(BaseModel):
     model_id: str
     calls: int
     error_rate: float
-    latency_p95: float | None
     cost_usd: float
     unpriced: int
     events: str

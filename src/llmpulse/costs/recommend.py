@@ -22,15 +22,17 @@ import numpy as np
 
 from llmpulse.analytics import compare, stats
 from llmpulse.analytics.options import Options as StatsOptions
-from llmpulse.costs.prices_now import Pricing
+from llmpulse.costs.prices_now import TOKEN_SUMS, Pricing, Repricer
 from llmpulse.query import scores
+from llmpulse.query.aggregates import aggregate
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS
 
 By = Literal["feature", "prompt_version"]
 DAYS_PER_MONTH: Final = 30.4375
-SAMPLE: Final = 2000  # latencies per feature and model, for the p95's bootstrap CI
+SAMPLE: Final = 1000  # latencies per feature and model, for the p95's bootstrap CI
+HASH_RANGE: Final = 1 << 32
 P95: Final = (("latency_p95", 0.95),)
 
 
@@ -66,34 +68,45 @@ def recommendations(
 ) -> dict[str, Any]:
     models = models_in(engine, scope)
     wanted = list(options.candidates) or sorted(models)
-    priced = pricing.costs_sql(scope.project, {c: models.get(c, "") for c in wanted})
-    cells = _cells(engine, scope, options, priced)
-    _latencies(engine, scope, options, cells)
-    if options.score:
-        _scores(engine, scope, options, cells)
+    repricer = pricing.repricer(scope.project, {c: models.get(c, "") for c in wanted})
+    priced = repricer.schedules
+    cells = _cells(engine, scope, options, repricer)
     # Calendar days the range touches: the unit of the saving's interval.
     days = ((scope.end - timedelta(milliseconds=1)).date() - scope.start.date()).days + 1
-    groups, recommended = [], []
-    boots: dict[str, dict[str, Any]] = {}  # per group: each model's latency bootstrap
+    judged: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    needed: set[tuple[str, str]] = set()  # cells whose latency decides a pair
     for (group, model), cell in sorted(cells.items()):
-        candidates = []
+        pairs = judged[(group, model)] = []
         for c in wanted:
             if c == model:
                 continue
             own = cells.get((group, c))
-            group_boots = boots.setdefault(group, {})
-            judged = _judge(model, c, cell, own, c in priced, days, options, group_boots)
-            judged["events"] = link(scope, **{options.by: group, "model_id": c})
-            candidates.append(judged)
-            if judged["verdict"] == "recommended":
-                recommended.append({options.by: group, "model_id": model, **judged})
+            pair = _judge_cost(model, c, cell, own, c in priced, days, options)
+            pair["events"] = link(scope, **{options.by: group, "model_id": c})
+            pairs.append(pair)
+            if not pair["reasons"]:
+                needed |= {(group, model), (group, c)}
+    _latencies(engine, scope, options, cells, needed)
+    if options.score:
+        _scores(engine, scope, options, cells)
+    groups, recommended = [], []
+    boots: dict[str, dict[str, Any]] = {}  # per group: each model's latency bootstrap
+    for (group, model), cell in sorted(cells.items()):
+        candidates = judged[(group, model)]
+        for pair in candidates:
+            if not pair["reasons"]:
+                own = cells[(group, pair["candidate"])]
+                group_boots = boots.setdefault(group, {})
+                _judge_quality(pair, model, cell, own, options, group_boots)
+            pair["verdict"] = "withheld" if pair["reasons"] else "recommended"
+            if pair["verdict"] == "recommended":
+                recommended.append({options.by: group, "model_id": model, **pair})
         groups.append(
             {
                 options.by: group,
                 "model_id": model,
                 "calls": cell.calls,
                 "error_rate": cell.errors / cell.calls,
-                "latency_p95": cell.p95,
                 "cost_usd": cell.cost,
                 "unpriced": cell.calls - cell.priced,
                 "events": link(scope, **{options.by: group, "model_id": model}),
@@ -118,27 +131,27 @@ def recommendations(
 
 
 def models_in(engine: Engine, scope: Scope) -> dict[str, str]:
-    """The models in scope with the provider most of their calls name."""
-    where, params = scope.where()
-    rows = engine.rows(
-        f"SELECT model_id AS m, topK(1)(provider)[1] AS p FROM {EVENTS} WHERE {where} GROUP BY m",
-        params,
-    )
-    return {r["m"]: r["p"] for r in rows}
+    """The models in scope with the provider most of their calls name (from the rollups)."""
+    rows = aggregate(engine, scope, ["model_id", "provider"], ["requests"])
+    best: dict[str, tuple[int, str]] = {}
+    for r in rows:
+        if r["requests"] > best.get(r["model_id"], (0, ""))[0]:
+            best[r["model_id"]] = (r["requests"], r["provider"])
+    return {m: provider for m, (_, provider) in best.items()}
 
 
 def _cells(
-    engine: Engine, scope: Scope, options: Options, priced: dict[str, str]
+    engine: Engine, scope: Scope, options: Options, repricer: Repricer
 ) -> dict[tuple[str, str], Cell]:
+    """Each model's calls in each group; its priced calls re-priced at every candidate's
+    price, day by day (priced calls only: an unpriced call's cost is unknown)."""
     where, params = scope.where()
-    names = sorted(priced)
-    repriced = ", ".join(f"sumIf({priced[c]}, e.cost_usd IS NOT NULL)" for c in names)
     rows = engine.rows(
         f"""
-        SELECT toString(e.{options.by}) AS g, e.model_id AS m, toString(toDate(e.ts)) AS day,
-            count() AS n, countIf(e.status = 'error') AS k, count(e.cost_usd) AS priced,
-            sum(ifNull(e.cost_usd, 0)) AS cost, [{repriced}] AS repriced
-        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, day
+        SELECT e.{options.by} AS g, e.model_id AS m, toDate(e.ts) AS day,
+            {repricer.bucket_sql()} AS b, e.cost_usd IS NOT NULL AS has_cost, count() AS n,
+            countIf(e.status = 'error') AS k, sum(ifNull(e.cost_usd, 0)) AS cost, {TOKEN_SUMS}
+        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, day, b, has_cost
         """,
         params,
     )
@@ -148,29 +161,57 @@ def _cells(
         assert cell.repriced is not None and cell.daily_saving is not None
         cell.calls += int(r["n"])
         cell.errors += int(r["k"])
-        cell.priced += int(r["priced"])
+        if not r["has_cost"]:
+            continue
+        cell.priced += int(r["n"])
         cell.cost += float(r["cost"])
-        for c, usd in zip(names, r["repriced"], strict=True):
-            cell.repriced[c] = cell.repriced.get(c, 0.0) + float(usd)
-            cell.daily_saving.setdefault(c, {})[r["day"]] = float(r["cost"]) - float(usd)
+        for c in repricer.schedules:
+            usd = repricer.cost(c, r["b"], r)
+            cell.repriced[c] = cell.repriced.get(c, 0.0) + usd
+            daily = cell.daily_saving.setdefault(c, {})
+            daily[r["day"]] = daily.get(r["day"], 0.0) + float(r["cost"]) - usd
     return cells
 
 
 def _latencies(
-    engine: Engine, scope: Scope, options: Options, cells: dict[tuple[str, str], Cell]
+    engine: Engine,
+    scope: Scope,
+    options: Options,
+    cells: dict[tuple[str, str], Cell],
+    needed: set[tuple[str, str]],
 ) -> None:
+    """About SAMPLE latencies of each `needed` cell, and their p95: the calls whose
+    event-id hash falls below a threshold set from the cell's count, so the same calls
+    every time (a reservoir sample would differ from run to run)."""
+    if not needed:
+        return
     where, params = scope.where()
+    below = {key: min(HASH_RANGE, HASH_RANGE * SAMPLE // cells[key].calls) for key in needed}
+    params["keys"] = [f"{g}\t{m}" for g, m in below]
+    params["below"] = list(below.values())
+    # Cells smaller than the sample are taken whole; the others' calls pass a cheap test
+    # first (the largest threshold, or a model with a whole cell), so the per-cell
+    # threshold is looked up for few calls.
+    params["whole"] = sorted({m for (_, m), b in below.items() if b == HASH_RANGE})
+    params["models"] = sorted({m for _, m in needed})
+    hashed = max([b for b in below.values() if b < HASH_RANGE], default=0)
     rows = engine.rows(
         f"""
-        SELECT toString(e.{options.by}) AS g, e.model_id AS m,
-            quantile(0.95)(e.latency_ms) AS p95, groupArraySample({SAMPLE}, 1)(e.latency_ms) AS s
-        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m
+        SELECT toString(e.{options.by}) AS g, e.model_id AS m, groupArray(e.latency_ms) AS s
+        FROM {EVENTS} AS e WHERE {where} AND e.model_id IN {{models:Array(String)}}
+            AND (cityHash64(e.event_id) % {HASH_RANGE} < {hashed}
+                 OR e.model_id IN {{whole:Array(String)}})
+            AND cityHash64(e.event_id) % {HASH_RANGE} <
+                transform(concat(toString(e.{options.by}), '\t', toString(e.model_id)),
+                          {{keys:Array(String)}}, {{below:Array(UInt64)}}, toUInt64(0))
+        GROUP BY g, m
         """,
         params,
     )
     for r in rows:
         cell = cells[(r["g"], r["m"])]
-        cell.p95, cell.sample = float(r["p95"]), np.asarray(r["s"], dtype=float)
+        cell.sample = np.asarray(r["s"], dtype=float)
+        cell.p95 = float(np.percentile(cell.sample, 95))
 
 
 def _scores(
@@ -204,7 +245,7 @@ def _saving(cell: Cell, candidate: str, days: int, confidence: float) -> dict[st
     return {"value": mean * DAYS_PER_MONTH, "ci": ci}
 
 
-def _judge(
+def _judge_cost(
     model: str,
     candidate: str,
     cell: Cell,
@@ -212,17 +253,18 @@ def _judge(
     has_price: bool,
     days: int,
     options: Options,
-    boots: dict[str, Any],
 ) -> dict[str, Any]:
+    """The candidate's cost on the current model's calls, and the checks that need no
+    sample: price, saving, traffic, error rate. `reasons` lists those that failed."""
     out: dict[str, Any] = {"candidate": candidate, "calls": own.calls if own else 0}
     if not has_price:
-        return {**out, "verdict": "withheld", "reasons": [f"{candidate} has no known price"]}
+        return {**out, "reasons": [f"{candidate} has no known price"]}
     assert cell.repriced is not None
-    out["cost_usd"] = cell.repriced[candidate]
-    out["saving_usd"] = cell.cost - cell.repriced[candidate]
+    out["cost_usd"] = cell.repriced.get(candidate, 0.0)
+    out["saving_usd"] = cell.cost - out["cost_usd"]
     out["saving_share"] = out["saving_usd"] / cell.cost if cell.cost else None
     out["monthly_saving"] = _saving(cell, candidate, days, options.confidence)
-    reasons = []
+    reasons = out["reasons"] = []
     ci = out["monthly_saving"]["ci"]
     if ci is None or ci[0] <= 0:
         reasons.append(f"not surely cheaper than {model} on these calls")
@@ -231,23 +273,29 @@ def _judge(
             f"{candidate} has {out['calls']} calls here and {model} {cell.calls}; "
             f"{options.min_calls} each are needed to judge it"
         )
-        return {**out, "verdict": "withheld", "reasons": reasons}
-    stats_options = StatsOptions(method="fixed", confidence=options.confidence)
-    pair = {model: cell, candidate: own}
-    errors = compare.rates({m: (c.errors, c.calls) for m, c in pair.items()}, model, stats_options)
-    out["error_rate"] = errors[candidate]
-    worse = errors[candidate]["diff_ci"][1]
+        return out
+    counts = {model: (cell.errors, cell.calls), candidate: (own.errors, own.calls)}
+    out["error_rate"] = compare.rates(counts, model, _stats_options(options))[candidate]
+    worse = out["error_rate"]["diff_ci"][1]
     if worse > options.error_margin:
         reasons.append(
             f"error rate may be {worse:+.1%} points worse (CI), more than the "
             f"{options.error_margin:.1%} allowed"
         )
-    # The latency bootstrap is the costly part: only for a cheaper candidate.
-    if not reasons and cell.sample is not None and own.sample is not None:
-        overview = {m: {"latency_p95": c.p95} for m, c in pair.items()}
+    return out
+
+
+def _judge_quality(
+    out: dict[str, Any], model: str, cell: Cell, own: Cell, options: Options, boots: dict[str, Any]
+) -> None:
+    """The checks on samples, for a candidate that passed the others: p95 latency (the
+    costly bootstrap) and the score; failures go to out["reasons"]."""
+    reasons, candidate = out["reasons"], out["candidate"]
+    if cell.sample is not None and own.sample is not None:
+        overview = {model: {"latency_p95": cell.p95}, candidate: {"latency_p95": own.p95}}
         samples = {model: {"latency_ms": cell.sample}, candidate: {"latency_ms": own.sample}}
         latency = compare.quantiles(
-            overview, samples, "latency_ms", P95, model, stats_options, boots
+            overview, samples, "latency_ms", P95, model, _stats_options(options), boots
         )
         out["latency_p95"] = latency["latency_p95"][candidate]
         slower = (out["latency_p95"].get("relative_ci") or [0, math.inf])[1]
@@ -261,14 +309,17 @@ def _judge(
             reasons.append(f"score {options.score!r} is missing on one side")
         else:
             moments = {model: cell.score, candidate: own.score}
-            out["score"] = compare.means(moments, model, stats_options)[candidate]
+            out["score"] = compare.means(moments, model, _stats_options(options))[candidate]
             lower = out["score"]["diff_ci"][0]
             if lower < -options.score_margin:
                 reasons.append(
                     f"score {options.score!r} may be {lower:+.3g} lower (CI), more than the "
                     f"{options.score_margin:g} allowed"
                 )
-    return {**out, "verdict": "withheld" if reasons else "recommended", "reasons": reasons}
+
+
+def _stats_options(options: Options) -> StatsOptions:
+    return StatsOptions(method="fixed", confidence=options.confidence)
 
 
 def link(scope: Scope, **filters: str) -> str:

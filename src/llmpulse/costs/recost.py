@@ -3,9 +3,11 @@ tokens at the prices in force at its time (the project's dated overrides, the pr
 the catalogue), and the rollups are corrected with it.
 
 How, so that nothing is counted twice or lost while ingest goes on:
-1. The job runs in the loader's thread between two inserts (Loader.after_loaded), once
-   every call spooled before it was queued is stored, and never while an earlier
-   re-costing's mutation is still being applied (its calls would be changed twice).
+1. A job starts once every call spooled before it was queued is stored (the loader says
+   so: Loader.after_loaded), so none of them is loaded after it at an old price. Calls
+   loaded meanwhile were priced at ingest by today's prices: the job leaves them as they
+   are. Jobs run one at a time in their own thread, never while an earlier re-costing's
+   mutation is still being applied (its calls would be changed twice).
 2. For the calls whose cost changes, the difference (new - old) per rollup row is inserted
    into both rollups (their sums take it). The insert's deduplication token is a hash of
    the changes: if the job dies before step 3, the next run computes the same changes and
@@ -18,6 +20,7 @@ Calls that say their own cost (`reported`) keep it. Running it twice changes not
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 State = Literal["queued", "running", "done", "failed"]
 _DIMENSIONS = sorted(ROLLUP_DIMENSIONS)
 _SINGLE_DIMENSIONS = sorted(ROLLUPS[1].dimensions)
+POLL_S = 0.5
 
 
 @dataclass
@@ -85,52 +89,50 @@ class Plan:
 
 
 class Recoster:
-    """Queues and tracks re-costing jobs; `schedule` hands a job to the loader's thread."""
+    """Queues and runs re-costing jobs, one at a time, each once `after_loaded` says the
+    calls spooled before it are stored."""
 
     def __init__(
         self,
         engine: Engine,
         book: PriceBook,
         registry: PriceRegistry,
-        schedule: Callable[[Callable[[], bool]], None],
+        after_loaded: Callable[[Callable[[], None]], None],
     ) -> None:
         self.engine, self.book, self.registry = engine, book, registry
-        self._schedule = schedule
+        self._after_loaded = after_loaded
         self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
+        self._ready: queue.Queue[Job] = queue.Queue()
+        threading.Thread(target=self._work, name="recost", daemon=True).start()
 
     def start(self, project: str, from_ms: int, to_ms: int | None = None) -> Job:
         job = Job(uuid.uuid4().hex[:12], project, from_ms, to_ms)
-        with self._lock:
-            self._jobs[job.id] = job
-        self._schedule(lambda: self._run(job))
+        self._jobs[job.id] = job
+        self._after_loaded(lambda: self._ready.put(job))
         return job
 
     def status(self, project: str, job_id: str) -> Job | None:
+        """The job as its thread last updated it (only that thread writes it)."""
         job = self._jobs.get(job_id)
-        if job is None or job.project != project:
-            return None
-        if job.state == "running":
-            self._follow(job)
-        return job
+        return job if job is not None and job.project == project else None
 
-    def _run(self, job: Job) -> bool:
-        """Steps 1 and 2 in the loader's thread; False while another mutation is pending."""
-        if self._pending_mutations():
-            return False
-        job.state = "running"
-        try:
-            plan = self.plan(job.project, job.from_ms, job.to_ms)
-            if plan is not None:
-                self._apply(job, plan)
-            if job.mutation is None:
-                job.state, job.progress, job.finished_at = "done", 1.0, time.time()
-            else:
-                self._follow(job)
-        except Exception as exc:  # the loader goes on; the job says what went wrong
-            log.exception("re-costing %s failed", job.id)
-            job.state, job.error, job.finished_at = "failed", str(exc), time.time()
-        return True
+    def _work(self) -> None:
+        while True:
+            job = self._ready.get()
+            try:
+                while self._pending_mutations():
+                    time.sleep(POLL_S)
+                job.state = "running"
+                plan = self.plan(job.project, job.from_ms, job.to_ms)
+                if plan is not None:
+                    self._apply(job, plan)
+                while job.mutation is not None and not self._follow(job):
+                    time.sleep(POLL_S)
+                job.state, job.progress = "done", 1.0
+            except Exception as exc:  # the next job still runs; this one says what failed
+                log.exception("re-costing %s failed", job.id)
+                job.state, job.error = "failed", str(exc)
+            job.finished_at = time.time()
 
     def plan(self, project: str, from_ms: int, to_ms: int | None) -> Plan | None:
         """The SQL of each call's new cost over the range; None when it holds no call."""
@@ -182,16 +184,24 @@ class Recoster:
             f"SELECT count() AS n, sum(ifNull(e.cost_usd, 0)) AS before, "
             f"sum(ifNull({plan.cost('e.')}, 0)) AS after, "
             f"groupBitXor(cityHash64(e.event_id, ifNull({plan.cost('e.')}, -1), "
-            f"{plan.source('e.')})) AS fingerprint FROM {EVENTS} AS e WHERE {changed}"
+            f"{plan.source('e.')})) AS fingerprint, "
+            "toUInt32(toDate(min(e.ts))) AS first_day, toUInt32(toDate(max(e.ts))) AS last_day "
+            f"FROM {EVENTS} AS e WHERE {changed}"
         )[0]
         job.changed, job.cost_before, job.cost_after = found["n"], found["before"], found["after"]
         if not job.changed:
             return
         token = f"recost:{job.project}:{found['fingerprint']}:{job.changed}"
-        self._correct_rollups(plan, changed, token)
+        # A day at a time: the store runs one statement at a time, so ingest and queries go
+        # on between the days.
+        for day in range(found["first_day"], found["last_day"] + 1):
+            one_day = f"{changed} AND toDate(e.ts) = toDate({day})"
+            self._correct_rollups(plan, one_day, f"{token}:{day}")
+        # In the background (mutations_sync = 0): ClickHouse rewrites the parts meanwhile.
         self.engine.execute(
             f"ALTER TABLE {EVENTS} UPDATE cost_usd = {plan.cost('')}, "
-            f"cost_source = {plan.source('')} WHERE {plan.changed('')}"
+            f"cost_source = {plan.source('')} WHERE {plan.changed('')} "
+            "SETTINGS mutations_sync = 0"
         )
         latest = self.engine.rows(
             "SELECT mutation_id FROM system.mutations WHERE database = currentDatabase() "
@@ -213,12 +223,18 @@ class Recoster:
             f"FROM {EVENTS} AS e WHERE {changed} GROUP BY e.project, d_hour, {dims} "
             f"SETTINGS insert_deduplication_token = {string_literal(token + ':1h')}"
         )
-        pairs = ", ".join(f"('{d}', toString(e.{d}))" for d in _SINGLE_DIMENSIONS)
+        # Per dimension value: summed by every dimension at once first, so the fan-out to
+        # one row per dimension is over those sums, not over each call.
+        single = ", ".join(f"toString(e.{d}) AS d_{d}" for d in _SINGLE_DIMENSIONS)
+        keys = ", ".join(f"d_{d}" for d in _SINGLE_DIMENSIONS)
+        pairs = ", ".join(f"('{d}', d_{d})" for d in _SINGLE_DIMENSIONS)
         self.engine.execute(
             f"INSERT INTO {DIMENSION_ROLLUP_1H} (project, dimension, hour, value, cost_usd, "
-            f"unpriced) SELECT e.project, d.1 AS d_dimension, toStartOfHour(e.ts) AS d_hour, "
-            f"d.2 AS d_value, {deltas} FROM {EVENTS} AS e ARRAY JOIN [{pairs}] AS d "
-            f"WHERE {changed} GROUP BY e.project, d_dimension, d_hour, d_value "
+            f"unpriced) SELECT d_project, d.1 AS d_dimension, d_hour, d.2 AS d_value, "
+            f"sum(d_cost), sum(d_unpriced) FROM (SELECT e.project AS d_project, "
+            f"toStartOfHour(e.ts) AS d_hour, {single}, {deltas} FROM {EVENTS} AS e "
+            f"WHERE {changed} GROUP BY d_project, d_hour, {keys}) ARRAY JOIN [{pairs}] AS d "
+            f"GROUP BY d_project, d_dimension, d_hour, d_value "
             f"SETTINGS insert_deduplication_token = {string_literal(token + ':dimension')}"
         )
 
@@ -229,17 +245,17 @@ class Recoster:
         )
         return bool(rows[0]["n"])
 
-    def _follow(self, job: Job) -> None:
+    def _follow(self, job: Job) -> bool:
+        """Update the job's progress from its mutation; True when the mutation is done."""
         rows = self.engine.rows(
             "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations WHERE "
             "database = currentDatabase() AND table = {t:String} AND mutation_id = {m:String}",
             {"t": EVENTS, "m": job.mutation or ""},
         )
         if not rows or rows[0]["is_done"]:
-            job.state, job.progress, job.finished_at = "done", 1.0, time.time()
-            return
+            return True
         to_do = int(rows[0]["parts_to_do"])
         job.parts_total = max(job.parts_total, to_do)
         job.progress = 1 - to_do / job.parts_total if job.parts_total else 0.0
-        if rows[0]["latest_fail_reason"]:
-            job.error = rows[0]["latest_fail_reason"]
+        job.error = rows[0]["latest_fail_reason"] or None  # ClickHouse retries it
+        return False

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from llmpulse.costs.prices_now import Pricing
+from llmpulse.costs.prices_now import TOKEN_SUMS, Pricing
 from llmpulse.costs.recommend import By, link, models_in
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
@@ -79,37 +79,48 @@ def providers(engine: Engine, scope: Scope, options: Options) -> list[dict[str, 
 
 
 @dataclass
+class _Window:
+    calls: int = 0
+    errors: int = 0
+    # Per fallback: the priced calls at its price less what they cost.
+    delta: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass
 class _Series:
     """One model's calls in one feature, window by window."""
 
     calls: int = 0
     errors: int = 0
-    windows: dict[int, tuple[int, int, float, list[float]]] = field(default_factory=dict)
+    windows: dict[int, _Window] = field(default_factory=lambda: defaultdict(_Window))
 
 
 def routes(
     engine: Engine, scope: Scope, pricing: Pricing, options: Options
 ) -> list[dict[str, Any]]:
     where, params = scope.where()
-    priced = pricing.costs_sql(scope.project, models_in(engine, scope))
-    names = sorted(priced)
-    repriced = ", ".join(f"sum({priced[m]})" for m in names)
+    repricer = pricing.repricer(scope.project, models_in(engine, scope))
+    names = sorted(repricer.schedules)
     rows = engine.rows(
         f"""
         SELECT toString(e.{options.by}) AS g, e.model_id AS m,
             toUnixTimestamp(toStartOfInterval(e.ts, toIntervalSecond({options.window_s}))) AS w,
-            count() AS n, countIf(e.status = 'error') AS k, sum(ifNull(e.cost_usd, 0)) AS cost,
-            [{repriced}] AS repriced
-        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, w
+            {repricer.bucket_sql()} AS b, e.cost_usd IS NOT NULL AS has_cost, count() AS n,
+            countIf(e.status = 'error') AS k, sum(ifNull(e.cost_usd, 0)) AS cost, {TOKEN_SUMS}
+        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, w, b, has_cost
         """,
         params,
     )
     series: dict[tuple[str, str], _Series] = defaultdict(_Series)
     for r in rows:
         s = series[(r["g"], r["m"])]
-        s.calls += int(r["n"])
-        s.errors += int(r["k"])
-        s.windows[int(r["w"])] = (int(r["n"]), int(r["k"]), float(r["cost"]), r["repriced"])
+        window = s.windows[int(r["w"])]
+        for target in (s, window):
+            target.calls += int(r["n"])
+            target.errors += int(r["k"])
+        if r["has_cost"]:
+            for fallback in names:
+                window.delta[fallback] += repricer.cost(fallback, r["b"], r) - float(r["cost"])
     out = []
     for (group, primary), s in sorted(series.items()):
         if not s.errors:
@@ -118,7 +129,7 @@ def routes(
             backup = series.get((group, fallback))
             if fallback == primary or backup is None or backup.calls < MIN_FALLBACK_CALLS:
                 continue
-            found = _replay(s, names.index(fallback), backup.errors / backup.calls, options)
+            found = _replay(s, fallback, backup.errors / backup.calls, options)
             best = max(found, key=lambda f: f["errors_avoided"])
             if best["errors_avoided"] <= 0:
                 continue
@@ -139,24 +150,22 @@ def routes(
 
 
 def _replay(
-    s: _Series, fallback: int, fallback_rate: float, options: Options
+    s: _Series, fallback: str, fallback_rate: float, options: Options
 ) -> list[dict[str, Any]]:
     found = []
     for threshold in options.thresholds:
         windows = calls = 0
         avoided = delta = 0.0
-        for w, (n, k, cost, repriced) in s.windows.items():
+        for w, window in s.windows.items():
             before = s.windows.get(w - options.window_s)
-            if (
-                before is None
-                or before[0] < options.min_calls
-                or before[1] / before[0] <= threshold
-            ):
+            if before is None or before.calls < options.min_calls:
+                continue  # the previous window's error rate is not known well enough
+            if before.errors / before.calls <= threshold:
                 continue
             windows += 1
-            calls += n
-            avoided += k - n * fallback_rate
-            delta += float(repriced[fallback]) - cost
+            calls += window.calls
+            avoided += window.errors - window.calls * fallback_rate
+            delta += window.delta[fallback]
         found.append({"threshold": threshold, "windows_routed": windows, "calls_routed": calls,
                       "errors_avoided": avoided, "cost_delta_usd": delta})  # fmt: skip
     return found

@@ -75,37 +75,33 @@ class Loader:
         self._min_interval_s = min_interval_s
         self._journal = LoadJournal(spool.directory / "loading.json")
         self.wake = threading.Event()
-        self._jobs: list[tuple[int, Callable[[], bool]]] = []
-        self._jobs_lock = threading.Lock()
+        self._waiting: list[tuple[int, Callable[[], None]]] = []
+        self._waiting_lock = threading.Lock()
 
     def notify(self) -> None:
         """A record was appended: load soon."""
         self.wake.set()
 
-    def after_loaded(self, job: Callable[[], bool]) -> None:
-        """Run `job` in the loader's thread, between two inserts, once every record spooled
-        by now is in the store: the store's tables then change under no one's feet. A job
-        that returns False is not ready and is tried again at the next step."""
-        with self._jobs_lock:
-            self._jobs.append((self._spool.appended, job))
+    def after_loaded(self, then: Callable[[], None]) -> None:
+        """Call `then` (in the loader's thread: keep it short) once every record spooled by
+        now is in the store."""
+        with self._waiting_lock:
+            self._waiting.append((self._spool.appended, then))
         self.wake.set()
 
-    def _run_jobs(self) -> None:
-        with self._jobs_lock:
-            jobs, self._jobs = self._jobs, []
-        waiting = []
-        for after, job in jobs:
-            if self._spool.loaded < after or not job():
-                waiting.append((after, job))
-        with self._jobs_lock:
-            self._jobs[:0] = waiting
+    def _call_waiting(self) -> None:
+        with self._waiting_lock:
+            due = [then for after, then in self._waiting if self._spool.loaded >= after]
+            self._waiting = [w for w in self._waiting if self._spool.loaded < w[0]]
+        for then in due:
+            then()
 
     def lag_seconds(self) -> float:
         return self._spool.oldest_pending_age()
 
     def step(self) -> float:
         started = time.time()
-        self._run_jobs()
+        self._call_waiting()
         if not self.load_once():
             return self._idle_wait_s
         # Under steady traffic, insert about once a second: each insert makes a part that
