@@ -122,6 +122,9 @@ def test_overrides_recost_exactly_the_calls_in_range(server: Server) -> None:
         after = _stored(http)
         totals = _totals(http)
         by_feature = _totals(http, "feature")
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        window = {"from": (end - 12 * DAY).isoformat(), "to": end.isoformat()}
+        advice = http.get("/v1/costs/recommendations", params=window).json()["groups"]
         again = http.post("/v1/pricing/recost", json={"from": (now - 20 * DAY).isoformat()})
         assert again.status_code == 202
         repeated = _finished(http, again.json())
@@ -160,6 +163,13 @@ def test_overrides_recost_exactly_the_calls_in_range(server: Server) -> None:
         assert totals[model]["cost_usd"] == pytest.approx(sum(c for c in costs if c), rel=1e-9)
         assert totals[model]["unpriced"] == sum(1 for c in costs if c is None)
         assert totals_again[model]["cost_usd"] == pytest.approx(totals[model]["cost_usd"])
+    for group in advice:  # and the cost rollup, by feature and model
+        costs = [c for i, (c, _) in expected.items()
+                 if (after[i].get("feature"), after[i]["model_id"]) == (group["feature"],
+                                                                        group["model_id"])]  # fmt: skip
+        assert group["cost_usd"] == pytest.approx(sum(c for c in costs if c), rel=1e-9)
+        assert group["unpriced"] == sum(1 for c in costs if c is None)
+    assert len(advice) == 5  # chat and search for both models, and the reported call
     for feature in ("chat", "search"):  # the per-dimension rollup too
         costs = [c for i, (c, _) in expected.items() if after[i].get("feature") == feature]
         assert by_feature[feature]["cost_usd"] == pytest.approx(sum(c for c in costs if c))

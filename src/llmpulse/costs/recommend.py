@@ -22,9 +22,9 @@ import numpy as np
 
 from llmpulse.analytics import compare, stats
 from llmpulse.analytics.options import Options as StatsOptions
-from llmpulse.costs.prices_now import TOKEN_SUMS, Pricing, Repricer
+from llmpulse.costs.prices_now import Pricing, Repricer
 from llmpulse.query import scores
-from llmpulse.query.aggregates import aggregate
+from llmpulse.query.aggregates import PRICED_TOKENS, aggregate
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS
@@ -143,33 +143,23 @@ def models_in(engine: Engine, scope: Scope) -> dict[str, str]:
 def _cells(
     engine: Engine, scope: Scope, options: Options, repricer: Repricer
 ) -> dict[tuple[str, str], Cell]:
-    """Each model's calls in each group; its priced calls re-priced at every candidate's
-    price, day by day (priced calls only: an unpriced call's cost is unknown)."""
-    where, params = scope.where()
-    rows = engine.rows(
-        f"""
-        SELECT e.{options.by} AS g, e.model_id AS m, toDate(e.ts) AS day,
-            {repricer.bucket_sql()} AS b, e.cost_usd IS NOT NULL AS has_cost, count() AS n,
-            countIf(e.status = 'error') AS k, sum(ifNull(e.cost_usd, 0)) AS cost, {TOKEN_SUMS}
-        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, day, b, has_cost
-        """,
-        params,
-    )
+    """Each model's calls in each group, day by day; its priced calls re-priced at every
+    candidate's price (priced calls only: an unpriced call's cost is unknown)."""
+    measures = ["requests", "errors", "cost_usd", "priced", *PRICED_TOKENS]
+    keys = [options.by, "model_id", "price_band"]
     cells: dict[tuple[str, str], Cell] = {}
-    for r in rows:
-        cell = cells.setdefault((r["g"], r["m"]), Cell(repriced={}, daily_saving={}))
+    for r in aggregate(engine, scope, keys, measures, bucket_s=86400):
+        cell = cells.setdefault((r[options.by], r["model_id"]), Cell(repriced={}, daily_saving={}))
         assert cell.repriced is not None and cell.daily_saving is not None
-        cell.calls += int(r["n"])
-        cell.errors += int(r["k"])
-        if not r["has_cost"]:
-            continue
-        cell.priced += int(r["n"])
-        cell.cost += float(r["cost"])
+        cell.calls += int(r["requests"])
+        cell.errors += int(r["errors"])
+        cell.priced += int(r["priced"])
+        cell.cost += float(r["cost_usd"])
         for c in repricer.schedules:
-            usd = repricer.cost(c, r["b"], r)
+            usd = repricer.cost(c, r["price_band"], r)
             cell.repriced[c] = cell.repriced.get(c, 0.0) + usd
             daily = cell.daily_saving.setdefault(c, {})
-            daily[r["day"]] = daily.get(r["day"], 0.0) + float(r["cost"]) - usd
+            daily[r["t"]] = daily.get(r["t"], 0.0) + float(r["cost_usd"]) - usd
     return cells
 
 

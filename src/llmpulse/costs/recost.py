@@ -9,7 +9,7 @@ How, so that nothing is counted twice or lost while ingest goes on:
    are. Jobs run one at a time in their own thread, never while an earlier re-costing's
    mutation is still being applied (its calls would be changed twice).
 2. For the calls whose cost changes, the difference (new - old) per rollup row is inserted
-   into both rollups (their sums take it). The insert's deduplication token is a hash of
+   into the three rollups (their sums take it). The insert's deduplication token is a hash of
    the changes: if the job dies before step 3, the next run computes the same changes and
    the repeated insert is dropped.
 3. One ALTER TABLE ... UPDATE mutation sets the calls' new cost and cost_source; ClickHouse
@@ -31,16 +31,17 @@ from typing import Any, Literal
 from llmpulse.costs.pricing_sql import price_sql, schedule_sql
 from llmpulse.pricing.dated import PriceRegistry, ProjectPrices
 from llmpulse.pricing.prices import PriceBook
-from llmpulse.query.aggregates import ROLLUP_DIMENSIONS, ROLLUPS
+from llmpulse.query.aggregates import PRICED_TOKENS, ROLLUP_DIMENSIONS, ROLLUPS
 from llmpulse.query.filters import iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.store.params import string_literal
-from llmpulse.store.tables import DIMENSION_ROLLUP_1H, EVENTS, ROLLUP_1H
+from llmpulse.store.tables import COST_ROLLUP_1H, DIMENSION_ROLLUP_1H, EVENTS, ROLLUP_1H
 
 log = logging.getLogger(__name__)
 State = Literal["queued", "running", "done", "failed"]
 _DIMENSIONS = sorted(ROLLUP_DIMENSIONS)
 _SINGLE_DIMENSIONS = sorted(ROLLUPS[1].dimensions)
+_COST_DIMENSIONS = sorted(ROLLUPS[2].dimensions)
 POLL_S = 0.5
 
 
@@ -222,6 +223,20 @@ class Recoster:
             f"unpriced) SELECT e.project, toStartOfHour(e.ts) AS d_hour, {dims}, {deltas} "
             f"FROM {EVENTS} AS e WHERE {changed} GROUP BY e.project, d_hour, {dims} "
             f"SETTINGS insert_deduplication_token = {string_literal(token + ':1h')}"
+        )
+        new_priced, old_priced = f"{plan.cost('e.')} IS NOT NULL", "e.cost_usd IS NOT NULL"
+        tokens = ", ".join(
+            f"toInt64(sumIf({sql}, {new_priced})) - toInt64(sumIf({sql}, {old_priced}))"
+            for sql in PRICED_TOKENS.values()
+        )
+        cost_keys = ", ".join(f"e.{d}" for d in _COST_DIMENSIONS)
+        self.engine.execute(
+            f"INSERT INTO {COST_ROLLUP_1H} (project, hour, {', '.join(_COST_DIMENSIONS)}, "
+            f"cost_usd, unpriced, priced, {', '.join(PRICED_TOKENS)}) "
+            f"SELECT e.project, toStartOfHour(e.ts) AS d_hour, {cost_keys}, {deltas}, "
+            f"toInt64(countIf({new_priced})) - toInt64(countIf({old_priced})), {tokens} "
+            f"FROM {EVENTS} AS e WHERE {changed} GROUP BY e.project, d_hour, {cost_keys} "
+            f"SETTINGS insert_deduplication_token = {string_literal(token + ':cost')}"
         )
         # Per dimension value: summed by every dimension at once first, so the fan-out to
         # one row per dimension is over those sums, not over each call.

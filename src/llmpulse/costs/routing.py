@@ -15,8 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from llmpulse.costs.prices_now import TOKEN_SUMS, Pricing
+from llmpulse.costs.prices_now import Pricing
 from llmpulse.costs.recommend import By, link, models_in
+from llmpulse.query.aggregates import PRICED_TOKENS, aggregate
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import EVENTS
@@ -98,29 +99,21 @@ class _Series:
 def routes(
     engine: Engine, scope: Scope, pricing: Pricing, options: Options
 ) -> list[dict[str, Any]]:
-    where, params = scope.where()
     repricer = pricing.repricer(scope.project, models_in(engine, scope))
     names = sorted(repricer.schedules)
-    rows = engine.rows(
-        f"""
-        SELECT toString(e.{options.by}) AS g, e.model_id AS m,
-            toUnixTimestamp(toStartOfInterval(e.ts, toIntervalSecond({options.window_s}))) AS w,
-            {repricer.bucket_sql()} AS b, e.cost_usd IS NOT NULL AS has_cost, count() AS n,
-            countIf(e.status = 'error') AS k, sum(ifNull(e.cost_usd, 0)) AS cost, {TOKEN_SUMS}
-        FROM {EVENTS} AS e WHERE {where} GROUP BY g, m, w, b, has_cost
-        """,
-        params,
-    )
+    measures = ["requests", "errors", "cost_usd", "priced", *PRICED_TOKENS]
+    keys = [options.by, "model_id", "price_band"]
     series: dict[tuple[str, str], _Series] = defaultdict(_Series)
-    for r in rows:
-        s = series[(r["g"], r["m"])]
-        window = s.windows[int(r["w"])]
+    for r in aggregate(engine, scope, keys, measures, bucket_s=options.window_s):
+        s = series[(r[options.by], r["model_id"])]
+        window = s.windows[r["t"] // 1000]
         for target in (s, window):
-            target.calls += int(r["n"])
-            target.errors += int(r["k"])
-        if r["has_cost"]:
-            for fallback in names:
-                window.delta[fallback] += repricer.cost(fallback, r["b"], r) - float(r["cost"])
+            target.calls += int(r["requests"])
+            target.errors += int(r["errors"])
+        for fallback in names:
+            window.delta[fallback] += repricer.cost(fallback, r["price_band"], r) - float(
+                r["cost_usd"]
+            )
     out = []
     for (group, primary), s in sorted(series.items()):
         if not s.errors:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from llmpulse.query.filters import Scope
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import DIMENSION_ROLLUP_1H, EVENTS, ROLLUP_1H
+from llmpulse.store.tables import COST_ROLLUP_1H, DIMENSION_ROLLUP_1H, EVENTS, ROLLUP_1H
 
 ROLLUP_SECONDS: Final = 3600
 ROLLUP_DIMENSIONS: Final = frozenset(
@@ -46,6 +46,20 @@ class Measure:
     merge: str  # final aggregate over partials; {c} is the measure's column
 
 
+# A call's tokens by kind: cached within input, reasoning within output (Rates.price).
+_CACHED = "least(e.tokens_cached, e.tokens_in)"
+_REASONING = "least(e.tokens_reasoning, e.tokens_out)"
+PRICED_TOKENS: Final = {
+    "priced_uncached": f"toInt64(e.tokens_in) - {_CACHED}",
+    "priced_cached": _CACHED,
+    "priced_plain": f"toInt64(e.tokens_out) - {_REASONING}",
+    "priced_reasoning": _REASONING,
+}
+# Every tier start of the genai-prices catalogue: `price_band` (012_cost_rollup.sql) counts
+# those below a call's prompt size.
+BAND_EDGES: Final = (32000, 100000, 128000, 199999, 200000, 256000, 272000, 512000, 524288)
+
+
 def _sum(raw: str) -> Measure:
     return Measure(raw, "sum({c})")
 
@@ -71,6 +85,12 @@ MEASURES: Final[dict[str, Measure]] = {
     # Signed, as in the rollups: a re-costing corrects them by a difference (011_cost_source).
     "unpriced": _sum("toInt64(countIf(e.cost_source = 'unpriced'))"),
     "latency_bins": Measure(f"sumMap(map(toUInt8({LATENCY_BIN}), toUInt64(1)))", "sumMap({c})"),
+    # Priced calls and their tokens by kind, to re-price them (the cost rollup's).
+    "priced": _sum("toInt64(count(e.cost_usd))"),
+    **{
+        name: _sum(f"toInt64(sumIf({tokens}, e.cost_usd IS NOT NULL))")
+        for name, tokens in PRICED_TOKENS.items()
+    },
 }
 # What a summary reads: every measure but the histogram.
 SUMMARY_MEASURES: Final = [m for m in MEASURES if m != "latency_bins"]
@@ -124,9 +144,9 @@ class Rollup:
 _SUMS = frozenset(
     ("requests", "errors", "latency_sum", "tokens_in", "tokens_out", "cost_usd", "unpriced")
 )
-# Tried in order. Columns mirror store/migrations/002_rollup_1h.sql and 003_....sql.
+# Tried in order. Columns mirror store/migrations/002_rollup_1h.sql, 003_....sql, 012_....sql.
 ROLLUPS: Final = (
-    Rollup(ROLLUP_1H, ROLLUP_DIMENSIONS, frozenset(MEASURES)),
+    Rollup(ROLLUP_1H, ROLLUP_DIMENSIONS, frozenset(MEASURES) - {"priced", *PRICED_TOKENS}),
     Rollup(
         DIMENSION_ROLLUP_1H,
         frozenset(
@@ -144,6 +164,11 @@ ROLLUPS: Final = (
         ),
         _SUMS,
         single_dimension=True,
+    ),
+    Rollup(
+        COST_ROLLUP_1H,
+        frozenset(("feature", "prompt_version", "model_id", "provider", "price_band")),
+        frozenset(("requests", "errors", "cost_usd", "unpriced", "priced", *PRICED_TOKENS)),
     ),
 )
 

@@ -20,6 +20,7 @@ _RETAINED = {
     tables.SPANS: "ts",
     tables.ROLLUP_1H: "hour",
     tables.DIMENSION_ROLLUP_1H: "hour",
+    tables.COST_ROLLUP_1H: "hour",
     tables.ALERT_EVENTS: "ts",
     tables.ALERT_DELIVERIES: "ts",
     tables.SCORES: "ts",
