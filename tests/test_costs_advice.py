@@ -287,3 +287,30 @@ def test_routing_and_capacity_bad_input(server: Server, project_key: str) -> Non
     with server.client(project_key) as http:
         r = http.put("/v1/costs/capacity/limits/acme", json={})
         assert r.status_code == 403  # a read-and-ingest key cannot configure
+
+
+def test_price_bands_hold_every_tier_of_the_catalogue() -> None:
+    """The cost rollup sums tokens per price band; a tier start the bands lack would make
+    re-priced costs inexact, so a catalogue update that adds one fails here."""
+    import re
+    from importlib import resources
+
+    from genai_prices import data
+    from genai_prices.types import TieredPrices
+
+    from llmpulse.query.aggregates import BAND_EDGES
+
+    starts = set()
+    for provider in data.providers:
+        for model in provider.models:
+            prices = model.prices if isinstance(model.prices, list) else [model.prices]
+            for price in prices:
+                price = getattr(price, "prices", price)  # conditional prices wrap theirs
+                for value in vars(price).values():
+                    if isinstance(value, TieredPrices):
+                        starts.update(tier.start for tier in value.tiers)
+    assert starts and starts <= set(BAND_EDGES)
+    sql = (resources.files("llmpulse.store.migrations") / "012_cost_rollup.sql").read_text()
+    literal = re.search(r"tokens_in > edge, \[([\d, ]+)\]", sql)
+    assert literal is not None
+    assert tuple(int(x) for x in literal[1].split(",")) == BAND_EDGES

@@ -248,7 +248,7 @@ def test_pricing_cli_sets_lists_recosts_and_refuses_bad_prices(server: Server) -
         server.wait_loaded()
     out = run_cli("pricing", "set", "cli-model", "--input", "2", "--output", "8", env=env)
     assert out.returncode == 0, out.stderr
-    assert "re-costed 1 calls" in out.stdout
+    assert "re-costed 1 call:" in out.stdout
     listed = run_cli("pricing", "list", env=env)
     assert "cli-model" in listed.stdout
     again = run_cli("pricing", "recost", "--from", "2020-01-01", env=env)

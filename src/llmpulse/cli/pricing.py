@@ -109,8 +109,8 @@ def _follow(url: str, key: str | None, job: dict[str, Any], wait: bool) -> None:
         console.print(f"re-costing {job['id']} is {job['state']}; "
                       f"GET /v1/pricing/recost/{job['id']} shows its progress")  # fmt: skip
         return
-    delta = job["cost_after"] - job["cost_before"]
+    delta, changed = job["cost_after"] - job["cost_before"], job["changed"]
     console.print(
-        f"re-costed {job['changed']:,} calls: ${job['cost_before']:,.4f} -> "
-        f"${job['cost_after']:,.4f} ({delta:+,.4f})"
+        f"re-costed {changed:,} call{'' if changed == 1 else 's'}: "
+        f"${job['cost_before']:,.4f} -> ${job['cost_after']:,.4f} ({delta:+,.4f})"
     )

@@ -20,8 +20,9 @@ from llmpulse.query.aggregates import BAND_EDGES
 @dataclass(frozen=True)
 class Repricer:
     """Candidate models' prices, to price token sums per price band (query/aggregates.py
-    BAND_EDGES; the cost rollup keeps sums per band). A candidate tiered at an edge the
-    bands do not know is priced at the nearest known edge below it (docs/costs.md)."""
+    BAND_EDGES; the cost rollup keeps sums per band). Were a candidate tiered at an edge
+    the bands do not know, the calls of the band holding it would all be priced as above
+    it (docs/costs.md)."""
 
     schedules: dict[str, Schedule]
 

@@ -56,7 +56,8 @@ async def list_overrides(costing: Costing, reader: Reader) -> dict[str, Any]:
     **answers(a.OverrideDeleted, 404),
 )
 async def delete_override(override_id: str, costing: Costing, admin: Admin) -> dict[str, Any]:
-    found = {o.id: o for o in overrides.listed(costing.engine, admin.project)}
+    listed = await run_in_threadpool(overrides.listed, costing.engine, admin.project)
+    found = {o.id: o for o in listed}
     if override_id not in found:
         raise ApiError(404, f"no price override {override_id!r}")
     await run_in_threadpool(
