@@ -26,14 +26,16 @@ def set_price(
     input: PerMillion,
     output: PerMillion,
     cached: Annotated[
-        float | None, typer.Option(help="USD per million cached input tokens [default: input]")
+        float | None,
+        typer.Option(help="USD per million cached input tokens (default: the input price).", min=0),
     ] = None,
     reasoning: Annotated[
-        float | None, typer.Option(help="USD per million reasoning tokens [default: output]")
+        float | None,
+        typer.Option(help="USD per million reasoning tokens (default: the output price).", min=0),
     ] = None,
     start: Annotated[
         str | None,
-        typer.Option("--from", help="ISO 8601 date or time it applies from [default: always]."),
+        typer.Option("--from", help="ISO 8601 date or time it applies from (default: always)."),
     ] = None,
     wait: Wait = True,
     url: Url = DEFAULT_URL,
@@ -82,13 +84,14 @@ def unset_price(
 @pricing_app.command("recost")
 def recost(
     start: Annotated[str, typer.Option("--from", help="ISO 8601 date or time.")],
-    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 [default: no end].")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 (default: no end).")] = None,
     wait: Wait = True,
     url: Url = DEFAULT_URL,
     api_key: Key = None,
 ) -> None:
-    """Compute the cost of the project's stored calls in a range again, at the prices in
-    force at each call's time; rollups follow. Idempotent; ingest goes on meanwhile."""
+    """Re-cost the project's stored calls in a range at today's prices for their times.
+
+    Rollups follow; running it twice changes nothing more; ingest goes on meanwhile."""
     body = {"from": start} | ({"to": end} if end else {})
     _follow(url, api_key, call(url, api_key, "POST", "/v1/pricing/recost", body), wait)
 
