@@ -106,6 +106,12 @@ def test_overrides_recost_exactly_the_calls_in_range(server: Server) -> None:
         server.wait_loaded()
         before = _stored(http)
         assert _totals(http)["acme-llm"]["unpriced"] == 240
+        # An unpriced model's cost is unknown, never $0: no saving is computed against it.
+        unknown = http.get("/v1/costs/recommendations", params={"from": "-11d"}).json()
+        unpriced = [g for g in unknown["groups"] if g["model_id"] == "acme-llm" and g["feature"]]
+        assert unpriced and all(g["cost_usd"] is None for g in unpriced)
+        assert all(c["reasons"] == ["acme-llm's calls here are unpriced"]
+                   for g in unpriced for c in g["candidates"])  # fmt: skip
 
         put = http.put(
             "/v1/pricing/overrides",

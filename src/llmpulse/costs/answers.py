@@ -87,7 +87,7 @@ class RecommendationGroup(BaseModel):
     model_id: str
     calls: int
     error_rate: float
-    cost_usd: float
+    cost_usd: float | None = Field(description="of its priced calls; null when none is")
     unpriced: int
     events: str
     candidates: list[Candidate]

@@ -107,7 +107,7 @@ def recommendations(
                 "model_id": model,
                 "calls": cell.calls,
                 "error_rate": cell.errors / cell.calls,
-                "cost_usd": cell.cost,
+                "cost_usd": cell.cost if cell.priced else None,  # unpriced: unknown, not $0
                 "unpriced": cell.calls - cell.priced,
                 "events": link(scope, **{options.by: group, "model_id": model}),
                 "candidates": candidates,
@@ -249,6 +249,8 @@ def _judge_cost(
     out: dict[str, Any] = {"candidate": candidate, "calls": own.calls if own else 0}
     if not has_price:
         return {**out, "reasons": [f"{candidate} has no known price"]}
+    if not cell.priced:  # their cost is unknown, not $0: nothing to compare
+        return {**out, "reasons": [f"{model}'s calls here are unpriced"]}
     assert cell.repriced is not None
     out["cost_usd"] = cell.repriced.get(candidate, 0.0)
     out["saving_usd"] = cell.cost - out["cost_usd"]
