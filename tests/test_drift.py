@@ -34,7 +34,9 @@ def _send(server: Server, generator: TrafficGenerator, now: datetime) -> tuple[s
 def traffic(server: Server) -> dict[str, Any]:
     """Three projects: a control without shifts; one where, a week ago, a new model came
     and prompt version pv_3 began to refuse; one where gpt-4o became 1.5 times slower."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    # At midnight: the simulator's traffic then is the same whatever the date (it depends
+    # on days relative to today), so the control's statistics are too.
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     shift_at = now - timedelta(days=7)
     made = {}
     for name, shifts in (

@@ -58,6 +58,9 @@ VARIANT_B_SPEEDUP = 0.8  # variant B is 20% faster...
 VARIANT_B_ERRORS = 2.0  # ...but fails twice as often: its error-rate guardrail fails
 JOIN_SPREAD_DAYS = 28  # users join over the four weeks before the generator starts
 SESSION_IDLE = timedelta(minutes=30)
+# Generating the answer takes at least a fifth of a call: tokens/s stays realistic (a
+# near-zero generation time would make it explode, and drift tests flap on that tail).
+TTFT_MAX_SHARE = 0.8
 # Prompts from about 1,024 tokens can be served from a provider's prompt cache.
 CACHEABLE_TOKENS = 1024
 SESSION_BURST = 0.7  # the share of calls that continue a session under way
@@ -133,6 +136,7 @@ class TrafficGenerator:
         self._user_weights = [1 / (i + 1) ** 0.8 for i in range(users)]
         # Each user joins on a day of the last four weeks and is more or less loyal.
         last = (today or datetime.now(UTC).date()).toordinal() - 1
+        self._last_day = last
         self._joined = [last - self._rng.randrange(JOIN_SPREAD_DAYS) for _ in self._users]
         self._loyalty = [self._rng.random() for _ in self._users]
         self._active_days: dict[tuple[int, int], bool] = {}
@@ -156,7 +160,8 @@ class TrafficGenerator:
         if key not in self._active_days:
             loyalty = self._loyalty[user]
             chance = (0.2 + 0.6 * loyalty) * 0.88**age + 0.15 * loyalty * (loyalty > 0.3)
-            roll = random.Random(f"{self._seed}:{user}:{day}").random()
+            # By the day relative to `today`: the same traffic whatever the date.
+            roll = random.Random(f"{self._seed}:{user}:{day - self._last_day}").random()
             self._active_days[key] = age == 0 or roll < chance
         return self._active_days[key]
 
@@ -238,7 +243,7 @@ class TrafficGenerator:
             if shift.model_id in (None, model.model_id):
                 speed *= shift.latency_factor
         latency = model.latency_ms * speed * math.exp(rng.gauss(0, model.latency_sigma))
-        ttft = min(latency, model.ttft_ms * speed * math.exp(rng.gauss(0, 0.35)))
+        ttft = min(latency * TTFT_MAX_SHARE, model.ttft_ms * speed * math.exp(rng.gauss(0, 0.35)))
         tokens_in = max(1, round(model.tokens_in * math.exp(rng.gauss(0, 0.7))))
         tokens_out = max(1, round(model.tokens_out * math.exp(rng.gauss(0, 0.6))))
         error = self._error(model, VARIANT_B_ERRORS if variant == "B" else 1.0)
