@@ -97,27 +97,27 @@ def status(engine: Engine, project: str, budget: dict[str, Any], now: datetime) 
     days, series, _ = spend.daily_spend(engine, history, None)
     daily = series.get("", np.zeros(len(days)))
     outlook = spend.outlook(daily, today, (period_end - today).days + 1)
-    spent_now = _spent(engine, Scope(project, spend.midnight(period_start), now, chosen))
-    before_today = (
-        spent_now["cost_usd"]
-        - _spent(engine, Scope(project, spend.midnight(today), now, chosen))["cost_usd"]
-    )
-    projected = before_today + sum(d["spend"] for d in outlook["days"])
-    share = spent_now["cost_usd"] / amount
+    # Today is forecast whole: the projection adds it to the days before it.
+    before = _spent(engine, Scope(project, spend.midnight(period_start), spend.midnight(today),
+                                  chosen))  # fmt: skip
+    so_far = _spent(engine, Scope(project, spend.midnight(today), now, chosen))
+    spent = before["cost_usd"] + so_far["cost_usd"]
+    projected = max(spent, before["cost_usd"] + sum(d["spend"] for d in outlook["days"]))
+    share = spent / amount
     return {
         **budget,
         "period_start": period_start.isoformat(),
         "period_end": period_end.isoformat(),
-        "spent_usd": spent_now["cost_usd"],
-        "unpriced_calls": spent_now["unpriced"],
+        "spent_usd": spent,
+        "unpriced_calls": before["unpriced"] + so_far["unpriced"],
         "share": share,
         "levels_reached": [lv for lv in budget["alert_at"] if share >= lv],
-        "projected_usd": max(projected, spent_now["cost_usd"]),
-        "projected_share": max(projected, spent_now["cost_usd"]) / amount,
+        "projected_usd": projected,
+        "projected_share": projected / amount,
         "forecast_method": outlook["method"],
-        "exhausts_on": spend.exhaustion(before_today, amount, outlook["days"], today, period_end)
-        if spent_now["cost_usd"] < amount
-        else today.isoformat(),
+        "exhausts_on": today.isoformat()
+        if spent >= amount
+        else spend.exhaustion(before["cost_usd"], amount, outlook["days"], period_end),
     }
 
 

@@ -76,13 +76,11 @@ def _day(f: Forecast, today: date, i: int) -> dict[str, Any]:
 
 
 def exhaustion(
-    spent: float, amount: float, f_days: list[dict[str, Any]], today: date, period_end: date
+    spent: float, amount: float, f_days: list[dict[str, Any]], period_end: date
 ) -> str | None:
-    """The first day the period's spend reaches `amount` by the forecast, within the
-    period; None when it does not."""
+    """The first day the period's spend (`spent` before today, then the forecast) reaches
+    `amount`, within the period; None when it does not."""
     total = spent
-    if total >= amount:
-        return today.isoformat()
     for d in f_days:
         if date.fromisoformat(d["day"]) > period_end:
             return None
