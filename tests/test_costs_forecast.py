@@ -153,6 +153,11 @@ def test_budgets_add_up_spend_and_alert(server: Server) -> None:  # noqa: F811
     assert small["levels_reached"] == [0.5, 0.8]
     assert small["unpriced_calls"] == 1
     assert small["projected_usd"] >= small["spent_usd"]
+    # The history is the days since the first spend, not the 90-day window's zeros.
+    days = now.day - 1
+    method = ("holt-winters" if days >= 21 else "seasonal-naive" if days >= 8
+              else "naive" if days >= 2 else "none")  # fmt: skip
+    assert small["forecast_method"] == method
     assert daily["spent_usd"] == pytest.approx(4.0) and daily["period_end"] == f"{now:%Y-%m-%d}"
     assert set(listed) == {"search", "today"}
 

@@ -12,6 +12,7 @@ import numpy as np
 from llmpulse.costs.forecast import LEVELS, Forecast, forecast
 from llmpulse.query.aggregates import aggregate
 from llmpulse.query.filters import Scope
+from llmpulse.store.engine import Engine
 
 MAX_HORIZON_DAYS: Final = 365
 MAX_HISTORY_DAYS: Final = 730
@@ -28,7 +29,7 @@ def month_end(day: date) -> date:
 
 
 def daily_spend(
-    engine: Any, scope: Scope, group_by: str | None
+    engine: Engine, scope: Scope, group_by: str | None
 ) -> tuple[list[date], dict[str, np.ndarray[Any, Any]], dict[str, int]]:
     """Each day of the scope (whole days) and, per group ('' without grouping), its spend
     and its unpriced calls (not in the spend)."""
@@ -52,7 +53,9 @@ def outlook(history: np.ndarray[Any, Any], today: date, horizon: int) -> dict[st
     """The forecast from today on, and the month's projected spend (spent before today
     plus the forecast to the month's end)."""
     left = (month_end(today) - today).days + 1
-    f = forecast(history, today, max(horizon, left))
+    # Days before the first spend are not history (a project that began last week has one
+    # week, not a quarter of zeros).
+    f = forecast(np.trim_zeros(history, "f"), today, max(horizon, left))
     month_days = min(today.day - 1, len(history))
     spent = float(history[len(history) - month_days :].sum()) if month_days else 0.0
     rest = f.total(left)
@@ -91,7 +94,7 @@ def exhaustion(
 
 
 def spend_forecast(
-    engine: Any, scope: Scope, group_by: str | None, horizon: int, today: date
+    engine: Engine, scope: Scope, group_by: str | None, horizon: int, today: date
 ) -> dict[str, Any]:
     """Per group: the daily spend over the scope's whole days and its outlook from today."""
     days, series, unpriced = daily_spend(engine, scope, group_by)
