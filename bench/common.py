@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,15 @@ def generate(engine: Any, rows: int, chunk_sql: Callable[[int, int], str]) -> No
     chunk = 2_000_000
     for offset in range(0, rows, chunk):
         engine.execute(chunk_sql(offset, min(chunk, rows - offset)))
+
+
+def fresh_store(data_dir: Path, days: int) -> tuple[Any, datetime, int, int]:
+    """A migrated chDB store under `data_dir` for generated events over the `days` before
+    now: the engine, now, the range's first second and its length in ms."""
+    from llmpulse.store import open_engine
+    from llmpulse.store.migrate import migrate
+
+    engine = open_engine(f"chdb://{data_dir / 'store'}")
+    migrate(engine)
+    end = datetime.now(UTC).replace(microsecond=0)
+    return engine, end, int((end - timedelta(days=days)).timestamp()), days * 86400 * 1000

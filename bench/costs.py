@@ -17,24 +17,17 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from common import generate, machine, rss_mib, start_server, timed, wait_drained
-from llmpulse.store import open_engine
-from llmpulse.store.migrate import migrate
+from common import fresh_store, generate, machine, rss_mib, start_server, timed, wait_drained
 
 DAYS = 30
 
 
 def fill(data_dir: Path, events: int) -> float:
-    engine = open_engine(f"chdb://{data_dir / 'store'}")
-    migrate(engine)
-    end = datetime.now(UTC).replace(microsecond=0)
-    start_s = int((end - timedelta(days=DAYS)).timestamp())
-    span_ms = DAYS * 86400 * 1000
+    engine, _, start_s, span_ms = fresh_store(data_dir, DAYS)
     models = "['gpt-4o','gpt-4o-mini','claude-sonnet-4-5','claude-haiku-4-5','gemini-2.5-flash','grok-4']"
     providers = "['openai','openai','anthropic','anthropic','google','x-ai']"
 

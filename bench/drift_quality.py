@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from common import generate, machine, rss_mib, start_server, timed
-from llmpulse.store import open_engine
-from llmpulse.store.migrate import migrate
+from common import fresh_store, generate, machine, rss_mib, start_server, timed
 
 DAYS = 30
 COLUMNS = ("latency_ms,ttft_ms,tokens_in,tokens_out,cost_usd,tokens_per_s,model_id,provider,"
@@ -30,11 +28,7 @@ COLUMNS = ("latency_ms,ttft_ms,tokens_in,tokens_out,cost_usd,tokens_per_s,model_
 
 def fill(data_dir: Path, events: int) -> tuple[float, datetime]:
     """Generate the events; the seconds taken and the time splitting them in halves."""
-    engine = open_engine(f"chdb://{data_dir / 'store'}")
-    migrate(engine)
-    end = datetime.now(UTC).replace(microsecond=0)
-    start_s = int((end - timedelta(days=DAYS)).timestamp())
-    span_ms = DAYS * 86400 * 1000
+    engine, end, start_s, span_ms = fresh_store(data_dir, DAYS)
     models = "['gpt-4o','gpt-4o-mini','claude-sonnet-4-5','claude-haiku-4-5','gemini-2.5-flash','grok-4','llama3.1:8b']"
     providers = "['openai','openai','anthropic','anthropic','google','x-ai','ollama']"
 

@@ -20,7 +20,7 @@ from llmpulse.costs import budgets, caching, capacity, overrides, recommend, rou
 from llmpulse.costs.prices_now import Pricing
 from llmpulse.costs.recost import Recoster
 from llmpulse.query import durations
-from llmpulse.query.filters import QueryError, Scope
+from llmpulse.query.filters import QueryError
 from llmpulse.query.params import MonthScoped, QuarterScoped, Store
 
 RECOST: Service[Recoster] = Service("recost")
@@ -167,11 +167,9 @@ async def forecast(
     """The history is the whole days from `from` to `to`; the forecast starts on `to`'s
     day (today by default, which is forecast whole, not counted half)."""
     ahead = _days(horizon, "horizon", spend.MAX_HORIZON_DAYS)
-    today = s.end.date()
-    start = spend.midnight(s.start.date())
-    if (today - start.date()).days > spend.MAX_HISTORY_DAYS:
+    scope, today = spend.whole_days(s)
+    if (today - scope.start.date()).days > spend.MAX_HISTORY_DAYS:
         raise QueryError("from", f"at most {spend.MAX_HISTORY_DAYS} days of history", 422)
-    scope = Scope(s.project, start, spend.midnight(today), s.filters)
     return await run_in_threadpool(spend.spend_forecast, store, scope, group_by, ahead, today)
 
 
@@ -271,8 +269,7 @@ async def capacity_report(
     horizon: Annotated[str, Query(description="days ahead: 30d (at most 365d)")] = "30d",
 ) -> dict[str, Any]:
     ahead = _days(horizon, "horizon", spend.MAX_HORIZON_DAYS)
-    today = s.end.date()
-    scope = Scope(s.project, spend.midnight(s.start.date()), spend.midnight(today), s.filters)
+    scope, today = spend.whole_days(s)
     return await run_in_threadpool(capacity.report, store, scope, ahead, today)
 
 

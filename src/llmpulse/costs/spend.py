@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -26,6 +27,13 @@ def midnight(day: date) -> datetime:
 def month_end(day: date) -> date:
     """The last day of `day`'s month."""
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def whole_days(scope: Scope) -> tuple[Scope, date]:
+    """The scope's whole days (its start's day to the day before its end's), and its end's
+    day, which forecasts start on."""
+    last = scope.end.date()
+    return replace(scope, start=midnight(scope.start.date()), end=midnight(last)), last
 
 
 def daily_spend(

@@ -36,8 +36,7 @@ def costs_view(engine: Engine, scope: Scope, pricing: Pricing) -> dict[str, Any]
     now = datetime.now(UTC)
     today = now.date()
     advice = replace(scope, start=now - timedelta(days=ADVICE_DAYS), end=now)
-    history = Scope(scope.project, spend.midnight(today) - spend.DAY * HISTORY_DAYS,
-                    spend.midnight(today), scope.filters)  # fmt: skip
+    history, _ = spend.whole_days(replace(scope, start=now - spend.DAY * HISTORY_DAYS, end=now))
     outlook = spend.spend_forecast(engine, history, None, HORIZON_DAYS, today)["groups"][0]
     data["charts"]["Daily spend and forecast"] = figures.forecast(
         [(d["day"], d["spend"]) for d in outlook["history"]], outlook["days"]
@@ -48,9 +47,7 @@ def costs_view(engine: Engine, scope: Scope, pricing: Pricing) -> dict[str, Any]
     data["advice"] = recommend.recommendations(engine, advice, pricing, recommend.Options())
     data["routing"] = routing.advice(engine, advice, pricing, routing.Options())
     data["caching"] = caching.opportunities(engine, advice, pricing)
-    day_scope = replace(advice, start=spend.midnight(advice.start.date()),
-                        end=spend.midnight(today))  # fmt: skip
-    data["capacity"] = capacity.report(engine, day_scope, HORIZON_DAYS, today)
+    data["capacity"] = capacity.report(engine, spend.whole_days(advice)[0], HORIZON_DAYS, today)
     data["overrides"] = [overrides.described(o) for o in overrides.listed(engine, scope.project)]
     data["withheld"] = _withheld(data["advice"])
     return data
