@@ -92,7 +92,7 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         rejected_fields=Counter(metric_reason(r.field) for r in batch.rejections),
     )
     if batch.rows:
-        out.payloads.append(_events_payload(project, batch))
+        out.payloads.append(_events_payload(project, request.source, batch))
     if batch.rejections:
         reasons: dict[int, list[str]] = {}
         for r in batch.rejections:
@@ -159,7 +159,7 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             rejected = len(decoded.spans) - accepted + len(decoded.rejections)
             out.answer = {"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}
     if batch.rows:
-        out.payloads.append(_events_payload(project, batch))
+        out.payloads.append(_events_payload(project, request.source, batch))
     if span_rows:
         out.payloads.append(records.encode(records.SPANS, span_keys, span_rows))
     return out
@@ -172,7 +172,9 @@ def _unreadable(exc: BodyError) -> Prepared:
     return out
 
 
-def _events_payload(project: str, batch: Batch) -> bytes:
+def _events_payload(project: str, source: str, batch: Batch) -> bytes:
+    for row in batch.rows:
+        row["source"] = source
     keys = [(project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
     return records.encode(records.EVENTS, keys, batch.rows, [_call(row) for row in batch.rows])
 

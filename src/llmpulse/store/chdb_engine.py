@@ -5,12 +5,15 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from llmpulse.store.engine import Param, StoreError, insert_settings
 from llmpulse.store.params import param_text, string_literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class ChdbEngine:
@@ -47,21 +50,47 @@ class ChdbEngine:
         data = result.bytes()
         return [orjson.loads(line) for line in data.splitlines()] if data else []
 
+    def arrow(self, sql: str, params: dict[str, Param] | None = None) -> pa.Table:
+        table: pa.Table = self._run(sql, "ArrowTable", params)
+        return table
+
+    def formatted(self, sql: str, fmt: str, params: dict[str, Param] | None = None) -> bytes:
+        data: bytes = self._run(sql, fmt, params).bytes()
+        return data
+
     def insert_json_rows(self, table: str, ndjson: bytes, token: str | None = None) -> None:
+        # Through a file: chDB reads one about twice as fast as data inline in the query.
+        self._insert_file(table, "", ndjson, "JSONEachRow", token)
+
+    def insert_arrow(self, table: str, data: pa.Table, token: str | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        columns = ", ".join(data.column_names)
+        with tempfile.NamedTemporaryFile(dir=self._scratch, suffix=".parquet") as f:
+            pq.write_table(data, f.name, compression="lz4")
+            self._insert_path(table, f"({columns})", f.name, "Parquet", token)
+
+    def _insert_file(
+        self, table: str, columns: str, data: bytes, fmt: str, token: str | None
+    ) -> None:
+        with tempfile.NamedTemporaryFile(dir=self._scratch, suffix=f".{fmt.lower()}") as f:
+            f.write(data)
+            f.flush()
+            self._insert_path(table, columns, f.name, fmt, token)
+
+    def _insert_path(
+        self, table: str, columns: str, path: str, fmt: str, token: str | None
+    ) -> None:
         settings = ", ".join(
             f"{name} = {string_literal(value) if isinstance(value, str) else value}"
             for name, value in insert_settings(token).items()
         )
-        # Through a file: chDB reads one about twice as fast as data inline in the query.
-        with tempfile.NamedTemporaryFile(dir=self._scratch, suffix=".ndjson") as f:
-            f.write(ndjson)
-            f.flush()
-            self._run(
-                f"INSERT INTO {table} FROM INFILE {string_literal(f.name)} "
-                f"SETTINGS {settings} FORMAT JSONEachRow",
-                "CSV",
-                None,
-            )
+        self._run(
+            f"INSERT INTO {table} {columns} FROM INFILE {string_literal(path)} "
+            f"SETTINGS {settings} FORMAT {fmt}",
+            "CSV",
+            None,
+        )
 
     def close(self) -> None:
         with self._lock:

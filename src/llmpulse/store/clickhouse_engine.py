@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from llmpulse.store.engine import Param, StoreError, insert_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class ClickHouseEngine:
@@ -44,6 +47,26 @@ class ClickHouseEngine:
             self._client.raw_insert(
                 table, insert_block=ndjson, fmt="JSONEachRow", settings=insert_settings(token)
             )
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    def arrow(self, sql: str, params: dict[str, Param] | None = None) -> pa.Table:
+        try:
+            table: pa.Table = self._client.query_arrow(sql, parameters=params)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+        return table
+
+    def formatted(self, sql: str, fmt: str, params: dict[str, Param] | None = None) -> bytes:
+        try:
+            data: bytes = self._client.raw_query(sql, parameters=params, fmt=fmt)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+        return data
+
+    def insert_arrow(self, table: str, data: pa.Table, token: str | None = None) -> None:
+        try:
+            self._client.insert_arrow(table, data, settings=insert_settings(token))
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 

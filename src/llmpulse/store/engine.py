@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # A query parameter, bound server-side as `{name:Type}` in the SQL text.
 Param = str | int | float | datetime | Sequence[str] | Sequence[int] | Sequence[float]
@@ -29,6 +32,16 @@ class Engine(Protocol):
         """Insert JSONEachRow data; unknown keys are ignored, nulls take the column default.
         Repeating an insert with the same `token` adds nothing to the table, nor to the
         rollups fed from it (see migration 005)."""
+
+    def arrow(self, sql: str, params: dict[str, Param] | None = None) -> pa.Table:
+        """Run a query and return its rows as an Arrow table (exports, the lake)."""
+
+    def formatted(self, sql: str, fmt: str, params: dict[str, Param] | None = None) -> bytes:
+        """Run a query and return its rows in a ClickHouse output format (CSV, JSONEachRow)."""
+
+    def insert_arrow(self, table: str, data: pa.Table, token: str | None = None) -> None:
+        """Insert an Arrow table's columns (by name) into `table`; deduplicated by `token`
+        like insert_json_rows."""
 
     def close(self) -> None: ...
 

@@ -15,3 +15,4 @@ ALERT_DELIVERIES: Final = "alert_deliveries"
 SCORES: Final = "scores"  # 008_scores.sql
 DUPLICATES: Final = "ingest_duplicates"  # 010_drift_quality.sql
 COST_ROLLUP_1H: Final = "llm_cost_rollup_1h"  # 012_cost_rollup.sql
+ERASURES: Final = "erasures"  # 013_lifecycle.sql
