@@ -7,6 +7,7 @@ import typer
 from llmpulse import __version__
 from llmpulse.cli.alerts import alerts_app
 from llmpulse.cli.keys import keys_app, projects_app
+from llmpulse.cli.lake import lake_app
 from llmpulse.cli.pricing import pricing_app
 from llmpulse.cli.probe import probe
 from llmpulse.cli.proxy import proxy
@@ -31,6 +32,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(pricing_app, name="pricing")
+app.add_typer(lake_app, name="lake")
 
 
 @app.command()

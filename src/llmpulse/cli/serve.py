@@ -16,7 +16,8 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail
+from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail, parse_duration
+from llmpulse.lake.destination import LakeError
 from llmpulse.meta.keys import ALL_SCOPES, KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
 from llmpulse.server.logs import configure_logging
@@ -88,7 +89,7 @@ def _serve(settings: Settings, on_ready: Callable[[uvicorn.Server], None] | None
     configure_logging()
     try:
         ctx = build_platform(settings)
-    except (StoreError, PriceFileError, KeyStoreError, ValueError) as exc:
+    except (StoreError, LakeError, PriceFileError, KeyStoreError, ValueError) as exc:
         raise fail(str(exc)) from None
     # asyncio's loop, not uvloop: uvloop accepts one connection per loop iteration, so
     # under load new clients waited seconds in the accept queue (1,000 keep-alive clients:
@@ -139,6 +140,18 @@ def serve(
             "(default: http://HOST:PORT).",
         ),
     ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LLMPULSE_LAKE",
+            help="Export to this Parquet lake as calls arrive: a folder (file://PATH) or "
+            "s3://bucket/prefix (endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY). See docs/lake.md.",
+        ),
+    ] = None,
+    lake_interval: Annotated[
+        str, typer.Option(help="Time between lake exports: 30s, 5m, 1h.")
+    ] = "5m",
     no_alerts: Annotated[
         bool,
         typer.Option(
@@ -153,7 +166,8 @@ def serve(
         host=host, port=port, data_dir=data_dir, store=store, prices=prices,
         no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
         llm=";".join(llm) if llm else None, public_url=public_url,
-        no_alerts=no_alerts or None,
+        no_alerts=no_alerts or None, lake=lake,
+        lake_interval_s=parse_duration(lake_interval, "--lake-interval"),
     )  # fmt: skip
     _serve(settings)
 

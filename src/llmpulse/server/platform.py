@@ -12,12 +12,14 @@ from llmpulse.costs.recost import Recoster
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.workers import Preparers
+from llmpulse.lake.destination import Destination
+from llmpulse.lake.task import LakeExport
 from llmpulse.meta.keys import KeyStore
 from llmpulse.playground.service import Playground
 from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
-from llmpulse.server.tasks import TaskRunner
+from llmpulse.server.tasks import Task, TaskRunner
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine
 from llmpulse.store.migrate import apply_retention, migrate
@@ -57,6 +59,9 @@ def build_platform(settings: Settings) -> Platform:
     recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)
     alerts = Evaluator(engine, settings.base_url)
-    tasks = TaskRunner([ingest.loader] if settings.no_alerts else [ingest.loader, alerts])
+    background: list[Task] = [ingest.loader] if settings.no_alerts else [ingest.loader, alerts]
+    if settings.lake:
+        background.append(LakeExport(engine, Destination(settings.lake), settings.lake_interval_s))
+    tasks = TaskRunner(background)
     gate = Gate(keys, settings.no_auth)
     return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster)

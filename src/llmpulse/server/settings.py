@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="the dashboard's address in alert messages; default http://HOST:PORT"
     )
+    lake: str | None = Field(
+        None, description="export to this Parquet lake (file://PATH or s3://bucket/prefix)"
+    )
+    lake_interval_s: float = Field(300, gt=0, description="seconds between lake exports")
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
     )
