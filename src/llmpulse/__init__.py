@@ -21,9 +21,11 @@ from llmpulse.sdk import (
     stats,
     uninstrument,
 )
+from llmpulse.sdk.reader import Client
 
 __version__ = "0.1.0"
 __all__ = [
+    "Client",
     "__version__",
     "context",
     "current_trace_id",

@@ -6,6 +6,7 @@ import typer
 
 from llmpulse import __version__
 from llmpulse.cli.alerts import alerts_app
+from llmpulse.cli.governance import set_retention, users_app
 from llmpulse.cli.keys import keys_app, projects_app
 from llmpulse.cli.lake import lake_app
 from llmpulse.cli.pricing import pricing_app
@@ -33,6 +34,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(pricing_app, name="pricing")
 app.add_typer(lake_app, name="lake")
+app.add_typer(users_app, name="users")
+projects_app.command("set-retention")(set_retention)
 
 
 @app.command()

@@ -1,5 +1,4 @@
-"""Crash points for the durability tests: with `LLMPULSE_CRASH_AT=POINT` the server dies at
-POINT (os._exit, as kill -9 would) the first time it gets there. Unset, nothing happens.
+"""The ingest pipeline's crash points (see store/faults.py):
 
 - `events-before-rollups`: an insert's rows are in `llm_events` but not yet in the rollups
   its materialized views feed (they are detached for that insert, until the restart);
@@ -8,27 +7,22 @@ POINT (os._exit, as kill -9 would) the first time it gets there. Unset, nothing 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from llmpulse.store.engine import Engine
+from llmpulse.store.faults import crash_point, reached
 from llmpulse.store.tables import EVENTS
 from llmpulse.store.writes import detach_materialized_views
 
-_CRASH_AT = os.environ.get("LLMPULSE_CRASH_AT", "")
-
-
-def reached(point: str) -> None:
-    if point == _CRASH_AT:
-        os._exit(137)
+__all__ = ["around_insert", "reached"]
 
 
 @contextmanager
 def around_insert(engine: Engine, table: str) -> Iterator[None]:
-    between = _CRASH_AT == "events-before-rollups" and table == EVENTS
+    between = crash_point() == "events-before-rollups" and table == EVENTS
     if between:
         detach_materialized_views(engine)
     yield
     if between:
-        reached(_CRASH_AT)
+        reached("events-before-rollups")

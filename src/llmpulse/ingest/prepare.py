@@ -13,6 +13,7 @@ from typing import Any
 from llmpulse.events.jsontext import json_text
 from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.events.otlp import map_spans
+from llmpulse.events.redaction import RedactionPolicy
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
 from llmpulse.ingest.body import BodyError, decompress, media_type, parse_events
@@ -52,6 +53,12 @@ class IngestRequest:
     source: str  # "http" for /v1/events, "otlp" for /v1/traces
     received_ms: int
     prices: ProjectPrices | None = None  # the project's dated price overrides
+    redaction: RedactionPolicy | None = None  # the project's server-side redaction
+
+
+# What redaction reads in each kind of row: text columns, then maps of text values.
+_REDACTED_EVENT = (("prompt", "completion"), ("metadata",))
+_REDACTED_SPAN = (("input", "output", "error_message", "name"), ("attributes",))
 
 
 def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
@@ -67,11 +74,14 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         if exc.status == 400 and exc.field == "body":
             # Unreadable JSON is kept as one dead letter: nothing is silently dropped.
             raw = request.body.decode("utf-8", "replace")
-            row = rejected_row(project, source, received_ms, exc.message, raw)
+            row = rejected_row(project, source, received_ms, exc.message, raw, request.redaction)
             out.payloads.append(records.encode(records.REJECTED, [], [row]))
         return out
     items = body.items
     batch = normalizer.batch(items, project, received_ms, request.prices, body.malformed)
+    if request.redaction:
+        for row in batch.rows:
+            request.redaction.event(row, *_REDACTED_EVENT)
     errors = [r.as_dict() for r in batch.rejections]
     answer: dict[str, Any] = {
         "accepted": len(batch.rows),
@@ -98,7 +108,9 @@ def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         for r in batch.rejections:
             reasons.setdefault(r.index, []).append(f"{r.field or 'event'}: {r.error}")
         rows = [
-            rejected_row(project, source, received_ms, "; ".join(reasons[i]), items[i])
+            rejected_row(
+                project, source, received_ms, "; ".join(reasons[i]), items[i], request.redaction
+            )
             for i in batch.rejected_indexes
         ]
         out.payloads.append(records.encode(records.REJECTED, [], rows))
@@ -122,6 +134,9 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
     problems: list[tuple[str, str, Any]] = [*decoded.rejections, *mapped.rejections]
 
     batch = normalizer.batch(mapped.events, project, received_ms, request.prices)
+    if request.redaction:
+        for row in batch.rows:
+            request.redaction.event(row, *_REDACTED_EVENT)
     for r in batch.rejections:
         place = mapped.event_places[r.index]
         where = f"{place}.{r.field}" if r.field else place
@@ -134,6 +149,8 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
             problems.append((f"{place}.startTimeUnixNano", problem, row))
             continue
         row["project"], row["received_at"] = project, received_ms / 1000
+        if request.redaction:
+            request.redaction.event(row, *_REDACTED_SPAN)
         span_rows.append(row)
         span_keys.append((project, row["event_id"], ts_ms, False))
 
@@ -147,7 +164,7 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         # Metric labels name the schema field (a span's place in a request is unbounded).
         out.rejected_fields.update(metric_reason(r.field) for r in batch.rejections)
         out.rejected_fields["span"] += len(problems) - len(batch.rejections)
-        out.payloads.append(_dead_letters(project, request.source, received_ms, problems))
+        out.payloads.append(_dead_letters(request, problems))
         if accepted == 0:
             out.status = 400
             out.answer = {
@@ -188,16 +205,21 @@ def _call(row: dict[str, Any]) -> Call:
     )  # fmt: skip
 
 
-def _dead_letters(
-    project: str, source: str, received_ms: int, problems: list[tuple[str, str, Any]]
-) -> bytes:
+def _dead_letters(request: IngestRequest, problems: list[tuple[str, str, Any]]) -> bytes:
     """One dead-letter row per rejected span, with all its reasons. Spans are told apart by
     identity: each one's raw form is a dict of its own."""
     by_item: dict[int, tuple[Any, list[str]]] = {}
     for where, error, raw in problems:
         by_item.setdefault(id(raw), (raw, []))[1].append(f"{where}: {error}")
     rows = [
-        rejected_row(project, source, received_ms, "; ".join(reasons), raw)
+        rejected_row(
+            request.project,
+            request.source,
+            request.received_ms,
+            "; ".join(reasons),
+            raw,
+            request.redaction,
+        )
         for raw, reasons in by_item.values()
     ]
     return records.encode(records.REJECTED, [], rows)
@@ -211,9 +233,16 @@ def metric_reason(field: str) -> str:
 
 
 def rejected_row(
-    project: str, source: str, received_ms: int, reason: str, raw: Any
+    project: str,
+    source: str,
+    received_ms: int,
+    reason: str,
+    raw: Any,
+    redaction: RedactionPolicy | None = None,
 ) -> dict[str, Any]:
     text = raw if isinstance(raw, str) else json_text(raw)
+    if redaction:
+        text, reason = redaction.redactor().text(text), redaction.redactor().text(reason)
     return {
         "project": project,
         "received_at": received_ms / 1000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from llmpulse.api.errors import ApiError
+from llmpulse.events.redaction import RedactionRegistry
 from llmpulse.ingest.commits import GroupCommit
 from llmpulse.ingest.loader import Loader
 from llmpulse.ingest.prepare import IngestRequest, Prepared
@@ -17,10 +18,16 @@ from llmpulse.store.engine import Engine
 
 class IngestService:
     def __init__(
-        self, engine: Engine, spool: Spool, preparers: Preparers, prices: PriceRegistry
+        self,
+        engine: Engine,
+        spool: Spool,
+        preparers: Preparers,
+        prices: PriceRegistry,
+        redaction: RedactionRegistry | None = None,
     ) -> None:
         self.spool = spool
         self.prices = prices
+        self.redaction = redaction or RedactionRegistry()
         self.loader = Loader(self.spool, engine)
         self._preparers = preparers
         self._commits = GroupCommit(spool)
@@ -48,8 +55,9 @@ class IngestService:
         received_ms = time.time_ns() // 1_000_000
         prices = self.prices.get(project)
         request = IngestRequest(
-            body, content_type, content_encoding, project, source, received_ms, prices
-        )
+            body, content_type, content_encoding, project, source, received_ms, prices,
+            self.redaction.get(project),
+        )  # fmt: skip
         prepared = await self._preparers.run(request)
         if prepared.payloads:
             try:

@@ -41,6 +41,7 @@ from llmpulse.lake.schema import (
     SILVER,
 )
 from llmpulse.store.engine import Engine
+from llmpulse.store.faults import reached
 
 # Rows inserted in the last seconds are left to the next run: an insert that began before
 # the cutoff may still be committing when the run reads.
@@ -172,6 +173,7 @@ def export(
         replaces=sorted(replaces),
         tombstones=sorted(tombstones, key=lambda t: (t.project, t.user_id)),
     )
+    reached("lake-before-manifest")  # a crash point for the tests: files written, no commit
     dest.write(manifest.path(), manifest.to_json())  # the commit
     for path in replaces:
         dest.delete(path)

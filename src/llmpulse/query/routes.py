@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.auth import Reader
 from llmpulse.api.errors import ApiError, FieldError, error_responses
+from llmpulse.api.formats import FORMATS, ExportFormat, arrow_chunks, disposition
 from llmpulse.api.openapi import answers
 from llmpulse.api.pagination import decode_cursor, encode_cursor
 from llmpulse.query import answers as a
-from llmpulse.query import events, metrics, scores, traces
+from llmpulse.query import events, export, metrics, scores, traces
 from llmpulse.query.filters import split_dimensions
 from llmpulse.query.params import GroupBy, Scoped, Store
+from llmpulse.store.engine import Param
 
 router = APIRouter(prefix="/v1", tags=["query"], responses=error_responses(400, 401, 403, 422, 503))
 Limit = Annotated[int, Query(ge=1, le=1000)]
+Format = Annotated[ExportFormat, Query(alias="format", description=", ".join(FORMATS))]
+_EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The rows, streamed",
+        "content": {
+            m.split(";")[0]: {"schema": {"type": "string"}} for m, _, _ in FORMATS.values()
+        },
+    }
+}
 
 
 @router.get(
@@ -170,3 +183,45 @@ async def get_trace(trace_id: str, store: Store, reader: Reader) -> dict[str, An
     if found is None:
         raise ApiError(404, f"no trace {trace_id!r} in this project")
     return found
+
+
+def _streamed(
+    store: Store, pages: Iterator[tuple[str, dict[str, Param]]], fmt: ExportFormat, name: str
+) -> StreamingResponse:
+    media, _, store_format = FORMATS[fmt]
+    body = (
+        export.formatted_pages(store, pages, store_format)
+        if store_format
+        else arrow_chunks(export.arrow_pages(store, pages), fmt)
+    )
+    # A sync iterator: Starlette reads it in a worker thread, a page at a time.
+    return StreamingResponse(body, media_type=media, headers=disposition(name, fmt))
+
+
+@router.get(
+    "/export/events",
+    summary="Every call in range and filters, streamed as CSV, NDJSON, Parquet or Arrow",
+    response_class=StreamingResponse,
+    responses=_EXPORTED,
+)
+async def export_events(
+    s: Scoped,
+    store: Store,
+    fmt: Format = "csv",
+    columns: Annotated[
+        str | None, Query(description="comma-separated columns; default: all")
+    ] = None,
+) -> StreamingResponse:
+    chosen = await run_in_threadpool(export.chosen_columns, store, columns)
+    return _streamed(store, export.event_pages(store, s, chosen), fmt, f"events-{s.project}")
+
+
+@router.get(
+    "/export/rejected",
+    summary="Rejected events (dead letters) with their reasons, streamed",
+    response_class=StreamingResponse,
+    responses=_EXPORTED,
+)
+async def export_rejected(s: Scoped, store: Store, fmt: Format = "csv") -> StreamingResponse:
+    pages = await run_in_threadpool(lambda: list(export.rejected_pages(store, s)))
+    return _streamed(store, iter(pages), fmt, f"rejected-{s.project}")

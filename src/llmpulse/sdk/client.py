@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from llmpulse.events.redaction import Redactor
 from llmpulse.sdk.exporter import EVENT, SPAN, Exporter
-from llmpulse.sdk.redact import Redactor
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 log = logging.getLogger("llmpulse.sdk")

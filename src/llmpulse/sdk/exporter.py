@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from llmpulse.events.content import messages_text, prefix_hash
+from llmpulse.events.redaction import Redactor
 from llmpulse.sdk.context import new_span_id, new_trace_id
-from llmpulse.sdk.redact import Redactor
 
 if TYPE_CHECKING:
     import httpx

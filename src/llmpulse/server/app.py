@@ -23,6 +23,7 @@ from llmpulse.api.openapi import install_openapi
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import install_services
 from llmpulse.costs import routes as costs_routes
+from llmpulse.governance import routes as governance_routes
 from llmpulse.ingest import routes as ingest_routes
 from llmpulse.ingest.genai_metrics import GENAI
 from llmpulse.ingest.telemetry import PIPELINE
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     analytics_routes.router,
     monitor_routes.router,
     costs_routes.router,
+    governance_routes.router,
     scores_routes.router,
     playground_routes.router,
     dashboard.router,
@@ -125,6 +127,11 @@ def create_app(ctx: Platform) -> FastAPI:
         playground_routes.PLAYGROUND.bind(ctx.playground),
         alerts_routes.ALERTS.bind(ctx.alerts),
         costs_routes.RECOST.bind(ctx.recoster),
+        governance_routes.GOVERNANCE.bind(
+            governance_routes.Governance(
+                ctx.engine, ctx.settings.retention_days, ctx.ingest.redaction
+            )
+        ),
     )
     app.add_middleware(RequestTimer)
     install_error_handlers(app)

@@ -9,6 +9,8 @@ from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.costs.recost import Recoster
+from llmpulse.events.redaction import RedactionRegistry
+from llmpulse.governance import redaction, retention
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.workers import Preparers
@@ -22,7 +24,7 @@ from llmpulse.server.settings import Settings
 from llmpulse.server.tasks import Task, TaskRunner
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine
-from llmpulse.store.migrate import apply_retention, migrate
+from llmpulse.store.migrate import migrate
 
 
 @dataclass
@@ -47,14 +49,16 @@ def build_platform(settings: Settings) -> Platform:
         keys.ensure_project(grant.project)
     engine = open_engine(settings.store_url)
     migrate(engine)
-    apply_retention(engine, settings.retention_days)
+    retention.apply_saved(engine, settings.retention_days)
     workers = settings.ingest_workers
     if workers is None:
         workers = os.cpu_count() or 1
     prices = PriceRegistry()
     load_overrides(engine, prices)
     preparers = Preparers(overrides, settings.retention_days, workers)
-    ingest = IngestService(engine, spool, preparers, prices)
+    redactions = RedactionRegistry()
+    redaction.load_all(engine, redactions)
+    ingest = IngestService(engine, spool, preparers, prices, redactions)
     book = PriceBook(overrides)
     recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)

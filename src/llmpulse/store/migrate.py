@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from llmpulse.store import tables
 from llmpulse.store.engine import Engine
 
 _VERSION_TABLE = """
@@ -13,19 +12,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime DEFAULT now())
 ENGINE = MergeTree ORDER BY version
 """
-# Tables whose rows expire after the retention period, with their time column.
-_RETAINED = {
-    tables.EVENTS: "ts",
-    tables.REJECTED: "received_at",
-    tables.SPANS: "ts",
-    tables.ROLLUP_1H: "hour",
-    tables.DIMENSION_ROLLUP_1H: "hour",
-    tables.COST_ROLLUP_1H: "hour",
-    tables.ALERT_EVENTS: "ts",
-    tables.ALERT_DELIVERIES: "ts",
-    tables.SCORES: "ts",
-    tables.DUPLICATES: "hour",
-}
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -54,17 +40,3 @@ def migrate(engine: Engine) -> list[str]:
         )
         applied.append(f"{version:03d}_{name}")
     return applied
-
-
-def apply_retention(engine: Engine, days: int) -> None:
-    """Set each table's TTL to `days`, only when it differs (a change rewrites TTL info)."""
-    for table, column in _RETAINED.items():
-        ttl = f"toDateTime({column}) + toIntervalDay({days})"
-        current = engine.rows(
-            "SELECT create_table_query AS q FROM system.tables "
-            "WHERE database = currentDatabase() AND name = {t:String}",
-            {"t": table},
-        )
-        if current and f"toIntervalDay({days})" in current[0]["q"]:
-            continue
-        engine.execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")

@@ -1,5 +1,5 @@
 -- One row per LLM call. Project leads the sort key (every query filters on it), then time.
--- TTL is set at start-up from --retention-days (see migrate.apply_retention).
+-- TTL is set at start-up from --retention-days (see store/retention.py).
 CREATE TABLE IF NOT EXISTS llm_events
 (
     project LowCardinality(String),
