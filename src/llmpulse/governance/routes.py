@@ -66,9 +66,15 @@ async def erase_user(user_id: UserId, g: Governed, admin: Admin) -> dict[str, An
     return await run_in_threadpool(erasure.erase, g.engine, admin.project, user_id)
 
 
-@router.get("/settings/redaction", summary="The project's server-side redaction rules")
+@router.get(
+    "/settings/redaction",
+    summary="The project's server-side redaction rules, and redactions per rule in the "
+    "last 24 hours' calls",
+)
 async def get_redaction(g: Governed, reader: Reader) -> dict[str, Any]:
-    return redaction.described(g.redactions.get(reader.project))
+    policy = g.redactions.get(reader.project)
+    counted = await run_in_threadpool(redaction.counts, g.engine, reader.project, policy)
+    return {**redaction.described(policy), "redacted_last_24h": counted}
 
 
 @router.put(

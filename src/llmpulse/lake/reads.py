@@ -138,14 +138,14 @@ def gold_hours(
     inner = ", ".join(f"{expr} AS g_{name}" for name, expr in sums.items())
     outer = ", ".join(f"g_{name} AS {name}" for name in sums)
     return engine.arrow(
-        f"SELECT project, hour, model_id, provider, prompt_version, feature, {outer} FROM ("
-        "SELECT project, toDateTime64(toStartOfHour(ts), 3, 'UTC') AS hour, model_id, "
+        f"SELECT project, hour_start, model_id, provider, prompt_version, feature, {outer} FROM ("
+        "SELECT project, toDateTime64(toStartOfHour(ts), 3, 'UTC') AS hour_start, model_id, "
         f"provider, prompt_version, feature, {inner} "
         f"FROM {EVENTS} WHERE project = {{project:String}} "
         "AND toUnixTimestamp(toStartOfHour(ts)) * 1000 IN {hours:Array(Int64)} "
         f"AND inserted_at <= {_MS % 'until'} AND {kept} "
-        "GROUP BY project, hour, model_id, provider, prompt_version, feature) "
-        "ORDER BY hour, model_id, provider, prompt_version, feature",
+        "GROUP BY project, hour_start, model_id, provider, prompt_version, feature) "
+        "ORDER BY hour_start, model_id, provider, prompt_version, feature",
         {"project": project, "hours": hours_ms, "until": until_ms, **kept_params},
     )
 

@@ -63,7 +63,7 @@ SILVER_SCHEMA: Final = pa.schema(
 GOLD_SCHEMA: Final = pa.schema(
     [
         *_fields("project", _STR),
-        *_fields("hour", _TS),
+        *_fields("hour_start", _TS),  # not `hour`: the partition key has that name
         *_fields("model_id provider prompt_version feature", _STR),
         *_fields("requests errors unpriced", pa.uint64()),
         *_fields("tokens_in tokens_out tokens_cached tokens_reasoning", pa.uint64()),
@@ -89,7 +89,7 @@ BRONZE_SCHEMA: Final = pa.schema(
 
 SCHEMAS: Final = {SILVER: SILVER_SCHEMA, GOLD: GOLD_SCHEMA, BRONZE: BRONZE_SCHEMA}
 # The column each layer is partitioned by (date=, hour=).
-PARTITION_TIME: Final = {SILVER: "ts", GOLD: "hour", BRONZE: "received_at"}
+PARTITION_TIME: Final = {SILVER: "ts", GOLD: "hour_start", BRONZE: "received_at"}
 
 
 class SchemaMismatch(ValueError):

@@ -65,7 +65,9 @@ def build_platform(settings: Settings) -> Platform:
     alerts = Evaluator(engine, settings.base_url)
     background: list[Task] = [ingest.loader] if settings.no_alerts else [ingest.loader, alerts]
     if settings.lake:
-        background.append(LakeExport(engine, Destination(settings.lake), settings.lake_interval_s))
+        lake = Destination(settings.lake)
+        settle_ms = int(settings.lake_settle_s * 1000)
+        background.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
     tasks = TaskRunner(background)
     gate = Gate(keys, settings.no_auth)
     return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster)

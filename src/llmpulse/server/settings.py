@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         None, description="export to this Parquet lake (file://PATH or s3://bucket/prefix)"
     )
     lake_interval_s: float = Field(300, gt=0, description="seconds between lake exports")
+    lake_settle_s: float = Field(
+        30, ge=0, description="calls stored in the last seconds wait for the next lake run"
+    )
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
     )

@@ -11,6 +11,10 @@ ALTER TABLE rejected_events MATERIALIZE COLUMN inserted_at SETTINGS mutations_sy
 -- Where an accepted event came from (http, otlp), as the dead letters already say.
 ALTER TABLE llm_events ADD COLUMN IF NOT EXISTS source LowCardinality(String) AFTER received_at;
 
+-- Erasure deletes calls with lightweight DELETE: the experiment projection (009) is rebuilt
+-- for the parts it touches rather than refusing the delete.
+ALTER TABLE llm_events MODIFY SETTING lightweight_mutation_projection_mode = 'rebuild';
+
 -- Tombstones of erased users: lake exports and backfills leave their calls out, so an
 -- erased user never comes back from a copy. One row per erasure, with its receipt.
 CREATE TABLE IF NOT EXISTS erasures
