@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import ADMIN_KEY, OTHER_KEY, Server, free_port, new_project_key
 
 import llmpulse
+from conftest import ADMIN_KEY, OTHER_KEY, Server, free_port, new_project_key
 
 N = 3000
 ERASED = "erase-me"

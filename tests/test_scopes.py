@@ -47,6 +47,9 @@ NEEDS = {
     ("DELETE", "/v1/costs/budgets/{name}"): "admin",
     ("PUT", "/v1/costs/capacity/limits/{provider}"): "admin",
     ("DELETE", "/v1/costs/capacity/limits/{provider}"): "admin",
+    ("PUT", "/v1/projects/{project}/retention"): "admin",
+    ("DELETE", "/v1/users/{user_id}"): "admin",
+    ("PUT", "/v1/settings/redaction"): "admin",
 }
 PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground", "/drift",
          "/quality")  # fmt: skip
@@ -98,7 +101,8 @@ def call(http: httpx.Client, method: str, path: str, mark: dict[str, str]) -> ht
     filled = path.format(event_id=mark["event_id"], trace_id=mark["trace_id"],
                          rule_id="none", silence_id="none", channel_id="none",
                          slo_id="none", name=mark["experiment"], override_id="none",
-                         provider="none", job_id="none")  # fmt: skip
+                         provider="none", job_id="none", project="test",
+                         user_id="none")  # fmt: skip
     assert "{" not in filled, f"{path}: add its path parameter to call()"
     body: Any = None
     if method == "POST" and path == "/v1/events":

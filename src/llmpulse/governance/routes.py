@@ -27,14 +27,15 @@ class Governance:
 GOVERNANCE: Service[Governance] = Service("governance")
 Governed = Annotated[Governance, Depends(GOVERNANCE)]
 router = APIRouter(prefix="/v1", tags=["governance"],
-                   responses=error_responses(400, 401, 403, 422))  # fmt: skip
+                   responses=error_responses(400, 401, 403, 404, 422))  # fmt: skip
 ProjectName = Annotated[str, Path(description="the key's project")]
 UserId = Annotated[str, Path(min_length=1, max_length=512)]
 
 
 def _own(project: str, granted: str) -> None:
+    """A key sees its own project only: another's is not found (not even whether it exists)."""
     if project != granted:
-        raise ApiError(403, f"this key belongs to project {granted!r}, not {project!r}")
+        raise ApiError(404, f"no project {project!r} for this key (its project is {granted!r})")
 
 
 @router.get("/projects/{project}/retention", summary="How long the project's data is kept")
