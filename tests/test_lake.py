@@ -107,6 +107,31 @@ def test_exports_stream_every_call_in_each_format(lake: dict[str, Any]) -> None:
         dead = [json.loads(line) for line in got.text.splitlines()]
         assert len(dead) == 3 and all("model_id" in d["reason"] for d in dead)
 
+        # The query API's answers as files too: calls per model, and per hour.
+        got = http.get("/v1/metrics/summary",
+                       params={"from": "-7d", "group_by": "model_id", "format": "csv"})  # fmt: skip
+        per_model = {
+            r["model_id"]: int(r["requests"]) for r in csv.DictReader(io.StringIO(got.text))
+        }
+        models, counts = np.unique(expected["model_id"], return_counts=True)
+        assert per_model == dict(zip(models.tolist(), counts.tolist(), strict=True))
+        assert "latency_ms_p95" in got.text.splitlines()[0]
+        got = http.get("/v1/metrics/timeseries",
+                       params={"from": "-7d", "interval": "1h", "format": "parquet"})  # fmt: skip
+        assert pa.compute.sum(pq.read_table(pa.BufferReader(got.content))["requests"]).as_py() == N
+
+        scored = [{"event_id": f"c-{i}", "name": "helpful", "value": i % 2} for i in range(5)]
+        assert http.post("/v1/scores", json=scored).status_code in (200, 201, 202)
+        server.wait_loaded()
+        got = http.get("/v1/export/scores", params={"format": "ndjson", "from": "-1h"})
+        assert sorted(json.loads(line)["value"] for line in got.text.splitlines()) == [
+            0,
+            0,
+            0,
+            1,
+            1,
+        ]
+
         for params, field in (({"format": "xml"}, "format"), ({"columns": "nope"}, "columns")):
             got = http.get("/v1/export/events", params=params)
             assert got.status_code in (400, 422), got.text

@@ -4,10 +4,13 @@ from Arrow tables, each streamed one page at a time so memory stays bounded."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
+import orjson
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from starlette.responses import Response
 
 ExportFormat = Literal["csv", "ndjson", "parquet", "arrow"]
 # Media type, file extension, and the store's output format (None: written from Arrow).
@@ -16,6 +19,12 @@ FORMATS: Final[dict[str, tuple[str, str, str | None]]] = {
     "ndjson": ("application/x-ndjson", "ndjson", "JSONEachRow"),
     "parquet": ("application/vnd.apache.parquet", "parquet", None),
     "arrow": ("application/vnd.apache.arrow.stream", "arrows", None),
+}
+
+
+# The OpenAPI content of an answer given as a file.
+FILE_CONTENT: Final = {
+    m.split(";")[0]: {"schema": {"type": "string"}} for m, *_ in FORMATS.values()
 }
 
 
@@ -67,3 +76,31 @@ def arrow_chunks(tables: Iterable[pa.Table], fmt: ExportFormat) -> Iterator[byte
 
 def disposition(name: str, fmt: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}.{FORMATS[fmt][1]}"'}
+
+
+def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested answer row as one level: {"latency_ms": {"p50": 1}} -> {"latency_ms_p50": 1};
+    a group's key gives its dimensions columns of their own."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, dict):
+            out |= flat(value, "" if name == "key" else f"{prefix}{name}_")
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def table_file(rows: list[dict[str, Any]], fmt: ExportFormat, name: str) -> Response:
+    """Answer rows (flattened) as a file in `fmt`."""
+    flats = [flat(r) for r in rows]
+    columns = dict.fromkeys(name for r in flats for name in r)  # every row's, in order
+    table = pa.table({c: [r.get(c) for r in flats] for c in columns})
+    if fmt == "csv":
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink)
+        data = sink.getvalue().to_pybytes()
+    elif fmt == "ndjson":
+        data = b"".join(orjson.dumps(r) + b"\n" for r in table.to_pylist())
+    else:
+        data = b"".join(arrow_chunks([table], fmt))
+    return Response(data, media_type=FORMATS[fmt][0], headers=disposition(name, fmt))

@@ -11,18 +11,22 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from llmpulse.api.errors import error_responses
+from llmpulse.api.formats import FILE_CONTENT
 
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
 
 
-def answers(model: Any, *errors: int, status: int = 200) -> dict[str, Any]:
+def answers(model: Any, *errors: int, status: int = 200, tabular: bool = False) -> dict[str, Any]:
     """Route arguments documenting its answer `model` (a pydantic model, not checked at
     run time: answers are built as plain data) and the error statuses it can give besides
-    its router's."""
+    its router's. `tabular`: with `format=`, the answer's rows as a file too."""
+    answer: dict[str, Any] = {"model": model}
+    if tabular:
+        answer["content"] = FILE_CONTENT
     return {
         "response_model": None,
         "status_code": status,
-        "responses": {status: {"model": model}, **error_responses(*errors)},
+        "responses": {status: answer, **error_responses(*errors)},
     }
 
 

@@ -11,10 +11,14 @@ gold rewrites the hour whole and its manifest replaces the hour's previous file.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -33,6 +37,7 @@ from llmpulse.lake.manifest import (
 )
 from llmpulse.lake.schema import (
     BRONZE,
+    DICTIONARY,
     GOLD,
     LAYERS,
     PARTITION_TIME,
@@ -64,39 +69,44 @@ def partition_dir(layer: str, project: str, hour_ms: int) -> str:
 
 
 class _Run:
-    """The files of one run, numbered as they are written."""
+    """The files of one run, numbered as they are written. A table's hourly files are
+    encoded and written in parallel (pyarrow and the file writes release the GIL)."""
 
-    def __init__(self, dest: Destination, run: int) -> None:
-        self.dest, self.run = dest, run
+    def __init__(self, dest: Destination, run: int, pool: ThreadPoolExecutor) -> None:
+        self.dest, self.run, self._pool = dest, run, pool
         self.files: list[DataFile] = []
 
     def write(self, layer: str, project: str, table: pa.Table) -> None:
-        """Split `table` by the layer's hour and write a file per hour."""
+        """Write `table`, sorted by the layer's partition time, as a file per hour."""
         if table.num_rows == 0:
             return
         schema = SCHEMAS[layer].with_metadata(
             {"llmpulse.schema_version": str(SCHEMA_VERSION), "llmpulse.layer": layer}
         )
         table = table.cast(schema)
-        times = pc.cast(table[PARTITION_TIME[layer]], pa.int64())
-        hours = pc.multiply(pc.divide(times, _HOUR_MS), _HOUR_MS)
-        for hour in sorted(pc.unique(hours).to_pylist()):
-            part = table.filter(pc.equal(hours, hour))
-            self._write_file(layer, project, hour, part)
+        column = PARTITION_TIME[layer]
+        hours = pc.cast(table[column], pa.int64()).to_numpy() // _HOUR_MS
+        starts = [0, *(np.flatnonzero(np.diff(hours)) + 1).tolist(), table.num_rows]
+        jobs: list[Future[DataFile]] = []
+        for start, end in itertools.pairwise(starts):
+            path = (
+                f"{partition_dir(layer, project, int(hours[start]) * _HOUR_MS)}"
+                f"/part-{self.run:06d}-{len(self.files) + len(jobs):05d}.parquet"
+            )
+            part = table.slice(start, end - start)
+            jobs.append(self._pool.submit(self._write_file, layer, project, path, part))
+        self.files += [job.result() for job in jobs]
 
-    def _write_file(self, layer: str, project: str, hour_ms: int, part: pa.Table) -> None:
+    def _write_file(self, layer: str, project: str, path: str, part: pa.Table) -> DataFile:
         sink = pa.BufferOutputStream()
-        pq.write_table(part, sink, compression="zstd", row_group_size=ROW_GROUP)
+        pq.write_table(part, sink, compression="zstd", row_group_size=ROW_GROUP,
+                       use_dictionary=DICTIONARY[layer])  # fmt: skip
         data = sink.getvalue().to_pybytes()
-        path = f"{partition_dir(layer, project, hour_ms)}/part-{self.run:06d}-{len(self.files):05d}"
-        path += ".parquet"
         self.dest.write(path, data)
         lo, hi = pc.min_max(part[PARTITION_TIME[layer]]).values()
-        self.files.append(
-            DataFile(path, layer, project, part.num_rows, len(data),
-                     hashlib.sha256(data).hexdigest(), lo.as_py().isoformat(),
-                     hi.as_py().isoformat())
-        )  # fmt: skip
+        return DataFile(path, layer, project, part.num_rows, len(data),
+                        hashlib.sha256(data).hexdigest(), lo.as_py().isoformat(),
+                        hi.as_py().isoformat())  # fmt: skip
 
 
 def export(
@@ -135,7 +145,8 @@ def export(
         ts_to_ms,
     )
     tombstones = set(reads.erased(engine))
-    run = _Run(dest, previous.run + 1 if previous else 1)
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    run = _Run(dest, previous.run + 1 if previous else 1, pool)
     replaces: list[str] = []
     rows: dict[str, int] = {}
     if SILVER in chosen or GOLD in chosen:
@@ -157,6 +168,7 @@ def export(
             table = reads.bronze_day(engine, window, project, day, tombstones)
             run.write(BRONZE, project, table)
             rows[BRONZE] = rows.get(BRONZE, 0) + table.num_rows
+    pool.shutdown()
     if not run.files:
         return ExportResult(None, len(removed), rows)
     manifest = Manifest(

@@ -88,6 +88,19 @@ BRONZE_SCHEMA: Final = pa.schema(
 )
 
 SCHEMAS: Final = {SILVER: SILVER_SCHEMA, GOLD: GOLD_SCHEMA, BRONZE: BRONZE_SCHEMA}
+# Columns of few distinct values, dictionary-encoded; ids, text and numbers are not (their
+# dictionaries would be as large as the data, and slow to build).
+_PLAIN = frozenset(
+    (
+        *("ts", "received_at", "inserted_at", "hour_start", "event_id", "user_id"),
+        *("session_id", "request_id", "trace_id", "span_id", "parent_span_id"),
+        *("prompt_prefix_hash", "prompt", "completion", "payload", "reason"),
+    )
+)
+DICTIONARY: Final = {
+    layer: [f.name for f in schema if f.name not in _PLAIN and pa.types.is_string(f.type)]
+    for layer, schema in SCHEMAS.items()
+}
 # The column each layer is partitioned by (date=, hour=).
 PARTITION_TIME: Final = {SILVER: "ts", GOLD: "hour_start", BRONZE: "received_at"}
 

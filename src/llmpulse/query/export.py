@@ -11,10 +11,21 @@ import pyarrow as pa
 
 from llmpulse.query.filters import QueryError, Scope
 from llmpulse.store.engine import Engine, Param
-from llmpulse.store.tables import EVENTS, REJECTED
+from llmpulse.store.tables import EVENTS, REJECTED, SCORES
 
 PAGE_ROWS = 50_000
-REJECTED_COLUMNS = ("received_at", "source", "reason", "raw")
+# Tables exported a page at a time by offset (their rows are few): the columns, the
+# FROM clause, the time column scoped on, and the order.
+OFFSET_PAGED = {
+    "rejected": (
+        ("received_at", "source", "reason", "raw"), REJECTED, "received_at",
+        "received_at, reason, raw",
+    ),
+    "scores": (
+        ("score_id", "ts", "received_at", "event_id", "trace_id", "name", "data_type",
+         "value", "category", "source", "comment"), f"{SCORES} FINAL", "ts", "ts, score_id",
+    ),
+}  # fmt: skip
 
 
 def event_columns(engine: Engine) -> list[str]:
@@ -80,16 +91,19 @@ def event_pages(
         params = {**params, "after_ts": bound[0]["t"], "after_id": bound[0]["id"]}
 
 
-def rejected_pages(engine: Engine, scope: Scope) -> Iterator[tuple[str, dict[str, Param]]]:
-    """Dead letters (few: offsets are fine) in the order received."""
-    where, params = scope.where("received_at")
-    total = int(engine.rows(f"SELECT count() AS n FROM {REJECTED} WHERE {where}", params)[0]["n"])
-    for offset in range(0, max(total, 1), PAGE_ROWS):
-        yield (
-            f"SELECT {', '.join(REJECTED_COLUMNS)} FROM {REJECTED} WHERE {where} "
-            f"ORDER BY received_at, reason, raw LIMIT {PAGE_ROWS} OFFSET {offset}",
+def offset_pages(engine: Engine, scope: Scope, kind: str) -> list[tuple[str, dict[str, Param]]]:
+    """Dead letters or scores (few: offsets are fine), in order: a query per page."""
+    columns, source, time_column, order = OFFSET_PAGED[kind]
+    where, params = scope.where(time_column)
+    total = int(engine.rows(f"SELECT count() AS n FROM {source} WHERE {where}", params)[0]["n"])
+    return [
+        (
+            f"SELECT {', '.join(columns)} FROM {source} WHERE {where} "
+            f"ORDER BY {order} LIMIT {PAGE_ROWS} OFFSET {offset}",
             params,
         )
+        for offset in range(0, max(total, 1), PAGE_ROWS)
+    ]
 
 
 def formatted_pages(

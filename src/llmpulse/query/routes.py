@@ -6,12 +6,19 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.auth import Reader
 from llmpulse.api.errors import ApiError, FieldError, error_responses
-from llmpulse.api.formats import FORMATS, ExportFormat, arrow_chunks, disposition
+from llmpulse.api.formats import (
+    FILE_CONTENT,
+    FORMATS,
+    ExportFormat,
+    arrow_chunks,
+    disposition,
+    table_file,
+)
 from llmpulse.api.openapi import answers
 from llmpulse.api.pagination import decode_cursor, encode_cursor
 from llmpulse.query import answers as a
@@ -24,19 +31,18 @@ router = APIRouter(prefix="/v1", tags=["query"], responses=error_responses(400, 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Format = Annotated[ExportFormat, Query(alias="format", description=", ".join(FORMATS))]
 _EXPORTED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The rows, streamed",
-        "content": {
-            m.split(";")[0]: {"schema": {"type": "string"}} for m, _, _ in FORMATS.values()
-        },
-    }
+    200: {"description": "The rows, streamed", "content": FILE_CONTENT}
 }
+AsFile = Annotated[
+    ExportFormat | None,
+    Query(alias="format", description="the rows as a file: " + ", ".join(FORMATS)),
+]
 
 
 @router.get(
     "/metrics/summary",
     summary="Requests, errors, latency, TTFT, tokens, cost by group",
-    **answers(a.Summary),
+    **answers(a.Summary, tabular=True),
 )
 async def summary(
     s: Scoped,
@@ -45,7 +51,8 @@ async def summary(
     metric: Annotated[
         str | None, Query(description="also a score of the calls: score:NAME (its mean, shares)")
     ] = None,
-) -> dict[str, Any]:
+    fmt: AsFile = None,
+) -> dict[str, Any] | Response:
     dims = split_dimensions(group_by, "group_by")
     score = scores.score_metric(metric)
     answer = await run_in_threadpool(metrics.summary, store, s, dims)
@@ -53,13 +60,15 @@ async def summary(
         found = await run_in_threadpool(scores.by_group, store, s, score, dims)
         for group in answer["groups"]:
             group["score"] = found.get(tuple(group["key"][d] or "" for d in dims))
+    if fmt is not None:
+        return table_file(answer["groups"], fmt, f"summary-{s.project}")
     return answer
 
 
 @router.get(
     "/metrics/timeseries",
     summary="One metric over time, empty buckets included",
-    **answers(a.Timeseries),
+    **answers(a.Timeseries, tabular=True),
 )
 async def timeseries(
     s: Scoped,
@@ -67,9 +76,15 @@ async def timeseries(
     metric: Annotated[str, Query(description=", ".join(metrics.TIMESERIES_METRICS))] = "requests",
     interval: Annotated[str, Query(description=", ".join(metrics.INTERVALS))] = "5m",
     group_by: GroupBy = None,
-) -> dict[str, Any]:
+    fmt: AsFile = None,
+) -> dict[str, Any] | Response:
     dims = split_dimensions(group_by, "group_by")
-    return await run_in_threadpool(metrics.timeseries, store, s, metric, interval, dims)
+    answer = await run_in_threadpool(metrics.timeseries, store, s, metric, interval, dims)
+    if fmt is None:
+        return answer
+    rows = [{"key": series["key"], "t": p["t"], metric: p["value"]}
+            for series in answer["series"] for p in series["points"]]  # fmt: skip
+    return table_file(rows, fmt, f"timeseries-{metric}-{s.project}")
 
 
 @router.get(
@@ -223,5 +238,16 @@ async def export_events(
     responses=_EXPORTED,
 )
 async def export_rejected(s: Scoped, store: Store, fmt: Format = "csv") -> StreamingResponse:
-    pages = await run_in_threadpool(lambda: list(export.rejected_pages(store, s)))
+    pages = await run_in_threadpool(export.offset_pages, store, s, "rejected")
     return _streamed(store, iter(pages), fmt, f"rejected-{s.project}")
+
+
+@router.get(
+    "/export/scores",
+    summary="Scores (the newest of each score id) in range, streamed",
+    response_class=StreamingResponse,
+    responses=_EXPORTED,
+)
+async def export_scores(s: Scoped, store: Store, fmt: Format = "csv") -> StreamingResponse:
+    pages = await run_in_threadpool(export.offset_pages, store, s, "scores")
+    return _streamed(store, iter(pages), fmt, f"scores-{s.project}")
