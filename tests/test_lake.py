@@ -250,13 +250,33 @@ def test_lake_export_verify_and_backfill(lake: dict[str, Any], tmp_path: Path) -
     total = silver(dest).num_rows
     assert f"{total:,} calls loaded" in first.stdout
     assert "0 calls loaded" in lake_cli("backfill", str(dest), store=fresh).stdout
+
+    # Bronze as received, checked again; and replayed through the ingest path at new prices.
+    from_bronze = lake_cli("backfill", str(dest), "--layer", "bronze", store=tmp_path / "b")
+    assert f"{total:,} calls loaded" in from_bronze.stdout, from_bronze.stderr
+    price_file = tmp_path / "prices.yaml"
+    price_file.write_text(
+        "gpt-4o: {input: 1.0, output: 2.0}\ngpt-4o-mini: {input: 0.5, output: 1.0}\n"
+    )
+    replayed = lake_cli("backfill", str(dest), "--layer", "bronze", "--reprocess", "--prices",
+                        str(price_file), store=tmp_path / "r")  # fmt: skip
+    assert f"{total:,} calls loaded" in replayed.stdout, replayed.stderr
+    rates = {"gpt-4o": (1.0, 2.0), "gpt-4o-mini": (0.5, 1.0)}
+    every = kept + late
+    cost = sum(c["tokens_in"] * rates[c["model_id"]][0] + c["tokens_out"] * rates[c["model_id"]][1]
+               for c in every) / 1e6  # fmt: skip
+    query = "SELECT sum(cost_usd) AS c FROM llm_events WHERE project = 'test'"
+    script = ("import json; from llmpulse.store import open_engine; "
+              f"print(json.dumps(open_engine('chdb://{tmp_path / 'r'}').rows({query!r})[0]))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert abs(found["c"] - cost) < 1e-6 * max(cost, 1)
     copy = Server(tmp_path / "fresh").start()
     try:
         with copy.client(ADMIN_KEY) as http:
             got = http.get("/v1/export/events", params={"from": "-7d", "format": "parquet"})
         table = pq.read_table(pa.BufferReader(got.content))
         assert table.num_rows == len(kept) + 40
-        every = kept + late
         # Stored to the microsecond, as at ingest.
         assert np.allclose(np.sort(table["latency_ms"].to_numpy()),
                            np.sort([c["latency_ms"] for c in every]), atol=5e-4, rtol=0)  # fmt: skip

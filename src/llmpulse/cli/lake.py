@@ -6,17 +6,23 @@ no server holds it (a running server exports with `serve --lake DEST`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail, parse_duration
-from llmpulse.lake.backfill import backfill
+from llmpulse.costs.overrides import load_all as load_overrides
+from llmpulse.events.normalize import Batch, Normalizer
+from llmpulse.governance.retention import MAX_DAYS
+from llmpulse.lake.backfill import Reprocess, backfill
 from llmpulse.lake.destination import Destination, LakeError, S3Options
 from llmpulse.lake.export import export
-from llmpulse.lake.schema import LAYERS, SchemaMismatch
+from llmpulse.lake.schema import BRONZE, LAYERS, SchemaMismatch
 from llmpulse.lake.verify import verify
+from llmpulse.pricing.dated import PriceRegistry
+from llmpulse.pricing.prices import PriceBook, PriceFileError, load_price_file
 from llmpulse.query.filters import QueryError, parse_time
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine, StoreError
@@ -170,25 +176,58 @@ def backfill_command(
     src: Annotated[str, typer.Argument(help="The lake: file://PATH, a folder or s3://...")],
     start: Since = None,
     to: Until = None,
+    layer: Annotated[
+        str, typer.Option(help="silver (the calls as stored) or bronze (as received).")
+    ] = "silver",
+    reprocess: Annotated[
+        bool,
+        typer.Option(
+            help="Bronze through the ingest path again: validated, normalized and priced "
+            "at today's prices (the target store's overrides included).",
+        ),
+    ] = False,
+    prices: Annotated[
+        Path | None, typer.Option(help="A price file, as `serve --prices` takes.")
+    ] = None,
     store: StoreUrl = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     s3_endpoint: Endpoint = None,
     s3_access_key: AccessKey = None,
     s3_secret_key: SecretKey = None,
 ) -> None:
-    """Load the lake's silver calls into the store; calls it has are skipped, erased users
-    are never brought back."""
+    """Load the lake's calls into the store; calls it has are skipped, erased users are
+    never brought back."""
+    if reprocess and layer != BRONZE:
+        raise typer.BadParameter("--reprocess replays bronze: add --layer bronze",
+                                 param_hint="--reprocess")  # fmt: skip
     lake = _dest(src, s3_endpoint, s3_access_key, s3_secret_key)
     engine = _store(store, data_dir)
     try:
-        result = backfill(engine, lake, _ms(start, "--from"), _ms(to, "--to"))
-    except (LakeError, StoreError, SchemaMismatch) as exc:
+        replay = _ingest_path(engine, prices) if reprocess else None
+        result = backfill(engine, lake, _ms(start, "--from"), _ms(to, "--to"), layer, replay)
+    except (LakeError, StoreError, SchemaMismatch, PriceFileError) as exc:
         raise fail(str(exc)) from None
     finally:
         engine.close()
-    skipped = result.rows_read - result.rows_inserted - result.rows_erased
+    skipped = result.rows_read - result.rows_inserted - result.rows_erased - result.rows_invalid
     console.print(
         f"{result.rows_inserted:,} calls loaded from {result.files:,} files "
         f"({result.rows_read:,} read, {skipped:,} already stored, "
         f"{result.rows_erased:,} of erased users left out)"
     )
+    if result.rows_invalid:
+        console.print(f"[yellow]{result.rows_invalid:,} events refused:[/] "
+                      + "; ".join(result.reasons))  # fmt: skip
+
+
+def _ingest_path(engine: Engine, prices: Path | None) -> Reprocess:
+    """The ingest path's Normalizer with the price file and the store's project overrides;
+    no retention window (history is the point)."""
+    normalizer = Normalizer(PriceBook(load_price_file(prices) if prices else None), MAX_DAYS)
+    registry = PriceRegistry()
+    load_overrides(engine, registry)
+
+    def replay(events: list[dict[str, Any]], project: str, received_ms: int) -> Batch:
+        return normalizer.batch(events, project, received_ms, registry.get(project))
+
+    return replay
