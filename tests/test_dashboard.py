@@ -293,3 +293,24 @@ def test_unpriced_calls_are_never_shown_as_zero_cost(browser: Browser, site: Any
     for path in ("/", "/costs", "/users", "/models", "/requests"):
         page.goto(f"{server.url}{path}?range=1h")
         assert "$0.0000" not in page.locator("main").inner_text(), path
+
+
+def test_tables_download_as_csv(browser: Browser, site: Any) -> None:
+    """Each table's "Download CSV" gives its rows as shown; the requests page also links to
+    every call in range and filters, which equals the export API's count."""
+    server, start, end = site
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/requests?{custom_range(start, end)}&model_id=gpt-4o")
+    shown = page.locator("#requests-table tbody tr").count()
+    with page.expect_download() as download:
+        page.locator("button.download-csv").first.click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("time,model,provider,status") and len(lines) == shown + 1
+    assert all(",gpt-4o," in line for line in lines[1:])
+    href = page.locator("#export-csv").get_attribute("href")
+    assert href is not None
+    every = page.request.get(f"{server.url}{href}").text()
+    with server.client() as http:
+        summary = http.get("/v1/metrics/summary", params={
+            "from": start.isoformat(), "to": end.isoformat(), "model_id": "gpt-4o"}).json()  # fmt: skip
+    assert len(every.splitlines()) - 1 == summary["groups"][0]["requests"] > shown

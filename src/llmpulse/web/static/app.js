@@ -69,6 +69,33 @@
     });
   }
 
+  // Every table gets "Download CSV": its rows as shown (after sorting), as a file.
+  function csvCell(text) {
+    const value = text.replace(/\s+/g, " ").trim();
+    return /[",\n]/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
+  }
+
+  function downloadButtons() {
+    document.querySelectorAll(".table-wrap > table").forEach((table) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "download-csv";
+      button.textContent = "Download CSV";
+      button.addEventListener("click", () => {
+        const rows = Array.from(table.querySelectorAll("tr"))
+          .filter((tr) => !tr.querySelector("td[colspan]"))
+          .map((tr) => Array.from(tr.children).map((cell) => csvCell(cell.textContent)).join(","));
+        const blob = new Blob([rows.join("\n") + "\n"], { type: "text/csv" });
+        const link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = (table.id || "table") + ".csv";
+        link.click();
+        URL.revokeObjectURL(link.href);
+      });
+      table.parentElement.before(button);
+    });
+  }
+
   function field(name, value) {
     const row = document.createElement("tr");
     const k = document.createElement("th");
@@ -408,6 +435,7 @@
     playground();
     controls();
     sortableTables();
+    downloadButtons();
     requestRows();
     if (window.Plotly) drawCharts();
   });
