@@ -314,3 +314,25 @@ def test_tables_download_as_csv(browser: Browser, site: Any) -> None:
         summary = http.get("/v1/metrics/summary", params={
             "from": start.isoformat(), "to": end.isoformat(), "model_id": "gpt-4o"}).json()  # fmt: skip
     assert len(every.splitlines()) - 1 == summary["groups"][0]["requests"] > shown
+
+
+def test_project_page_shows_retention_redaction_and_erasures(browser: Browser, site: Any) -> None:
+    server, _, _ = site
+    with server.client() as http:
+        assert http.put("/v1/projects/test/retention", json={"raw": "45d"}).is_success
+        assert http.put("/v1/settings/redaction", json={"rules": {"email": True}}).is_success
+        call = {"model_id": "m", "latency_ms": 1, "prompt": "write to a@b.example.org or c@d.io"}
+        assert http.post("/v1/events", json=[call]).status_code == 202
+        receipt = http.delete("/v1/users/nobody-at-all").json()
+        server.wait_loaded()
+        erased = http.get("/v1/users/erasures").json()["erasures"]
+    assert erased[0]["id"] == receipt["id"]
+    page = logged_in(browser, server)
+    page.goto(f"{server.url}/project")
+    raw = page.locator("#retention-periods tr[data-kind=raw]").inner_text()
+    assert "45" in raw and "this project" in raw
+    assert "server default" in page.locator("#retention-periods tr[data-kind=rollups]").inner_text()
+    email = page.locator("#redaction-rules tr[data-rule=email] td").all_inner_texts()
+    assert email[1:] == ["on", "2"]  # two addresses in the one prompt
+    assert page.locator("#redaction-rules tr[data-rule=phone] td").all_inner_texts()[1] == "off"
+    assert receipt["id"] in page.locator("#erasures").inner_text()

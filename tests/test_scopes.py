@@ -49,10 +49,11 @@ NEEDS = {
     ("DELETE", "/v1/costs/capacity/limits/{provider}"): "admin",
     ("PUT", "/v1/projects/{project}/retention"): "admin",
     ("DELETE", "/v1/users/{user_id}"): "admin",
+    ("GET", "/v1/users/erasures"): "admin",
     ("PUT", "/v1/settings/redaction"): "admin",
 }
 PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground", "/drift",
-         "/quality")  # fmt: skip
+         "/quality", "/project")  # fmt: skip
 
 
 def required_scope(method: str, path: str) -> str:

@@ -60,3 +60,13 @@ def erase(engine: Engine, project: str, user_id: str) -> dict[str, Any]:
                                     "erased_at": erased_ms / 1000,
                                     "receipt": json.dumps(receipt)}])  # fmt: skip
     return receipt
+
+
+def recent(engine: Engine, project: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The project's erasure receipts, newest first."""
+    rows = engine.rows(
+        f"SELECT receipt FROM {ERASURES} WHERE project = {{p:String}} "
+        f"ORDER BY erased_at DESC LIMIT {int(limit)}",
+        {"p": project},
+    )
+    return [json.loads(r["receipt"]) for r in rows]

@@ -59,6 +59,11 @@ async def put_retention(
     return {"project": project, **retention.described(periods, g.default_retention_days)}
 
 
+@router.get("/users/erasures", summary="The project's erasure receipts, newest first")
+async def erasures(g: Governed, admin: Admin) -> dict[str, Any]:
+    return {"erasures": await run_in_threadpool(erasure.recent, g.engine, admin.project)}
+
+
 @router.delete(
     "/users/{user_id}",
     summary="Erase a user's calls, spans and scores from the store; returns a receipt",

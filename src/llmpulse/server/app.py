@@ -42,6 +42,7 @@ from llmpulse.web import costs as costs_page
 from llmpulse.web import dashboard, layout, login
 from llmpulse.web import monitoring as monitoring_pages
 from llmpulse.web import playground as playground_page
+from llmpulse.web import project as project_page
 
 # Every capability's routes: a new capability adds its line here.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     monitoring_pages.router,
     costs_page.router,
     playground_page.router,
+    project_page.router,
     login.router,
     layout.assets_router,
 )

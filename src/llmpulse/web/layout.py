@@ -46,6 +46,7 @@ NAV = (
     ("/alerts", "Alerts"),
     ("/slos", "SLOs"),
     ("/playground", "Playground"),
+    ("/project", "Project & data"),
 )
 _PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 _STATIC = resources.files("llmpulse.web") / "static"
