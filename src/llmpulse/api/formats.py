@@ -22,6 +22,8 @@ FORMATS: Final[dict[str, tuple[str, str, str | None]]] = {
 }
 
 
+# Media types of formats compressed or binary already: not worth gzipping again.
+BINARY_EXPORTS: Final = (FORMATS["parquet"][0], FORMATS["arrow"][0])
 # The OpenAPI content of an answer given as a file.
 FILE_CONTENT: Final = {
     m.split(";")[0]: {"schema": {"type": "string"}} for m, *_ in FORMATS.values()

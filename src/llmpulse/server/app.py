@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmpulse import __version__
@@ -19,6 +19,7 @@ from llmpulse.analytics import monitor_routes
 from llmpulse.analytics import routes as analytics_routes
 from llmpulse.api.auth import GATE, optional_grant
 from llmpulse.api.errors import install_error_handlers, internal_error
+from llmpulse.api.formats import BINARY_EXPORTS
 from llmpulse.api.openapi import install_openapi
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import install_services
@@ -145,7 +146,15 @@ def create_app(ctx: Platform) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(layout.LoginRequired, layout.login_redirect)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Level 1: a streamed export of millions of rows is gzipped at about 100 MB/s instead of
+    # 10 (level 9 made a 1M-row CSV take 32 s instead of 3), for answers a few % larger.
+    # Parquet and Arrow are compressed or binary already.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        compresslevel=1,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, *BINARY_EXPORTS),
+    )
 
     app.include_router(health_router(ctx))
     install_openapi(app)
