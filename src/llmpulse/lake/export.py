@@ -69,12 +69,21 @@ def partition_dir(layer: str, project: str, hour_ms: int) -> str:
 
 
 class _Run:
-    """The files of one run, numbered as they are written. A table's hourly files are
-    encoded and written in parallel (pyarrow and the file writes release the GIL)."""
+    """The files of one run, numbered as they are written. Files are encoded and written
+    in a thread pool (pyarrow and file writes release the GIL) while the store reads the
+    next table; at most two tables wait, which bounds the memory."""
 
     def __init__(self, dest: Destination, run: int, pool: ThreadPoolExecutor) -> None:
         self.dest, self.run, self._pool = dest, run, pool
         self.files: list[DataFile] = []
+        self._numbered = 0
+        self._waiting: list[list[Future[DataFile]]] = []
+
+    def finish(self) -> list[DataFile]:
+        """Every file, once written."""
+        while self._waiting:
+            self.files += [job.result() for job in self._waiting.pop(0)]
+        return self.files
 
     def write(self, layer: str, project: str, table: pa.Table) -> None:
         """Write `table`, sorted by the layer's partition time, as a file per hour."""
@@ -85,17 +94,21 @@ class _Run:
         )
         table = table.cast(schema)
         column = PARTITION_TIME[layer]
-        hours = pc.cast(table[column], pa.int64()).to_numpy() // _HOUR_MS
+        times = pc.cast(table[column], pa.int64()).combine_chunks()
+        hours = times.to_numpy() // _HOUR_MS
         starts = [0, *(np.flatnonzero(np.diff(hours)) + 1).tolist(), table.num_rows]
         jobs: list[Future[DataFile]] = []
         for start, end in itertools.pairwise(starts):
             path = (
                 f"{partition_dir(layer, project, int(hours[start]) * _HOUR_MS)}"
-                f"/part-{self.run:06d}-{len(self.files) + len(jobs):05d}.parquet"
+                f"/part-{self.run:06d}-{self._numbered:05d}.parquet"
             )
+            self._numbered += 1
             part = table.slice(start, end - start)
             jobs.append(self._pool.submit(self._write_file, layer, project, path, part))
-        self.files += [job.result() for job in jobs]
+        self._waiting.append(jobs)
+        while len(self._waiting) > 2:
+            self.files += [job.result() for job in self._waiting.pop(0)]
 
     def _write_file(self, layer: str, project: str, path: str, part: pa.Table) -> DataFile:
         sink = pa.BufferOutputStream()
@@ -124,14 +137,10 @@ def export(
     manifests = load_all(dest)
     mode = RANGE if ts_from_ms is not None or ts_to_ms is not None else INCREMENTAL
     if manifests and (mode == RANGE or manifests[-1].mode == RANGE):
+        held = "a one-off copy of a range" if manifests[-1].mode == RANGE else "an incremental lake"
         raise LakeError(
-            f"{dest.url} already holds "
-            + (
-                "a one-off copy of a range"
-                if manifests[-1].mode == RANGE
-                else "an incremental lake"
-            )
-            + ": export a range (--from/--to) into an empty destination of its own"
+            f"{dest.url} already holds {held}: "
+            "export a range (--from/--to) into an empty destination of its own"
         )
     removed = orphans(dest, manifests)
     for path in removed:
@@ -145,30 +154,10 @@ def export(
         ts_to_ms,
     )
     tombstones = set(reads.erased(engine))
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-    run = _Run(dest, previous.run + 1 if previous else 1, pool)
-    replaces: list[str] = []
-    rows: dict[str, int] = {}
-    if SILVER in chosen or GOLD in chosen:
-        live = live_files(manifests)
-        for project, day in reads.days_to_export(engine, window, "ts"):
-            if SILVER in chosen:
-                table = reads.silver_day(engine, window, project, day, tombstones)
-                run.write(SILVER, project, table)
-                rows[SILVER] = rows.get(SILVER, 0) + table.num_rows
-            if GOLD in chosen:
-                hours = reads.hours_in_day(engine, window, project, day)
-                table = reads.gold_hours(engine, window.until_ms, project, hours, tombstones)
-                run.write(GOLD, project, table)
-                rows[GOLD] = rows.get(GOLD, 0) + table.num_rows
-                dirs = {partition_dir(GOLD, project, h) + "/" for h in hours}
-                replaces += [p for p in live if p.rsplit("/", 1)[0] + "/" in dirs]
-    if BRONZE in chosen:
-        for project, day in reads.days_to_export(engine, window, "received_at"):
-            table = reads.bronze_day(engine, window, project, day, tombstones)
-            run.write(BRONZE, project, table)
-            rows[BRONZE] = rows.get(BRONZE, 0) + table.num_rows
-    pool.shutdown()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        run = _Run(dest, previous.run + 1 if previous else 1, pool)
+        rows, replaces = _write_layers(engine, window, chosen, run, manifests, tombstones)
+        run.finish()
     if not run.files:
         return ExportResult(None, len(removed), rows)
     manifest = Manifest(
@@ -190,6 +179,40 @@ def export(
     for path in replaces:
         dest.delete(path)
     return ExportResult(manifest, len(removed), rows)
+
+
+def _write_layers(
+    engine: Engine,
+    window: reads.Window,
+    chosen: list[str],
+    run: _Run,
+    manifests: list[Manifest],
+    tombstones: set[Tombstone],
+) -> tuple[dict[str, int], list[str]]:
+    """Each chosen layer's rows of the window, a project-day at a time: rows per layer,
+    and the gold files the run's gold files replace."""
+    replaces: list[str] = []
+    rows: dict[str, int] = dict.fromkeys(chosen, 0)
+    if SILVER in chosen or GOLD in chosen:
+        live = live_files(manifests)
+        for project, day in reads.days_to_export(engine, window, "ts"):
+            if SILVER in chosen:
+                table = reads.silver_day(engine, window, project, day, tombstones)
+                run.write(SILVER, project, table)
+                rows[SILVER] += table.num_rows
+            if GOLD in chosen:
+                hours = reads.hours_in_day(engine, window, project, day)
+                table = reads.gold_hours(engine, window.until_ms, project, hours, tombstones)
+                run.write(GOLD, project, table)
+                rows[GOLD] += table.num_rows
+                dirs = {partition_dir(GOLD, project, h) + "/" for h in hours}
+                replaces += [p for p in live if p.rsplit("/", 1)[0] + "/" in dirs]
+    if BRONZE in chosen:
+        for project, day in reads.days_to_export(engine, window, "received_at"):
+            table = reads.bronze_day(engine, window, project, day, tombstones)
+            run.write(BRONZE, project, table)
+            rows[BRONZE] += table.num_rows
+    return rows, replaces
 
 
 def known_tombstones(engine: Engine | None, manifests: list[Manifest]) -> set[Tombstone]:
