@@ -23,7 +23,7 @@ from llmpulse.events.normalize import Batch
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.lake.destination import Destination, LakeError
 from llmpulse.lake.export import known_tombstones
-from llmpulse.lake.files import drop_erased, read_checked
+from llmpulse.lake.files import drop_erased, read_ahead
 from llmpulse.lake.manifest import DataFile, Tombstone, live_files, load_all
 from llmpulse.lake.schema import BRONZE, PARTITION_TIME, SILVER, SILVER_SCHEMA
 from llmpulse.store.engine import Engine
@@ -59,6 +59,8 @@ def _in_range(entry: DataFile, from_ms: int | None, to_ms: int | None) -> bool:
 
 
 def _between(table: pa.Table, column: str, from_ms: int | None, to_ms: int | None) -> pa.Table:
+    if from_ms is None and to_ms is None:
+        return table
     times = pc.cast(table[column], pa.int64())
     keep = pc.and_(
         pc.greater_equal(times, from_ms if from_ms is not None else -(2**62)),
@@ -85,13 +87,15 @@ def backfill(
     if not manifests:
         raise LakeError(f"{src.url} holds no lake: no manifest under _manifests/")
     tombstones = known_tombstones(engine, manifests)
-    entries = [f for f in live_files(manifests).values() if f.layer == layer]
+    entries = sorted(
+        (f for f in live_files(manifests).values()
+         if f.layer == layer and _in_range(f, from_ms, to_ms)),
+        key=lambda f: f.path,
+    )  # fmt: skip
     result = BackfillResult()
     pending = _Pending(engine, result)
-    for entry in sorted(entries, key=lambda f: f.path):
-        if not _in_range(entry, from_ms, to_ms):
-            continue
-        table = _between(read_checked(src, entry), PARTITION_TIME[layer], from_ms, to_ms)
+    for read in read_ahead(src, entries):
+        table = _between(read, PARTITION_TIME[layer], from_ms, to_ms)
         result.files += 1
         result.rows_read += table.num_rows
         if layer == SILVER:
@@ -217,12 +221,19 @@ def _insert_new(engine: Engine, fill: Callable[[str], None]) -> int:
     )
     try:
         fill(staging)
-        new = (
-            f"SELECT {columns} FROM {staging} AS s WHERE (s.project, s.event_id) NOT IN "
-            f"(SELECT project, event_id FROM {EVENTS} "
-            f"WHERE (project, ts) IN (SELECT project, ts FROM {staging})) "
-            "LIMIT 1 BY s.project, s.event_id"
+        # Does the store hold calls in the staged range? Mostly not (a new store, new
+        # history): then the lookup of each staged call is skipped.
+        stored = engine.rows(
+            f"SELECT count() AS n FROM {EVENTS} WHERE (project, toDate(ts)) IN "
+            f"(SELECT DISTINCT project, toDate(ts) FROM {staging})"
+        )[0]["n"]
+        unseen = (
+            f"WHERE (s.project, s.event_id) NOT IN (SELECT project, event_id FROM {EVENTS} "
+            f"WHERE (project, ts) IN (SELECT project, ts FROM {staging}))"
+            if int(stored)
+            else ""
         )
+        new = f"SELECT {columns} FROM {staging} AS s {unseen} LIMIT 1 BY s.project, s.event_id"
         count = int(engine.rows(f"SELECT count() AS n FROM ({new})")[0]["n"])
         engine.execute(f"INSERT INTO {EVENTS} ({columns}) {new}")
         return count

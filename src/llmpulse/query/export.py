@@ -67,9 +67,10 @@ def event_pages(
             f"WHERE {where}{after} ORDER BY ts, event_id LIMIT 1 OFFSET {PAGE_ROWS - 1}",
             params,
         )
+        # Key bounds spelled out, not as tuples: `ts >= t` is what the primary index uses.
         upto = (
-            " AND (ts, event_id) <= (toDateTime64({upto_ts:String}, 3, 'UTC'), "
-            "toUUID({upto_id:String}))"
+            " AND ts <= toDateTime64({upto_ts:String}, 3, 'UTC') AND (ts < "
+            "toDateTime64({upto_ts:String}, 3, 'UTC') OR event_id <= toUUID({upto_id:String}))"
             if bound
             else ""
         )
@@ -85,8 +86,8 @@ def event_pages(
         if not bound:
             return
         after = (
-            " AND (ts, event_id) > (toDateTime64({after_ts:String}, 3, 'UTC'), "
-            "toUUID({after_id:String}))"
+            " AND ts >= toDateTime64({after_ts:String}, 3, 'UTC') AND (ts > "
+            "toDateTime64({after_ts:String}, 3, 'UTC') OR event_id > toUUID({after_id:String}))"
         )
         params = {**params, "after_ts": bound[0]["t"], "after_id": bound[0]["id"]}
 
