@@ -82,8 +82,9 @@ def test_redaction_leaves_no_secret_in_the_store(server: Server) -> None:
         stored = http.get("/v1/export/events", params={"format": "ndjson"}).text
         dead = http.get("/v1/export/rejected", params={"format": "ndjson"}).text
         counts = http.get("/v1/settings/redaction").json()["redacted_last_24h"]
+        quality = http.get("/v1/quality", params={"from": "-1h"}).json()["redactions"]
     assert stored.count("\n") == 4 and dead.count("\n") == 1
     for name, secret in SECRETS.items():
         assert secret not in stored and secret not in dead, name
         assert f"[REDACTED:{name}]" in stored and f"[REDACTED:{name}]" in dead, name
-        assert counts[name] == 8, (name, counts)  # prompt and completion of 4 calls
+        assert counts[name] == quality[name] == 8, (name, counts)  # prompt, completion x 4

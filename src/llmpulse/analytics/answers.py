@@ -281,3 +281,7 @@ class QualityReport(BaseModel):
     failed: list[str]
     checks: list[QualityCheck]
     models: list[QualityModel]
+    redactions: dict[str, int] = Field(
+        description="[REDACTED:rule] marks per rule in the range's prompts and completions "
+        "(server-side or SDK redaction)"
+    )

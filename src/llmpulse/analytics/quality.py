@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from llmpulse.query.aggregates import number
+from llmpulse.query.events import redactions
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.store.tables import DUPLICATES, EVENTS, REJECTED, ROLLUP_1H
@@ -301,6 +302,7 @@ def report(engine: Engine, scope: Scope, now: datetime, o: Options) -> dict[str,
         "failed": failed,
         "checks": checks,
         "models": by_model,
+        "redactions": redactions(engine, scope),
     }
 
 

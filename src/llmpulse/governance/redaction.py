@@ -9,9 +9,10 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmpulse.events.redaction import RULES, RedactionPolicy, RedactionRegistry
+from llmpulse.query.events import redactions
+from llmpulse.query.filters import Scope
 from llmpulse.store.documents import Documents
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import EVENTS
 
 KIND: Final = "redaction"
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -72,25 +73,10 @@ def described(policy: RedactionPolicy | None) -> dict[str, Any]:
     }
 
 
-def counts(engine: Engine, project: str, policy: RedactionPolicy | None) -> dict[str, int]:
+def counts(engine: Engine, project: str) -> dict[str, int]:
     """Redactions per rule in the project's calls of the last 24 hours, counted in the
     stored text itself (each leaves a `[REDACTED:rule]` mark)."""
-    policy = policy or RedactionPolicy()
-    names = [*policy.rules, *(n for n, _ in policy.custom)]
-    if not names:
-        return {}
-    sums = ", ".join(
-        f"sum(countSubstrings(prompt, {{m{i}:String}}) + countSubstrings(completion, "
-        f"{{m{i}:String}})) AS r{i}"
-        for i in range(len(names))
-    )
-    params: dict[str, Any] = {f"m{i}": f"[REDACTED:{n}]" for i, n in enumerate(names)}
-    row = engine.rows(
-        f"SELECT {sums} FROM {EVENTS} WHERE project = {{p:String}} "
-        "AND ts >= now64(3) - INTERVAL 1 DAY",
-        {**params, "p": project},
-    )[0]
-    return {n: int(row[f"r{i}"]) for i, n in enumerate(names)}
+    return redactions(engine, Scope.build(project, "-24h", None, {}))
 
 
 def _policy(body: dict[str, Any]) -> RedactionPolicy:

@@ -79,7 +79,7 @@ async def erase_user(user_id: UserId, g: Governed, admin: Admin) -> dict[str, An
 )
 async def get_redaction(g: Governed, reader: Reader) -> dict[str, Any]:
     policy = g.redactions.get(reader.project)
-    counted = await run_in_threadpool(redaction.counts, g.engine, reader.project, policy)
+    counted = await run_in_threadpool(redaction.counts, g.engine, reader.project)
     return {**redaction.described(policy), "redacted_last_24h": counted}
 
 

@@ -9,7 +9,6 @@ Rows go in through the events table, so its materialized views bring the rollups
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +26,7 @@ from llmpulse.lake.files import drop_erased, read_ahead
 from llmpulse.lake.manifest import DataFile, Tombstone, live_files, load_all
 from llmpulse.lake.schema import BRONZE, PARTITION_TIME, SILVER, SILVER_SCHEMA
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import EVENTS
+from llmpulse.store.writes import insert_unseen_events
 
 # Rows gathered before one insert: fewer, larger inserts (each is a few statements).
 _BATCH_ROWS = 500_000
@@ -200,42 +199,12 @@ class _Pending:
     def flush(self) -> None:
         if self._tables:
             table = pa.concat_tables(self._tables)
-            self._result.rows_inserted += _insert_new(
-                self._engine, lambda staging: self._engine.insert_arrow(staging, table)
+            self._result.rows_inserted += insert_unseen_events(
+                self._engine, _COLUMNS, lambda staging: self._engine.insert_arrow(staging, table)
             )
         if self._lines:
             data = b"\n".join(self._lines) + b"\n"
-            self._result.rows_inserted += _insert_new(
-                self._engine, lambda staging: self._engine.insert_json_rows(staging, data)
+            self._result.rows_inserted += insert_unseen_events(
+                self._engine, _COLUMNS, lambda staging: self._engine.insert_json_rows(staging, data)
             )
         self._tables, self._lines = [], []
-
-
-def _insert_new(engine: Engine, fill: Callable[[str], None]) -> int:
-    """Insert the rows `fill` puts in a staging table whose (project, event_id) the store
-    lacks, each once; returns how many. The check runs in the store over its own index."""
-    staging = f"lake_staging_{uuid.uuid4().hex}"
-    columns = ", ".join(_COLUMNS)
-    engine.execute(
-        f"CREATE TABLE {staging} ENGINE = Memory AS SELECT {columns} FROM {EVENTS} WHERE 0"
-    )
-    try:
-        fill(staging)
-        # Does the store hold calls in the staged range? Mostly not (a new store, new
-        # history): then the lookup of each staged call is skipped.
-        stored = engine.rows(
-            f"SELECT count() AS n FROM {EVENTS} WHERE (project, toDate(ts)) IN "
-            f"(SELECT DISTINCT project, toDate(ts) FROM {staging})"
-        )[0]["n"]
-        unseen = (
-            f"WHERE (s.project, s.event_id) NOT IN (SELECT project, event_id FROM {EVENTS} "
-            f"WHERE (project, ts) IN (SELECT project, ts FROM {staging}))"
-            if int(stored)
-            else ""
-        )
-        new = f"SELECT {columns} FROM {staging} AS s {unseen} LIMIT 1 BY s.project, s.event_id"
-        count = int(engine.rows(f"SELECT count() AS n FROM ({new})")[0]["n"])
-        engine.execute(f"INSERT INTO {EVENTS} ({columns}) {new}")
-        return count
-    finally:
-        engine.execute(f"DROP TABLE IF EXISTS {staging}")

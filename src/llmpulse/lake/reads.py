@@ -78,20 +78,18 @@ def not_erased(project: str, tombstones: set[Tombstone]) -> tuple[str, dict[str,
 
 
 def days_to_export(engine: Engine, window: Window, time_column: str) -> list[tuple[str, date]]:
-    """(project, day) of every call in the window, by `time_column`: a run reads one at a
-    time, so its memory is one project-day's rows."""
-    where, params = window.where()
-    rows = engine.rows(
-        f"SELECT DISTINCT project, toDate({time_column}) AS day FROM {EVENTS} WHERE {where} "
-        "ORDER BY project, day",
-        params,
-    )
-    rejected = engine.rows(
-        f"SELECT DISTINCT project, toDate(received_at) AS day FROM {REJECTED} "
-        f"WHERE {window.where('received_at')[0]} ORDER BY project, day",
-        window.where("received_at")[1],
-    ) if time_column == "received_at" else []  # fmt: skip
-    found = {(r["project"], date.fromisoformat(r["day"])) for r in rows + rejected}
+    """(project, day) of every row in the window by `time_column` (ts for silver and gold;
+    received_at for bronze, dead letters included): a run reads one at a time, so its
+    memory is one project-day's rows."""
+    where, params = window.where(time_column)
+    tables = (EVENTS, REJECTED) if time_column == "received_at" else (EVENTS,)
+    found: set[tuple[str, date]] = set()
+    for table in tables:
+        rows = engine.rows(
+            f"SELECT DISTINCT project, toDate({time_column}) AS day FROM {table} WHERE {where}",
+            params,
+        )
+        found |= {(r["project"], date.fromisoformat(r["day"])) for r in rows}
     return sorted(found)
 
 

@@ -266,3 +266,19 @@ def has_events(engine: Engine, project: str) -> bool:
         f"SELECT 1 AS found FROM {EVENTS} WHERE project = {{p:String}} LIMIT 1", {"p": project}
     )
     return bool(rows)
+
+
+# The mark redaction leaves in text, server-side or in the SDK: [REDACTED:rule].
+_MARK = r"\[REDACTED:([a-z0-9_]+)\]"
+
+
+def redactions(engine: Engine, scope: Scope) -> dict[str, int]:
+    """Redaction marks per rule in the scope's stored prompts and completions."""
+    where, params = scope.where()
+    rows = engine.rows(
+        "SELECT rule, count() AS n FROM (SELECT arrayJoin(arrayConcat("
+        "extractAll(prompt, {mark:String}), extractAll(completion, {mark:String}))) AS rule "
+        f"FROM {EVENTS} WHERE {where}) GROUP BY rule ORDER BY rule",
+        {**params, "mark": _MARK},
+    )
+    return {r["rule"]: int(r["n"]) for r in rows}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 
 from llmpulse.store.engine import Engine
+from llmpulse.store.tables import EVENTS
 
 # Ids per lookup query: keeps the statement (and a server's URL) a sane size.
 _LOOKUP_CHUNK = 20_000
@@ -46,6 +48,37 @@ def stored_event_ids(
         )
         found.update(r["id"] for r in rows)
     return found
+
+
+def insert_unseen_events(engine: Engine, names: Sequence[str], fill: Callable[[str], None]) -> int:
+    """Insert into the events table the rows `fill` puts in a staging table (of the events
+    table's `names` columns) whose (project, event_id) the store lacks, each once; returns
+    how many. The check runs in the store over its own index (backfills, replays)."""
+    staging = f"staging_{uuid.uuid4().hex}"
+    columns = ", ".join(names)
+    engine.execute(
+        f"CREATE TABLE {staging} ENGINE = Memory AS SELECT {columns} FROM {EVENTS} WHERE 0"
+    )
+    try:
+        fill(staging)
+        # Does the store hold calls in the staged range? Mostly not (a new store, new
+        # history): then the lookup of each staged call is skipped.
+        stored = engine.rows(
+            f"SELECT count() AS n FROM {EVENTS} WHERE (project, toDate(ts)) IN "
+            f"(SELECT DISTINCT project, toDate(ts) FROM {staging})"
+        )[0]["n"]
+        unseen = (
+            f"WHERE (s.project, s.event_id) NOT IN (SELECT project, event_id FROM {EVENTS} "
+            f"WHERE (project, ts) IN (SELECT project, ts FROM {staging}))"
+            if int(stored)
+            else ""
+        )
+        new = f"SELECT {columns} FROM {staging} AS s {unseen} LIMIT 1 BY s.project, s.event_id"
+        count = int(engine.rows(f"SELECT count() AS n FROM ({new})")[0]["n"])
+        engine.execute(f"INSERT INTO {EVENTS} ({columns}) {new}")
+        return count
+    finally:
+        engine.execute(f"DROP TABLE IF EXISTS {staging}")
 
 
 def detach_materialized_views(engine: Engine) -> None:

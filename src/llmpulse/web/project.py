@@ -32,6 +32,6 @@ def project_view(g: Governance, project: str, admin: bool) -> dict[str, Any]:
     return {
         "retention": retention.described(periods, g.default_retention_days),
         "redaction": redaction.described(policy),
-        "redacted": redaction.counts(g.engine, project, policy),
+        "redacted": redaction.counts(g.engine, project),
         "erasures": erasure.recent(g.engine, project) if admin else None,
     }
