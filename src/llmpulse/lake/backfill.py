@@ -199,8 +199,13 @@ class _Pending:
     def flush(self) -> None:
         if self._tables:
             table = pa.concat_tables(self._tables)
+            # Distinct event ids make distinct calls: then the store need not check.
+            unique = pc.count_distinct(table["event_id"]).as_py() == table.num_rows
             self._result.rows_inserted += insert_unseen_events(
-                self._engine, _COLUMNS, lambda staging: self._engine.insert_arrow(staging, table)
+                self._engine,
+                _COLUMNS,
+                lambda staging: self._engine.insert_arrow(staging, table),
+                table.num_rows if unique else None,
             )
         if self._lines:
             data = b"\n".join(self._lines) + b"\n"

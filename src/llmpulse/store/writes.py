@@ -50,10 +50,16 @@ def stored_event_ids(
     return found
 
 
-def insert_unseen_events(engine: Engine, names: Sequence[str], fill: Callable[[str], None]) -> int:
+def insert_unseen_events(
+    engine: Engine,
+    names: Sequence[str],
+    fill: Callable[[str], None],
+    distinct_rows: int | None = None,
+) -> int:
     """Insert into the events table the rows `fill` puts in a staging table (of the events
     table's `names` columns) whose (project, event_id) the store lacks, each once; returns
-    how many. The check runs in the store over its own index (backfills, replays)."""
+    how many. The check runs in the store over its own index (backfills, replays).
+    `distinct_rows`: the caller knows the staged rows are that many, none repeated."""
     staging = f"staging_{uuid.uuid4().hex}"
     columns = ", ".join(names)
     engine.execute(
@@ -73,8 +79,11 @@ def insert_unseen_events(engine: Engine, names: Sequence[str], fill: Callable[[s
             if int(stored)
             else ""
         )
-        new = f"SELECT {columns} FROM {staging} AS s {unseen} LIMIT 1 BY s.project, s.event_id"
-        count = int(engine.rows(f"SELECT count() AS n FROM ({new})")[0]["n"])
+        if unseen or distinct_rows is None:
+            new = f"SELECT {columns} FROM {staging} AS s {unseen} LIMIT 1 BY s.project, s.event_id"
+            count = int(engine.rows(f"SELECT count() AS n FROM ({new})")[0]["n"])
+        else:  # all new, each once: nothing to look up or count
+            new, count = f"SELECT {columns} FROM {staging}", distinct_rows
         # The views fed in parallel, and each rollup's block left for the background merges
         # to aggregate (queries aggregate anyway): a quarter faster.
         engine.execute(
