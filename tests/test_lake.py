@@ -317,6 +317,11 @@ def test_a_foreign_schema_and_an_unreachable_lake_are_refused(
                     store=tmp_path / "s")  # fmt: skip
     assert down.returncode == 1
     assert "s3://lake/llm" in down.stderr and "watermark was not advanced" in down.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    unwritable = lake_cli("export", str(blocked / "lake"), store=tmp_path / "s")
+    assert unwritable.returncode == 1
+    assert str(blocked / "lake") in unwritable.stderr.replace("\n", "")
 
 
 @pytest.fixture

@@ -28,8 +28,10 @@ from llmpulse.lake.schema import BRONZE, PARTITION_TIME, SILVER, SILVER_SCHEMA
 from llmpulse.store.engine import Engine
 from llmpulse.store.writes import insert_unseen_events
 
-# Rows gathered before one insert: fewer, larger inserts (each is a few statements).
-_BATCH_ROWS = 500_000
+# Rows gathered before one insert: fewer, larger inserts leave the store fewer parts to
+# merge meanwhile (10M calls: 63 s in batches of 500k, 53 s in batches of 2M, at a peak
+# of 4.3 GB resident against 2.8).
+_BATCH_ROWS = 2_000_000
 # The ingest path's validation, normalization and pricing of a project's v1 events
 # (Normalizer.batch with the project's prices), for bronze backfills with --reprocess.
 Reprocess = Callable[[list[dict[str, Any]], str, int], Batch]
