@@ -22,6 +22,14 @@ DataDir = Annotated[
     ),
 ]
 DEFAULT_DATA_DIR = Path("~/.llmpulse")
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="LLMPULSE_STORE",
+        help="chdb://PATH (default: DATA_DIR/store) or clickhouse://user:pass@host:8123/db.",
+    ),
+]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

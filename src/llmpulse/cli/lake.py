@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail, parse_duration
+from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, StoreUrl, console, fail, parse_duration
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.governance.retention import MAX_DAYS
@@ -31,14 +31,6 @@ from llmpulse.store.migrate import migrate
 lake_app = typer.Typer(
     help="A Parquet lake of the store's data: export, verify, backfill.", no_args_is_help=True
 )
-StoreUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="LLMPULSE_STORE",
-        help="chdb://PATH (default: DATA_DIR/store) or clickhouse://user:pass@host:8123/db.",
-    ),
-]
 Endpoint = Annotated[
     str | None,
     typer.Option(

@@ -16,7 +16,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, console, fail, parse_duration
+from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, StoreUrl, console, fail, parse_duration
 from llmpulse.lake.destination import LakeError
 from llmpulse.meta.keys import ALL_SCOPES, KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
@@ -29,14 +29,6 @@ from llmpulse.store.engine import StoreError
 
 Host = Annotated[str, typer.Option(envvar="LLMPULSE_HOST", help="Address to listen on.")]
 Port = Annotated[int, typer.Option(envvar="LLMPULSE_PORT", help="Port to listen on.")]
-StoreUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="LLMPULSE_STORE",
-        help="chdb://PATH (default: DATA_DIR/store) or clickhouse://user:pass@host:8123/db.",
-    ),
-]
 Prices = Annotated[
     Path | None,
     typer.Option(
