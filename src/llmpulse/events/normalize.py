@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -19,9 +19,8 @@ from llmpulse.events.schema import (
     EVENT_FIELDS,
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS,
-    error_message,
     event_validator,
-    field_path,
+    validation_problems,
 )
 from llmpulse.pricing.dated import ProjectPrices
 from llmpulse.pricing.prices import PriceBook, Tokens
@@ -67,12 +66,31 @@ def canonical_event_id(raw: str) -> str:
 
 
 _NONE: Mapping[int, str] = MappingProxyType({})
+# Checks one item; appends its row and key to the batch, or returns its problems.
+OneItem = Callable[[Any, Batch], list[tuple[str, str]]]
+
+
+def collect(items: list[Any], malformed: Mapping[int, str], one: OneItem) -> Batch:
+    """A batch of `items` checked by `one`; those listed in `malformed` (by index, with the
+    reason) are rejected as they are, and an item `one` fails on is rejected alone."""
+    out = Batch()
+    for index, item in enumerate(items):
+        try:
+            problems = [("", malformed[index])] if index in malformed else one(item, out)
+        except Exception as exc:  # one odd item must not fail its batch
+            problems = [("", f"could not be processed: {type(exc).__name__}: {exc}")]
+        if problems:
+            out.rejected_indexes.append(index)
+            out.rejections.extend(Rejection(index, f, e) for f, e in problems)
+    return out
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 
 
-def _ms(ts: datetime) -> int:
+def epoch_ms(ts: datetime) -> int:
     """Epoch milliseconds; a naive time is taken as UTC."""
     return (ts - (_EPOCH if ts.tzinfo is not None else _EPOCH_NAIVE)) // _MS
 
@@ -90,7 +108,7 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _metadata(
+def metadata_map(
     metadata: dict[str, Any] | None, extra: dict[str, Any]
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """The stored metadata (given values, then unknown top-level fields) and the problems
@@ -140,19 +158,9 @@ class Normalizer:
     ) -> Batch:
         """Validate `items`; those listed in `malformed` (by index, with the reason) are
         rejected as they are."""
-        out = Batch()
-        for index, item in enumerate(items):
-            try:
-                if index in malformed:
-                    problems = [("", malformed[index])]
-                else:
-                    problems = self._one(item, project, received_ms, prices, out)
-            except Exception as exc:  # one odd event must not fail its batch
-                problems = [("", f"could not be processed: {type(exc).__name__}: {exc}")]
-            if problems:
-                out.rejected_indexes.append(index)
-                out.rejections.extend(Rejection(index, f, e) for f, e in problems)
-        return out
+        return collect(
+            items, malformed, lambda item, out: self._one(item, project, received_ms, prices, out)
+        )
 
     def _one(
         self,
@@ -167,10 +175,7 @@ class Normalizer:
         try:
             event: dict[str, Any] = event_validator.validate_python(item)  # type: ignore[assignment]
         except ValidationError as exc:
-            return [
-                (field_path(e["loc"]), error_message(e["msg"]))
-                for e in exc.errors(include_url=False)
-            ]
+            return validation_problems(exc)
 
         # The validated dict becomes the row. Keys it lacks (and None values) take the
         # column's default in the store, so rows carry only what the event said.
@@ -187,7 +192,7 @@ class Normalizer:
         if error_type is not None and status == "ok":
             return [("status", "must be 'error' when error_type is set")]
         ts = get("ts")
-        ts_ms = received_ms if ts is None else _ms(ts)
+        ts_ms = received_ms if ts is None else epoch_ms(ts)
         ts_problem = self.ts_problem(ts_ms, received_ms)
         if ts_problem:
             return [("ts", ts_problem)]
@@ -230,7 +235,7 @@ class Normalizer:
                 log.exception("text descriptors failed for event %s", get("event_id"))
         metadata = get("metadata")
         if metadata or extra:
-            row["metadata"], problems = _metadata(metadata, {k: row.pop(k) for k in extra})
+            row["metadata"], problems = metadata_map(metadata, {k: row.pop(k) for k in extra})
             if problems:
                 return problems
         row["project"] = project

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from llmpulse.events.settings import ProjectSettings
+
 # Secrets first: a key may contain digit runs that look like a phone or card number.
 BUILTIN_PATTERNS: dict[str, str] = {
     "api_key": (
@@ -136,20 +138,8 @@ def _compiled(policy: RedactionPolicy) -> Redactor:
     return Redactor(policy.custom, builtins=policy.rules)
 
 
-class RedactionRegistry:
+class RedactionRegistry(ProjectSettings[RedactionPolicy]):
     """Every project's current policy (none: nothing redacted on the server)."""
 
-    def __init__(self) -> None:
-        self._policies: dict[str, RedactionPolicy] = {}
-
-    def get(self, project: str) -> RedactionPolicy | None:
-        return self._policies.get(project)
-
     def set(self, project: str, policy: RedactionPolicy | None) -> None:
-        # Replaced whole: readers on other threads see the old dict or the new one.
-        policies = dict(self._policies)
-        if policy is None or not (policy.rules or policy.custom):
-            policies.pop(project, None)
-        else:
-            policies[project] = policy
-        self._policies = policies
+        super().set(project, policy if policy and (policy.rules or policy.custom) else None)

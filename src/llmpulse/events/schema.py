@@ -3,7 +3,14 @@
 from datetime import datetime
 from typing import Annotated, Final, Literal, NotRequired, get_args
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from typing_extensions import TypedDict
 
 from llmpulse.events.taxonomy import ERROR_TYPES, OPERATIONS, STATUSES
@@ -134,3 +141,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 def error_message(msg: str) -> str:
     """A pydantic message without the 'Value error, ' our own validators get."""
     return msg.removeprefix("Value error, ")
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, reason) of each error pydantic found."""
+    return [(field_path(e["loc"]), error_message(e["msg"])) for e in exc.errors(include_url=False)]

@@ -8,6 +8,9 @@ from typing import Any
 from pydantic import BaseModel, Field, TypeAdapter
 
 from llmpulse.api.errors import ErrorBody
+from llmpulse.events.custom_metrics import MetricV1
+from llmpulse.events.logs import LogV1
+from llmpulse.events.posts import PostV1
 from llmpulse.events.schema import EventV1
 
 
@@ -37,6 +40,28 @@ class PartialSuccess(BaseModel):
     errorMessage: str
 
 
+class LogsPartialSuccess(BaseModel):
+    rejectedLogRecords: int
+    errorMessage: str
+
+
+class OtlpLogsAnswer(BaseModel):
+    """ExportLogsServiceResponse in OTLP/JSON (`{}` when every record was stored)."""
+
+    partialSuccess: LogsPartialSuccess | None = None
+
+
+class MetricsPartialSuccess(BaseModel):
+    rejectedDataPoints: int
+    errorMessage: str
+
+
+class OtlpMetricsAnswer(BaseModel):
+    """ExportMetricsServiceResponse in OTLP/JSON (`{}` when every point was stored)."""
+
+    partialSuccess: MetricsPartialSuccess | None = None
+
+
 class TraceAnswer(BaseModel):
     """ExportTraceServiceResponse in OTLP/JSON (`{}` when every span was stored); protobuf
     requests get it as protobuf."""
@@ -55,23 +80,33 @@ def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
-def _events_body() -> dict[str, Any]:
-    """The request body of POST /v1/events: one event, an array of them, or NDJSON."""
-    schema = TypeAdapter(EventV1).json_schema()
-    event = _inlined(schema, schema.pop("$defs", {}))
+def _records_body(record: Any, what: str, otlp: str | None = None) -> dict[str, Any]:
+    """A request body of one record, an array of them, or NDJSON (and OTLP/HTTP)."""
+    schema = TypeAdapter(record).json_schema()
+    one = _inlined(schema, schema.pop("$defs", {}))
+    many = {"type": "array", "items": one, "maxItems": 10_000}
+    json_schema: dict[str, Any] = {"oneOf": [one, many]}
+    content: dict[str, Any] = {}
+    if otlp:
+        json_schema["oneOf"].append({"type": "object", "description": f"an OTLP/JSON {otlp}"})
+        content["application/x-protobuf"] = {"schema": {"type": "string", "format": "binary"}}
+    content["application/json"] = {"schema": json_schema}
+    content["application/x-ndjson"] = {"schema": {"type": "string"}}
     return {
         "required": True,
-        "description": "v1 events (docs/event-schema.md); `Content-Encoding: gzip` optional",
-        "content": {
-            "application/json": {
-                "schema": {"oneOf": [event, {"type": "array", "items": event, "maxItems": 10_000}]}
-            },
-            "application/x-ndjson": {"schema": {"type": "string"}},
-        },
+        "description": f"{what}; `Content-Encoding: gzip` optional",
+        "content": content,
     }
 
 
-EVENTS_BODY = _events_body()
+EVENTS_BODY = _records_body(EventV1, "v1 events (docs/event-schema.md)")
+POSTS_BODY = _records_body(PostV1, "posts (docs/social.md), or X API v2 post objects")
+LOGS_BODY = _records_body(
+    LogV1, "v1 log records (docs/logs-and-metrics.md)", "ExportLogsServiceRequest"
+)
+METRICS_BODY = _records_body(
+    MetricV1, "v1 metric points (docs/logs-and-metrics.md)", "ExportMetricsServiceRequest"
+)
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 TRACES_BODY = {
     "required": True,

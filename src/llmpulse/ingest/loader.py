@@ -24,7 +24,7 @@ from llmpulse.ingest.load_journal import Insert, LoadJournal
 from llmpulse.ingest.spool import Cursor, Spool
 from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import DUPLICATES, EVENTS, REJECTED, SPANS
+from llmpulse.store.tables import DUPLICATES, EVENTS, LOGS, METRICS, POSTS, REJECTED, SPANS
 from llmpulse.store.writes import stored_event_ids
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,14 @@ RECEIVED_TS_WINDOW_MS = 24 * 3600 * 1000
 
 
 # The table each kind of spool record loads into; kinds with keys are deduplicated.
-_TABLES = {records.EVENTS: EVENTS, records.SPANS: SPANS, records.REJECTED: REJECTED}
+_TABLES = {
+    records.EVENTS: EVENTS,
+    records.SPANS: SPANS,
+    records.REJECTED: REJECTED,
+    records.POSTS: POSTS,
+    records.LOGS: LOGS,
+    records.METRICS: METRICS,
+}
 
 
 @dataclass

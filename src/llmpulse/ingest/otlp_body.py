@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from llmpulse.events.otlp import OtlpSpan
+from llmpulse.events.otlp_values import pb_attributes
 from llmpulse.ingest.body import BodyError
 
 
@@ -30,27 +32,6 @@ class DecodedSpans:
 # --- protobuf ---------------------------------------------------------------------------
 
 
-def _pb_value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [_pb_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return _pb_attributes(value.kvlist_value.values)
-    if kind == "bytes_value":
-        return value.bytes_value.hex()
-    return getattr(value, kind)
-
-
-def _pb_attributes(pairs: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    pair: KeyValue
-    for pair in pairs:
-        out[pair.key] = _pb_value(pair.value)
-    return out
-
-
 def decode_protobuf(body: bytes) -> DecodedSpans:
     try:
         request = ExportTraceServiceRequest.FromString(body)
@@ -58,7 +39,7 @@ def decode_protobuf(body: bytes) -> DecodedSpans:
         raise BodyError(400, "body", f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
     spans = []  # protobuf's types leave nothing to reject span by span
     for r, resource_spans in enumerate(request.resource_spans):
-        resource = _pb_attributes(resource_spans.resource.attributes)
+        resource = pb_attributes(resource_spans.resource.attributes)
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             for i, span in enumerate(scope_spans.spans):
                 spans.append(
@@ -71,10 +52,10 @@ def decode_protobuf(body: bytes) -> DecodedSpans:
                         span.end_time_unix_nano,
                         span.status.code,
                         span.status.message,
-                        _pb_attributes(span.attributes),
+                        pb_attributes(span.attributes),
                         resource,
                         [
-                            (e.name, e.time_unix_nano, _pb_attributes(e.attributes))
+                            (e.name, e.time_unix_nano, pb_attributes(e.attributes))
                             for e in span.events
                         ],
                         f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]",
@@ -251,4 +232,44 @@ def decode_json(body: bytes) -> DecodedSpans:
                     out.spans.append(_json_span(span, resource, f"{here}.spans[{i}]"))
                 except BodyError as exc:
                     out.rejections.append((exc.field, exc.message, span))
+    return out
+
+
+# --- logs and metrics -------------------------------------------------------------------
+
+_Message = TypeVar("_Message", bound=ProtoMessage)
+# Ids in OTLP/JSON are hex, where protobuf's JSON mapping expects base64.
+_HEX_IDS = ("traceId", "spanId", "trace_id", "span_id")
+
+
+def otlp_protobuf(data: bytes, message: type[_Message]) -> _Message:
+    """An OTLP/HTTP export request of `message`'s type, from protobuf."""
+    try:
+        return message.FromString(data)
+    except (DecodeError, ValueError) as exc:
+        raise BodyError(400, "body", f"not an OTLP {message.DESCRIPTOR.name}: {exc}") from exc
+
+
+def otlp_json(parsed: dict[str, Any], message: type[_Message]) -> _Message:
+    """An OTLP/HTTP export request of `message`'s type, from its OTLP/JSON object."""
+    try:
+        return json_format.ParseDict(_base64_ids(parsed), message(), ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        name = message.DESCRIPTOR.name
+        raise BodyError(400, "body", f"not an OTLP/JSON {name}: {exc}") from exc
+
+
+def _base64_ids(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_base64_ids(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _HEX_IDS and isinstance(value, str):
+            try:
+                value = base64.b64encode(bytes.fromhex(value)).decode()
+            except ValueError:
+                raise BodyError(400, key, f"must be a hex string, got {_short(value)}") from None
+        out[key] = _base64_ids(value)
     return out

@@ -7,12 +7,14 @@ is where ingest spends its CPU, and one process's GIL would cap it at one core.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmpulse.events.jsontext import json_text
 from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.events.otlp import map_spans
+from llmpulse.events.posts import SocialPolicy
 from llmpulse.events.redaction import RedactionPolicy
 from llmpulse.events.schema import EVENT_FIELDS
 from llmpulse.ingest import records
@@ -36,6 +38,7 @@ class Prepared:
     accepted: int = 0
     rejected_fields: Counter[str] = field(default_factory=Counter)
     error: tuple[int, str, str] | None = None  # a BodyError's (status, field, message)
+    new_metric_types: dict[str, str] = field(default_factory=dict)  # metrics: names first seen
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -50,10 +53,14 @@ class IngestRequest:
     content_type: str | None
     content_encoding: str | None
     project: str
-    source: str  # "http" for /v1/events, "otlp" for /v1/traces
+    source: str  # where it came from, kept with dead letters: "http", "otlp", "amqp"
     received_ms: int
     prices: ProjectPrices | None = None  # the project's dated price overrides
     redaction: RedactionPolicy | None = None  # the project's server-side redaction
+    # What the body holds: "events", "traces" (OTLP), "posts", "logs", "metrics" (v1 or OTLP).
+    kind: str = "events"
+    social: SocialPolicy | None = None  # posts: the project's enrichment settings
+    metric_types: Mapping[str, str] | None = None  # metrics: the project's types by name
 
 
 # What redaction reads in each kind of row: text columns, then maps of text values.
@@ -62,59 +69,65 @@ _REDACTED_SPAN = (("input", "output", "error_message", "name"), ("attributes",))
 
 
 def prepare(normalizer: Normalizer, request: IngestRequest) -> Prepared:
-    if request.source == "otlp":
+    if request.kind == "traces":
         return prepare_otlp(normalizer, request)
-    project, source, received_ms = request.project, request.source, request.received_ms
+    project, received_ms = request.project, request.received_ms
     try:
         body = parse_events(
             decompress(request.body, request.content_encoding), request.content_type
         )
     except BodyError as exc:
-        out = _unreadable(exc)
-        if exc.status == 400 and exc.field == "body":
-            # Unreadable JSON is kept as one dead letter: nothing is silently dropped.
-            raw = request.body.decode("utf-8", "replace")
-            row = rejected_row(project, source, received_ms, exc.message, raw, request.redaction)
-            out.payloads.append(records.encode(records.REJECTED, [], [row]))
-        return out
+        return unreadable(request, exc, keep=True)
     items = body.items
     batch = normalizer.batch(items, project, received_ms, request.prices, body.malformed)
     if request.redaction:
         for row in batch.rows:
             request.redaction.event(row, *_REDACTED_EVENT)
-    errors = [r.as_dict() for r in batch.rejections]
-    answer: dict[str, Any] = {
-        "accepted": len(batch.rows),
-        "rejected": len(batch.rejected_indexes),
-        "errors": errors,
-    }
-    if not batch.rows:  # an error answer like any other, with each event's problems
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        answer["error"] = f"no event could be stored: event {first['index']}: " + (
-            f"{first['field']}: {first['error']}{more}" if first["field"] else first["error"] + more
-        )
-        answer["detail"] = [{"field": e["field"], "error": e["error"]} for e in errors[:100]]
     out = Prepared(
         202 if batch.rows else 400,
-        answer,
+        v1_answer(batch, "event"),
         accepted=len(batch.rows),
         rejected_fields=Counter(metric_reason(r.field) for r in batch.rejections),
     )
     if batch.rows:
         out.payloads.append(_events_payload(project, request.source, batch))
     if batch.rejections:
-        reasons: dict[int, list[str]] = {}
-        for r in batch.rejections:
-            reasons.setdefault(r.index, []).append(f"{r.field or 'event'}: {r.error}")
-        rows = [
-            rejected_row(
-                project, source, received_ms, "; ".join(reasons[i]), items[i], request.redaction
-            )
-            for i in batch.rejected_indexes
-        ]
-        out.payloads.append(records.encode(records.REJECTED, [], rows))
+        out.payloads.append(dead_letters(request, batch, items, "event"))
     return out
+
+
+def v1_answer(batch: Batch, noun: str) -> dict[str, Any]:
+    """How many items were stored, and each rejected one's problems; with no item stored,
+    an error answer like any other."""
+    errors = [r.as_dict() for r in batch.rejections]
+    answer: dict[str, Any] = {
+        "accepted": len(batch.rows),
+        "rejected": len(batch.rejected_indexes),
+        "errors": errors,
+    }
+    if not batch.rows:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        answer["error"] = f"no {noun} could be stored: {noun} {first['index']}: " + (
+            f"{first['field']}: {first['error']}{more}" if first["field"] else first["error"] + more
+        )
+        answer["detail"] = [{"field": e["field"], "error": e["error"]} for e in errors[:100]]
+    return answer
+
+
+def dead_letters(request: IngestRequest, batch: Batch, raw: list[Any], noun: str) -> bytes:
+    """A dead-letter row per rejected item (`raw[i]` as received), with all its reasons."""
+    reasons: dict[int, list[str]] = {}
+    for r in batch.rejections:
+        reasons.setdefault(r.index, []).append(f"{r.field or noun}: {r.error}")
+    rows = [
+        rejected_row(
+            request.project, request.source, request.received_ms, "; ".join(reasons[i]), raw[i],
+            request.redaction,
+        )
+        for i in batch.rejected_indexes
+    ]  # fmt: skip
+    return records.encode(records.REJECTED, [], rows)
 
 
 def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
@@ -128,7 +141,7 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
         else:
             decoded = decode_json(data)
     except BodyError as exc:
-        return _unreadable(exc)
+        return unreadable(request, exc, keep=False)
     mapped = map_spans(decoded.spans)
     # (field at fault, with the span's place in the request; reason; the span as received)
     problems: list[tuple[str, str, Any]] = [*decoded.rejections, *mapped.rejections]
@@ -182,10 +195,16 @@ def prepare_otlp(normalizer: Normalizer, request: IngestRequest) -> Prepared:
     return out
 
 
-def _unreadable(exc: BodyError) -> Prepared:
-    """The answer to a body that cannot be read at all."""
+def unreadable(request: IngestRequest, exc: BodyError, keep: bool) -> Prepared:
+    """The answer to a body that cannot be read at all. With `keep`, unreadable JSON is
+    kept as one dead letter: nothing is silently dropped."""
     out = Prepared(exc.status, {}, error=(exc.status, exc.field, exc.message))
     out.rejected_fields["body"] = 1
+    if keep and exc.status == 400 and exc.field == "body":
+        raw = request.body.decode("utf-8", "replace")
+        row = rejected_row(request.project, request.source, request.received_ms, exc.message,
+                           raw, request.redaction)  # fmt: skip
+        out.payloads.append(records.encode(records.REJECTED, [], [row]))
     return out
 
 

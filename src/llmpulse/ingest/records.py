@@ -6,7 +6,9 @@ A record is one kind byte, a JSON header line, then NDJSON rows ready for the ta
   for Prometheus (genai_metrics.Call), without parsing the rows; records written before
   calls were kept have the list of keys alone as their header;
 - `S` trace spans (not LLM calls): header and rows as for events, rows for `trace_spans`;
-- `R` rejected events: header = [], rows for `rejected_events`.
+- `R` rejected events: header = [], rows for `rejected_events`;
+- `P` social posts, `L` application logs, `M` custom metric points: header and rows as
+  for spans, rows for `social_posts`, `app_logs`, `custom_metrics`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from llmpulse.ingest.genai_metrics import Call
 EVENTS = b"E"
 REJECTED = b"R"
 SPANS = b"S"
+POSTS = b"P"
+LOGS = b"L"
+METRICS = b"M"
 EventKey = tuple[str, str, int, bool]
 
 

@@ -1,10 +1,19 @@
-"""HTTP ingest: POST /v1/events (v1 events) and POST /v1/traces (OTLP/HTTP)."""
+"""HTTP ingest: POST /v1/events (v1 events), /v1/traces (OTLP/HTTP), /v1/social/posts,
+/v1/logs and /v1/metrics (v1 records, or OTLP/HTTP logs and metrics)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
@@ -15,10 +24,16 @@ from llmpulse.api.errors import error_responses
 from llmpulse.api.responses import JsonResponse
 from llmpulse.api.services import Service
 from llmpulse.ingest.answers import (
+    BINARY,
     EVENTS_BODY,
+    LOGS_BODY,
+    METRICS_BODY,
+    POSTS_BODY,
     TRACES_BODY,
     Accepted,
     NoneAccepted,
+    OtlpLogsAnswer,
+    OtlpMetricsAnswer,
     TraceAnswer,
 )
 from llmpulse.ingest.body import (
@@ -97,8 +112,9 @@ async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Res
         )
     body = await read_body(request)
     result = await ingest.ingest(
-        body, content_type, request.headers.get("content-encoding"), sender.project, source="otlp"
-    )
+        body, content_type, request.headers.get("content-encoding"), sender.project, "otlp",
+        "traces",
+    )  # fmt: skip
     if result.status != 200 or not protobuf:
         return JsonResponse(result.answer, result.status)
     partial = result.answer.get("partialSuccess")
@@ -109,4 +125,105 @@ async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Res
         if partial
         else None
     )
+    return Response(answer.SerializeToString(), 200, media_type="application/x-protobuf")
+
+
+@router.post(
+    "/v1/social/posts",
+    status_code=202,
+    summary="Send social posts: our flat shape or X API v2 output, as a JSON object, array "
+    "or NDJSON (optionally gzip)",
+    response_model=None,
+    responses={
+        202: {"model": Accepted, "description": "Every valid post is durable; `errors` lists "
+              "the others (their index counts posts: an X `data` list opens into its posts)"},
+        400: {"model": NoneAccepted, "description": "No post could be stored"},
+        **error_responses(401, 403, 413, 415, 503, 507),
+    },
+    openapi_extra={"requestBody": POSTS_BODY},
+)  # fmt: skip
+async def post_posts(request: Request, sender: Sender, ingest: Pipeline) -> JsonResponse:
+    """202 once every valid post is on disk, enriched (sentiment, entities, engagement);
+    invalid ones are listed in `errors` and kept in the dead-letter table."""
+    check_content_type(request.headers.get("content-type"))
+    return await _signal(request, sender, ingest, "posts")
+
+
+@router.post(
+    "/v1/logs",
+    summary="Send application logs: v1 records (JSON object, array or NDJSON) or an OTLP/HTTP "
+    "logs export (protobuf or JSON)",
+    response_model=None,
+    responses={
+        200: {
+            "model": OtlpLogsAnswer,
+            "description": "OTLP: every valid record is durable; partialSuccess counts the others",
+            "content": {"application/x-protobuf": BINARY},
+        },
+        202: {"model": Accepted, "description": "v1: every valid record is durable"},
+        400: {"model": NoneAccepted, "description": "No record could be stored"},
+        **error_responses(401, 403, 413, 415, 503, 507),
+    },
+    openapi_extra={"requestBody": LOGS_BODY},
+)
+async def post_logs(request: Request, sender: Sender, ingest: Pipeline) -> Response:
+    """v1 records answer 202 (like /v1/events); OTLP exports answer 200 with an
+    ExportLogsServiceResponse in the request's encoding."""
+    return await _signal(request, sender, ingest, "logs")
+
+
+@router.post(
+    "/v1/metrics",
+    summary="Send custom metrics (gauges, counters, histograms with tags): v1 points or an "
+    "OTLP/HTTP metrics export (protobuf or JSON)",
+    response_model=None,
+    responses={
+        200: {
+            "model": OtlpMetricsAnswer,
+            "description": "OTLP: every valid point is durable; partialSuccess counts the others",
+            "content": {"application/x-protobuf": BINARY},
+        },
+        202: {"model": Accepted, "description": "v1: every valid point is durable"},
+        400: {"model": NoneAccepted, "description": "No point could be stored"},
+        **error_responses(401, 403, 413, 415, 503, 507),
+    },
+    openapi_extra={"requestBody": METRICS_BODY},
+)
+async def post_metrics(request: Request, sender: Sender, ingest: Pipeline) -> Response:
+    """v1 points answer 202; OTLP exports 200 with an ExportMetricsServiceResponse. A
+    point whose type differs from its name's is rejected."""
+    return await _signal(request, sender, ingest, "metrics")
+
+
+async def _signal(request: Request, sender: Grant, ingest: IngestService, kind: str) -> Response:
+    content_type = request.headers.get("content-type")
+    protobuf = media_type(content_type) in PROTOBUF_TYPES
+    if not protobuf:
+        check_content_type(content_type)
+    body = await read_body(request)
+    result = await ingest.ingest(
+        body, content_type, request.headers.get("content-encoding"), sender.project, kind=kind
+    )
+    if result.status != 200 or not protobuf:
+        return JsonResponse(result.answer, result.status)
+    partial = result.answer.get("partialSuccess")
+    answer: ExportLogsServiceResponse | ExportMetricsServiceResponse
+    if kind == "logs":
+        answer = ExportLogsServiceResponse(
+            partial_success=ExportLogsPartialSuccess(
+                rejected_log_records=partial["rejectedLogRecords"],
+                error_message=partial["errorMessage"],
+            )
+            if partial
+            else None
+        )
+    else:
+        answer = ExportMetricsServiceResponse(
+            partial_success=ExportMetricsPartialSuccess(
+                rejected_data_points=partial["rejectedDataPoints"],
+                error_message=partial["errorMessage"],
+            )
+            if partial
+            else None
+        )
     return Response(answer.SerializeToString(), 200, media_type="application/x-protobuf")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 
+from starlette.concurrency import run_in_threadpool
+
 from llmpulse.api.errors import ApiError
+from llmpulse.events.posts import SocialPolicy
 from llmpulse.events.redaction import RedactionRegistry
+from llmpulse.events.settings import ProjectSettings
 from llmpulse.ingest.commits import GroupCommit
 from llmpulse.ingest.loader import Loader
 from llmpulse.ingest.prepare import IngestRequest, Prepared
@@ -14,6 +18,26 @@ from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.ingest.workers import Preparers
 from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.store.engine import Engine
+from llmpulse.store.writes import stored_metric_types
+
+
+class MetricTypes:
+    """Each project's custom metric types by name: read from the store once, then kept
+    current from the points accepted since (spooled points count before they load)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known: dict[str, dict[str, str]] = {}
+
+    async def of(self, project: str) -> dict[str, str]:
+        if project not in self._known:
+            stored = await run_in_threadpool(stored_metric_types, self._engine, project)
+            self._known.setdefault(project, stored)
+        return self._known[project]
+
+    def add(self, project: str, types: dict[str, str]) -> None:
+        if types:
+            self._known.setdefault(project, {}).update(types)
 
 
 class IngestService:
@@ -24,10 +48,13 @@ class IngestService:
         preparers: Preparers,
         prices: PriceRegistry,
         redaction: RedactionRegistry | None = None,
+        social: ProjectSettings[SocialPolicy] | None = None,
     ) -> None:
         self.spool = spool
         self.prices = prices
         self.redaction = redaction or RedactionRegistry()
+        self.social = social or ProjectSettings[SocialPolicy]()
+        self.metric_types = MetricTypes(engine)
         self.loader = Loader(self.spool, engine)
         self._preparers = preparers
         self._commits = GroupCommit(spool)
@@ -46,19 +73,25 @@ class IngestService:
         content_encoding: str | None,
         project: str,
         source: str = "http",
+        kind: str = "events",
     ) -> Prepared:
-        """Validate and spool one request; the answer is sent only after the fsync.
+        """Validate and spool one request of `kind` (events, traces, posts, logs, metrics);
+        the answer is sent only after the fsync.
 
         Raises BodyError when the body as a whole cannot be read (after keeping it as a
         dead letter when it was unreadable JSON).
         """
         received_ms = time.time_ns() // 1_000_000
         prices = self.prices.get(project)
+        types = await self.metric_types.of(project) if kind == "metrics" else None
         request = IngestRequest(
             body, content_type, content_encoding, project, source, received_ms, prices,
-            self.redaction.get(project),
+            self.redaction.get(project), kind, self.social.get(project), types,
         )  # fmt: skip
         prepared = await self._preparers.run(request)
+        # Before the next request is prepared (no await in between): a name's first type
+        # holds for the requests after it.
+        self.metric_types.add(project, prepared.new_metric_types)
         if prepared.payloads:
             try:
                 # The write is a few microseconds into the page cache: done right here; the

@@ -17,7 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.events.normalize import Normalizer
-from llmpulse.ingest.prepare import IngestRequest, Prepared, prepare
+from llmpulse.ingest.prepare import IngestRequest, Prepared
+from llmpulse.ingest.prepare_signals import prepare_request
 from llmpulse.pricing.prices import PriceBook, Rates
 
 _worker_normalizer: Normalizer | None = None
@@ -44,7 +45,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def _prepare_in_worker(request: IngestRequest) -> Prepared:
     assert _worker_normalizer is not None, "worker not initialised"
-    return prepare(_worker_normalizer, request)
+    return prepare_request(_worker_normalizer, request)
 
 
 class Preparers:
@@ -69,9 +70,9 @@ class Preparers:
         if len(request.body) <= INLINE_BYTES:
             # A small body costs less to validate right here than to hand to a worker (a
             # pickle each way and two thread hand-offs under the GIL).
-            return prepare(self._local, request)
+            return prepare_request(self._local, request)
         if self._pool is None:
-            return await run_in_threadpool(prepare, self._local, request)
+            return await run_in_threadpool(prepare_request, self._local, request)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, _prepare_in_worker, request)
 

@@ -9,7 +9,9 @@ from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.costs.recost import Recoster
+from llmpulse.events.posts import SocialPolicy
 from llmpulse.events.redaction import RedactionRegistry
+from llmpulse.events.settings import ProjectSettings
 from llmpulse.governance import redaction, retention
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
@@ -21,6 +23,7 @@ from llmpulse.playground.service import Playground
 from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
+from llmpulse.social import settings as social_settings
 from llmpulse.server.tasks import Task, TaskRunner
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine
@@ -58,7 +61,9 @@ def build_platform(settings: Settings) -> Platform:
     preparers = Preparers(overrides, settings.retention_days, workers)
     redactions = RedactionRegistry()
     redaction.load_all(engine, redactions)
-    ingest = IngestService(engine, spool, preparers, prices, redactions)
+    social = ProjectSettings[SocialPolicy]()
+    social_settings.load_all(engine, social)
+    ingest = IngestService(engine, spool, preparers, prices, redactions, social)
     book = PriceBook(overrides)
     recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)

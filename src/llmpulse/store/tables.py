@@ -16,3 +16,7 @@ SCORES: Final = "scores"  # 008_scores.sql
 DUPLICATES: Final = "ingest_duplicates"  # 010_drift_quality.sql
 COST_ROLLUP_1H: Final = "llm_cost_rollup_1h"  # 012_cost_rollup.sql
 ERASURES: Final = "erasures"  # 013_lifecycle.sql
+# 014_social_logs_metrics.sql
+POSTS: Final = "social_posts"
+LOGS: Final = "app_logs"
+METRICS: Final = "custom_metrics"

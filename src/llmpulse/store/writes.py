@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from llmpulse.store.engine import Engine
-from llmpulse.store.tables import EVENTS
+from llmpulse.store.tables import EVENTS, METRICS
 
 # Ids per lookup query: keeps the statement (and a server's URL) a sane size.
 _LOOKUP_CHUNK = 20_000
@@ -20,7 +20,7 @@ def stored_event_ids(
     timestamps_ms: Sequence[int],
     since_ms: int | None = None,
 ) -> set[str]:
-    """Which of `ids` the project already has in `table` (EVENTS or SPANS).
+    """Which of `ids` the project already has in `table` (any table keyed by event_id).
 
     Rows are sorted by (project, ts, event_id), so each lookup reads only the time range of
     its ids: a retry carries the ts of its first send. `since_ms` widens the range to every
@@ -35,8 +35,9 @@ def stored_event_ids(
         rows = engine.rows(
             f"SELECT toString(event_id) AS id FROM {table} "
             "WHERE project = {p:String} "
-            "AND ts BETWEEN fromUnixTimestamp64Milli({low:Int64}, 'UTC') "
-            "AND fromUnixTimestamp64Milli({high:Int64}, 'UTC') "
+            "AND ts >= fromUnixTimestamp64Milli({low:Int64}, 'UTC') "
+            # Before the next millisecond: logs keep microseconds.
+            "AND ts < fromUnixTimestamp64Milli({high:Int64} + 1, 'UTC') "
             "AND event_id IN (SELECT arrayJoin(arrayMap(x -> toUUID(x), "
             "splitByChar(',', {ids:String}))))",
             {
@@ -104,3 +105,12 @@ def detach_materialized_views(engine: Engine) -> None:
     )
     for view in views:
         engine.execute(f"DETACH TABLE {view['name']}")
+
+
+def stored_metric_types(engine: Engine, project: str) -> dict[str, str]:
+    """The type of each of the project's custom metrics, by name: a name keeps its type."""
+    rows = engine.rows(
+        f"SELECT name, any(type) AS type FROM {METRICS} WHERE project = {{p:String}} GROUP BY name",
+        {"p": project},
+    )
+    return {r["name"]: r["type"] for r in rows}

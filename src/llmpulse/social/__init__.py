@@ -1,0 +1,1 @@
+"""Social posts: enrichment settings, the social queries, their routes and alert kinds."""
