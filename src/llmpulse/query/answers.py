@@ -232,3 +232,75 @@ class Trace(BaseModel):
     llm_calls: int
     errors: int
     spans: list[Span]
+
+
+class LogRecord(BaseModel):
+    ts: str
+    event_id: str
+    level: str
+    severity_number: int
+    message: str
+    logger: str
+    service: str
+    trace_id: str
+    span_id: str
+    attributes: dict[str, str]
+
+
+class Logs(BaseModel):
+    logs: list[LogRecord]
+    next_cursor: str | None = Field(description="the next page's cursor; null on the last")
+
+
+class LogPoint(BaseModel):
+    t: str
+    records: int
+
+
+class LogSeries(BaseModel):
+    level: str
+    points: list[LogPoint]
+
+
+class LogCounts(BaseModel):
+    interval: str
+    series: list[LogSeries]
+    total: int
+
+
+class LogFacets(BaseModel):
+    levels: dict[str, int]
+    services: dict[str, int]
+
+
+class CustomMetric(BaseModel):
+    name: str
+    type: str
+    unit: str
+    points: int
+    tag_keys: list[str]
+    last_value: float
+    last_seen: str
+
+
+class CustomMetrics(BaseModel):
+    metrics: list[CustomMetric]
+
+
+class ValuePoint(BaseModel):
+    t: str
+    value: float | None
+
+
+class CustomSeries(BaseModel):
+    key: dict[str, str | None]
+    points: list[ValuePoint]
+
+
+class CustomMetricSeries(BaseModel):
+    name: str
+    type: str
+    unit: str
+    agg: str
+    interval: str
+    series: list[CustomSeries]

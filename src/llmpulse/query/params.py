@@ -30,13 +30,19 @@ def scope(request: Request, reader: Reader, start: From = None, to: To = None) -
     return _scope(request, reader, start, to, "-24h")
 
 
+def window(request: Request, reader: Reader, start: From = None, to: To = None) -> Scope:
+    """The project and time range, for tables other than the LLM calls' (posts, logs,
+    custom metrics): the call dimensions are not filters there."""
+    return _scope(request, reader, start, to, "-24h", dimensions=False)
+
+
 def _scope(request: Request, reader: Reader, start: str | None, to: str | None,
-           default_start: str) -> Scope:  # fmt: skip
-    known = set(DIMENSIONS) | _route_params(request)
+           default_start: str, dimensions: bool = True) -> Scope:  # fmt: skip
+    known = (set(DIMENSIONS) if dimensions else set()) | _route_params(request)
     for name in request.query_params:
         if name not in known:
             raise QueryError(name, "unknown query parameter")
-    filters = {d: request.query_params.getlist(d) for d in DIMENSIONS}
+    filters = {d: request.query_params.getlist(d) for d in DIMENSIONS} if dimensions else {}
     return Scope.build(reader.project, start, to, filters, default_start)
 
 
@@ -73,5 +79,6 @@ def _route_params(request: Request) -> set[str]:
 
 
 Scoped = Annotated[Scope, Depends(scope)]
+Windowed = Annotated[Scope, Depends(window)]
 MonthScoped = Annotated[Scope, Depends(month_scope)]
 QuarterScoped = Annotated[Scope, Depends(quarter_scope)]

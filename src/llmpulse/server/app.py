@@ -31,11 +31,13 @@ from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.meta.keys import READ
 from llmpulse.playground import routes as playground_routes
 from llmpulse.query import routes as query_routes
+from llmpulse.query import telemetry_routes
 from llmpulse.query.params import STORE
 from llmpulse.scores import routes as scores_routes
 from llmpulse.server.health import health_router
 from llmpulse.server.platform import Platform
 from llmpulse.server.telemetry import AlertMetrics, register_gauges
+from llmpulse.social import routes as social_routes
 from llmpulse.store.engine import StoreError
 from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import analytics as analytics_pages
@@ -49,6 +51,8 @@ from llmpulse.web import project as project_page
 ROUTERS: tuple[APIRouter, ...] = (
     ingest_routes.router,
     query_routes.router,
+    telemetry_routes.router,
+    social_routes.router,
     alerts_routes.router,
     alerts_routes.slo_router,
     analytics_routes.router,
@@ -130,6 +134,7 @@ def create_app(ctx: Platform) -> FastAPI:
         playground_routes.PLAYGROUND.bind(ctx.playground),
         alerts_routes.ALERTS.bind(ctx.alerts),
         costs_routes.RECOST.bind(ctx.recoster),
+        social_routes.SOCIAL.bind(ctx.ingest.social),
         governance_routes.GOVERNANCE.bind(
             governance_routes.Governance(
                 ctx.engine, ctx.settings.retention_days, ctx.ingest.redaction

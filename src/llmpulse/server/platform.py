@@ -23,8 +23,8 @@ from llmpulse.playground.service import Playground
 from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
-from llmpulse.social import settings as social_settings
 from llmpulse.server.tasks import Task, TaskRunner
+from llmpulse.social import settings as social_settings
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine
 from llmpulse.store.migrate import migrate

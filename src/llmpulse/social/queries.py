@@ -1,0 +1,222 @@
+"""Every social metric and its SQL, over `social_posts` (docs/social.md).
+
+Sentiment is VADER's compound score (-1..1), averaged plainly and weighted by engagement
+(a post nobody engaged with weighs nothing there). A post counts as a near-duplicate (a
+bot's or a campaign's) when its text hash was posted by at least DUPLICATE_AUTHORS
+distinct authors in the range: decided over the whole range at query time, not per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from llmpulse.query.filters import QueryError, Scope, iso_ms
+from llmpulse.query.metrics import Buckets
+from llmpulse.store.engine import Engine, Param
+from llmpulse.store.tables import POSTS
+
+DUPLICATE_AUTHORS: Final = 3
+TOP_KINDS: Final = {"hashtags": "hashtags", "cashtags": "cashtags", "mentions": "mentions"}
+TOP_BY: Final = ("posts", "engagement")
+MAX_LIMIT: Final = 1000
+# Per bucket and over a range: volume, sentiment mix, plain and engagement-weighted means.
+_MEASURES: Final = (
+    "count() AS posts, countIf(sentiment_label = 'positive') AS positive, "
+    "countIf(sentiment_label = 'neutral') AS neutral, "
+    "countIf(sentiment_label = 'negative') AS negative, "
+    "if(posts = 0, NULL, avg(sentiment)) AS sentiment_mean, "
+    "if(sum(engagement) = 0, NULL, sum(sentiment * engagement) / sum(engagement)) "
+    "AS sentiment_weighted, sum(engagement) AS engagement_sum"
+)
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    """The posts of a project and range, narrowed to an entity, platform or language."""
+
+    scope: Scope
+    entity: str | None = None
+    platform: str | None = None
+    lang: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Param]]:
+        clause, params = self.scope.where()
+        if self.entity:
+            clause += " AND has(entities, {entity:String})"
+            params["entity"] = self.entity
+        if self.platform:
+            clause += " AND platform = {platform:String}"
+            params["platform"] = self.platform
+        if self.lang:
+            clause += " AND lang = {lang:String}"
+            params["lang"] = self.lang
+        return clause, params
+
+
+def _mix(row: dict[str, Any]) -> dict[str, Any]:
+    posts = row["posts"]
+    return {
+        "posts": posts,
+        "sentiment": {
+            "positive": row["positive"],
+            "neutral": row["neutral"],
+            "negative": row["negative"],
+            "mean": _rounded(row["sentiment_mean"]),
+            "weighted_mean": _rounded(row["sentiment_weighted"]),
+        },
+        "engagement": row["engagement_sum"],
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def summary(engine: Engine, f: PostFilter) -> dict[str, Any]:
+    """Totals over the range: volume, sentiment mix, engagement, authors, near-duplicate
+    share and the language split."""
+    where, params = f.where()
+    row = engine.rows(
+        f"SELECT {_MEASURES}, uniqExact(author_id) AS authors, "
+        f"countIf(text_hash IN ({_duplicate_hashes(where)})) AS duplicates "
+        f"FROM {POSTS} WHERE {where}",
+        params,
+    )[0]
+    languages = engine.rows(
+        f"SELECT lang, count() AS posts FROM {POSTS} WHERE {where} "
+        "GROUP BY lang ORDER BY posts DESC, lang LIMIT 20",
+        params,
+    )
+    posts = row["posts"]
+    return {
+        **_mix(row),
+        "authors": row["authors"],
+        "duplicates": row["duplicates"],
+        "duplicate_share": row["duplicates"] / posts if posts else None,
+        "languages": [{"lang": r["lang"], "posts": r["posts"]} for r in languages],
+    }
+
+
+def _duplicate_hashes(where: str) -> str:
+    return (
+        f"SELECT text_hash FROM {POSTS} WHERE {where} GROUP BY text_hash "
+        f"HAVING uniqExact(author_id) >= {DUPLICATE_AUTHORS}"
+    )
+
+
+def timeseries(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
+    """Volume and sentiment per bucket; every bucket of the range listed."""
+    buckets = Buckets.cover(f.scope, interval)
+    where, params = f.where()
+    rows = engine.rows(
+        f"SELECT toUnixTimestamp(toStartOfInterval(ts, INTERVAL {buckets.seconds} SECOND)) "
+        f"* 1000 AS t, {_MEASURES} FROM {POSTS} WHERE {where} GROUP BY t ORDER BY t",
+        params,
+    )
+    found = {r["t"]: r for r in rows}
+    empty = {"posts": 0, "positive": 0, "neutral": 0, "negative": 0, "engagement_sum": 0,
+             "sentiment_mean": None, "sentiment_weighted": None}  # fmt: skip
+    points = [{"t": iso_ms(t), **_mix(found.get(t, empty))} for t in buckets.starts_ms()]
+    return {"interval": interval, "points": points}
+
+
+def entities(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
+    """Each tracked entity's mentions and sentiment over the range, and per bucket."""
+    buckets = Buckets.cover(f.scope, interval)
+    where, params = f.where()
+    rows = engine.rows(
+        f"SELECT entity, toUnixTimestamp(toStartOfInterval(ts, INTERVAL {buckets.seconds} "
+        f"SECOND)) * 1000 AS t, {_MEASURES} FROM {POSTS} ARRAY JOIN entities AS entity "
+        f"WHERE {where} GROUP BY entity, t ORDER BY entity, t",
+        params,
+    )
+    by_entity: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        by_entity.setdefault(r["entity"], {})[r["t"]] = r
+    totals = engine.rows(
+        f"SELECT entity, {_MEASURES} FROM {POSTS} ARRAY JOIN entities AS entity "
+        f"WHERE {where} GROUP BY entity ORDER BY posts DESC, entity",
+        params,
+    )
+    out = []
+    for total in totals:
+        found = by_entity.get(total["entity"], {})
+        trend = [
+            {"t": iso_ms(t), "posts": found[t]["posts"] if t in found else 0,
+             "sentiment_mean": _rounded(found[t]["sentiment_mean"]) if t in found else None}
+            for t in buckets.starts_ms()
+        ]  # fmt: skip
+        out.append({"entity": total["entity"], **_mix(total), "trend": trend})
+    return {"interval": interval, "entities": out}
+
+
+def top(engine: Engine, f: PostFilter, kind: str, by: str, limit: int) -> dict[str, Any]:
+    """The most frequent hashtags, cashtags, mentions or authors, by posts or engagement."""
+    if kind not in (*TOP_KINDS, "authors"):
+        raise QueryError("kind", f"use one of {', '.join([*TOP_KINDS, 'authors'])}")
+    if by not in TOP_BY:
+        raise QueryError("by", f"use one of {', '.join(TOP_BY)}")
+    order = "posts" if by == "posts" else "engagement"
+    where, params = f.where()
+    params["limit"] = min(limit, MAX_LIMIT)
+    if kind == "authors":
+        rows = engine.rows(
+            "SELECT author_id, argMax(author_handle, ts) AS handle, "
+            "max(author_followers) AS followers, max(author_verified) AS verified, "
+            "count() AS posts, sum(engagement) AS engagement, "
+            "round(avg(sentiment), 4) AS sentiment_mean "
+            f"FROM {POSTS} WHERE {where} GROUP BY author_id "
+            f"ORDER BY {order} DESC, author_id LIMIT {{limit:UInt32}}",
+            params,
+        )
+        items = [{**r, "verified": bool(r["verified"])} for r in rows]
+    else:
+        items = engine.rows(
+            f"SELECT tag, count() AS posts, sum(engagement) AS engagement, "
+            f"round(avg(sentiment), 4) AS sentiment_mean FROM {POSTS} "
+            f"ARRAY JOIN {TOP_KINDS[kind]} AS tag WHERE {where} GROUP BY tag "
+            f"ORDER BY {order} DESC, tag LIMIT {{limit:UInt32}}",
+            params,
+        )
+    return {"kind": kind, "by": by, "items": items}
+
+
+def most_engaged(engine: Engine, f: PostFilter, limit: int) -> dict[str, Any]:
+    """The posts with the most engagement, each marked when it is a near-duplicate."""
+    where, params = f.where()
+    params["limit"] = min(limit, MAX_LIMIT)
+    rows = engine.rows(
+        "SELECT post_id, platform, formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ') AS ts_text, "
+        "author_id, author_handle, author_followers, text, lang, likes, reposts, replies, "
+        "quotes, engagement, hashtags, cashtags, entities, round(sentiment, 4) AS score, "
+        f"sentiment_label, text_hash IN ({_duplicate_hashes(where)}) AS duplicate "
+        f"FROM {POSTS} WHERE {where} ORDER BY engagement DESC, ts DESC, post_id "
+        "LIMIT {limit:UInt32}",
+        params,
+    )
+    posts = []
+    for r in rows:
+        r["ts"], r["sentiment"] = r.pop("ts_text"), r.pop("score")
+        r["duplicate"] = bool(r["duplicate"])
+        posts.append(r)
+    return {"posts": posts}
+
+
+def classification(engine: Engine, f: PostFilter) -> dict[str, Any]:
+    """How often an LLM's label (`--classify-with`) agrees with VADER's, and where not."""
+    where, params = f.where()
+    rows = engine.rows(
+        f"SELECT llm_sentiment AS llm, sentiment_label AS vader, count() AS posts "
+        f"FROM {POSTS} WHERE {where} AND llm_sentiment != '' GROUP BY llm, vader "
+        "ORDER BY llm, vader",
+        params,
+    )
+    total = sum(r["posts"] for r in rows)
+    agreed = sum(r["posts"] for r in rows if r["llm"] == r["vader"])
+    return {
+        "classified": total,
+        "agreed": agreed,
+        "agreement_rate": agreed / total if total else None,
+        "pairs": rows,
+    }
