@@ -142,7 +142,7 @@ async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Res
     },
     openapi_extra={"requestBody": POSTS_BODY},
 )  # fmt: skip
-async def post_posts(request: Request, sender: Sender, ingest: Pipeline) -> JsonResponse:
+async def post_posts(request: Request, sender: Sender, ingest: Pipeline) -> Response:
     """202 once every valid post is on disk, enriched (sentiment, entities, engagement);
     invalid ones are listed in `errors` and kept in the dead-letter table."""
     check_content_type(request.headers.get("content-type"))

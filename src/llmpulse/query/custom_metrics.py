@@ -59,6 +59,18 @@ def catalog(engine: Engine, scope: Scope) -> dict[str, Any]:
     return {"metrics": rows}
 
 
+def metric_type(engine: Engine, project: str, name: str) -> str:
+    """The metric's type; 404 when the project has no metric of that name."""
+    rows = engine.rows(
+        f"SELECT any(type) AS type FROM {METRICS} WHERE project = {{project:String}} "
+        "AND name = {name:String} HAVING count() > 0",
+        {"project": project, "name": name},
+    )
+    if not rows:
+        raise QueryError("name", f"no metric {name!r} in this project", 404)
+    return str(rows[0]["type"])
+
+
 def parse_tags(values: list[str]) -> dict[str, list[str]]:
     """`key:value` filters (several values of one key: any of them)."""
     out: dict[str, list[str]] = {}
@@ -82,14 +94,7 @@ def series(
     where, params = scope.where()
     where += " AND name = {name:String}"
     params["name"] = name
-    kinds = engine.rows(
-        f"SELECT any(type) AS type, any(unit) AS unit FROM {METRICS} "
-        "WHERE project = {project:String} AND name = {name:String}",
-        {"project": scope.project, "name": name},
-    )
-    kind = kinds[0]["type"] if kinds else ""
-    if not kind:
-        raise QueryError("name", f"no metric {name!r} in this project", 404)
+    kind = metric_type(engine, scope.project, name)
     if agg not in AGGREGATIONS[kind]:
         raise QueryError("agg", f"a {kind} aggregates by {', '.join(AGGREGATIONS[kind])}")
     if group_by is not None and not _TAG.fullmatch(group_by):
@@ -120,7 +125,12 @@ def series(
         }
         for g, values in sorted(found.items())
     ]
-    return {"name": name, "type": kind, "unit": kinds[0]["unit"], "agg": agg,
+    unit = engine.rows(
+        f"SELECT any(unit) AS unit FROM {METRICS} WHERE project = {{project:String}} "
+        "AND name = {name:String}",
+        {"project": scope.project, "name": name},
+    )[0]["unit"]
+    return {"name": name, "type": kind, "unit": unit, "agg": agg,
             "interval": interval, "series": out}  # fmt: skip
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from llmpulse.events.logs import LEVELS
 from llmpulse.query.filters import Scope, iso_ms
 from llmpulse.query.metrics import Buckets
 from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import LOGS
 
 MAX_LIMIT: Final = 1000
+__all__ = ["LEVELS", "LogFilter", "counts", "facets", "search"]
 _COLUMNS: Final = (
     "formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ') AS time, toUnixTimestamp64Micro(ts) AS ts_us, "
     "toString(event_id) AS id, level, severity_number, message, logger, service, trace_id, "

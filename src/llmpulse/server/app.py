@@ -43,9 +43,11 @@ from llmpulse.web import alerts as alerts_pages
 from llmpulse.web import analytics as analytics_pages
 from llmpulse.web import costs as costs_page
 from llmpulse.web import dashboard, layout, login
+from llmpulse.web import logs as logs_page
 from llmpulse.web import monitoring as monitoring_pages
 from llmpulse.web import playground as playground_page
 from llmpulse.web import project as project_page
+from llmpulse.web import social as social_page
 
 # Every capability's routes: a new capability adds its line here.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -68,6 +70,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     costs_page.router,
     playground_page.router,
     project_page.router,
+    social_page.router,
+    logs_page.router,
     login.router,
     layout.assets_router,
 )

@@ -98,4 +98,3 @@ async def put_settings(
     policy = checked(settings.SocialBody, body).policy()
     await run_in_threadpool(settings.save, store, policies, admin.project, policy)
     return settings.described(policy)
-

@@ -19,7 +19,8 @@ Page = Annotated[View, Depends(view)]
 
 @router.get("/", response_class=HTMLResponse)
 async def overview(v: Page) -> HTMLResponse:
-    return await render("overview.html", v, pages.overview, title="Overview")
+    custom = v.request.query_params.get("custom") or None
+    return await render("overview.html", v, pages.overview, custom, title="Overview")
 
 
 @router.get("/requests", response_class=HTMLResponse)

@@ -45,6 +45,8 @@ NAV = (
     ("/quality", "Data quality"),
     ("/alerts", "Alerts"),
     ("/slos", "SLOs"),
+    ("/social", "Social"),
+    ("/logs", "Logs"),
     ("/playground", "Playground"),
     ("/project", "Project & data"),
 )

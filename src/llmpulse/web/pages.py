@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmpulse.query import events, metrics
+from llmpulse.query import custom_metrics, events, metrics
 from llmpulse.query.aggregates import QUANTILE_LEVELS, aggregate, number
-from llmpulse.query.filters import Scope, iso_ms
+from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.store.engine import Engine
 from llmpulse.web import figures
 
@@ -72,6 +72,11 @@ def _interval_name(seconds: int) -> str:
     return next(k for k, v in metrics.INTERVALS.items() if v == seconds)
 
 
+def interval_name(scope: Scope) -> str:
+    """The API's name of the bucket a chart of this range uses (1m, 15m, 1h, 1d)."""
+    return _interval_name(interval_for(scope))
+
+
 def _change(now: float | None, before: float | None) -> float | None:
     if now is None or not before:
         return None
@@ -109,7 +114,8 @@ def kpis(engine: Engine, scope: Scope, now_g: dict[str, Any]) -> list[dict[str, 
     return cards
 
 
-def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
+def overview(engine: Engine, scope: Scope, custom: str | None = None) -> dict[str, Any]:
+    """The overview's KPIs and charts; `custom` names a custom metric charted beside them."""
     bucket = interval_for(scope)
     sums = ["requests", "tokens_in", "tokens_out", "cost_usd"]
     by_model = grid(
@@ -144,8 +150,35 @@ def overview(engine: Engine, scope: Scope) -> dict[str, Any]:
                 overall.series(lambda r: r["cost_usd"] * 3600 / bucket), "USD/hour"
             ),
             "Error rate by error type": error_rate_by(engine, scope, "error_type", overall),
+            **custom_chart(engine, scope, custom),
         },
+        "custom_metrics": custom_metrics.catalog(engine, _window(scope))["metrics"],
     }
+
+
+def _window(scope: Scope) -> Scope:
+    """The scope's project and range alone: other tables have no call dimensions."""
+    return Scope(scope.project, scope.start, scope.end)
+
+
+# The aggregation a custom metric is charted by, per type.
+CHART_AGG = {"gauge": "avg", "counter": "rate", "histogram": "p95"}
+
+
+def custom_chart(engine: Engine, scope: Scope, name: str | None) -> dict[str, figures.Figure]:
+    """A custom metric's chart (by its type's natural aggregation), or none."""
+    if not name:
+        return {}
+    try:
+        kind = custom_metrics.metric_type(engine, scope.project, name)
+        found = custom_metrics.series(
+            engine, _window(scope), name, CHART_AGG[kind], interval_name(scope), {}, None
+        )
+    except QueryError:
+        return {}
+    points = {name: [(p["t"], p["value"]) for s in found["series"] for p in s["points"]]}
+    title = f"{name} ({found['agg']}{', ' + found['unit'] if found['unit'] else ''})"
+    return {title: figures.lines(points, found["unit"] or found["agg"])}
 
 
 def latency_figure(latency: figures.Series) -> figures.Figure:
