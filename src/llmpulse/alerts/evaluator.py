@@ -12,7 +12,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from llmpulse.alerts import cost_kinds, metrics, monitor_kinds  # noqa: F401 - register the kinds
+from llmpulse.alerts import (  # noqa: F401 - register the kinds
+    cost_kinds,
+    metrics,
+    monitor_kinds,
+    telemetry_kinds,
+)
 from llmpulse.alerts.channels import Notice, Notifier
 from llmpulse.alerts.kinds import KINDS, Observation
 from llmpulse.alerts.repository import AlertStore, new_id

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from llmpulse.alerts.rules import Rule
+from llmpulse.api.errors import FieldError
 from llmpulse.store.engine import Engine
 
 
@@ -45,6 +46,25 @@ class RuleKind(Protocol):
     ) -> dict[str, Any] | None:
         """What explains a firing instance: the slice that changed most against the
         previous window, with example event ids; None when the kind cannot say."""
+
+
+def check_common(rule: Rule, allowed: set[str], choices: str) -> None:
+    """What every kind with its own params refuses: other params, groups, a rate gate."""
+    unknown = set(rule.params) - allowed
+    if unknown:
+        raise FieldError(422, "params", f"unknown {', '.join(sorted(unknown))}: {choices}")
+    if rule.group_by:
+        raise FieldError(422, "group_by", f"{rule.kind} rules take no groups")
+    if rule.confidence is not None:
+        raise FieldError(422, "confidence", "applies to metric rules' rates only")
+
+
+def check_own_scope(rule: Rule, allowed: set[str], choices: str) -> None:
+    """check_common, and no call-dimension filters: for kinds over other tables (posts,
+    logs, custom metrics), whose scope is in their params."""
+    check_common(rule, allowed, choices)
+    if rule.filters:
+        raise FieldError(422, "filters", f"{rule.kind} rules are scoped by their params")
 
 
 KINDS: dict[str, RuleKind] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from llmpulse.alerts.kinds import Observation, register
+from llmpulse.alerts.kinds import Observation, check_common, register
 from llmpulse.alerts.rules import Rule
 from llmpulse.analytics import drift, drift_sides, quality
 from llmpulse.analytics.drift_tests import TESTS
@@ -28,21 +28,11 @@ DEFAULT_BASELINE: Final = "7d"
 ALERT_SAMPLE: Final = 10_000  # calls per side: a rule runs every few minutes
 
 
-def _check_common(rule: Rule, allowed: set[str], choices: str) -> None:
-    unknown = set(rule.params) - allowed
-    if unknown:
-        raise FieldError(422, "params", f"unknown {', '.join(sorted(unknown))}: {choices}")
-    if rule.group_by:
-        raise FieldError(422, "group_by", f"{rule.kind} rules take filters, not groups")
-    if rule.confidence is not None:
-        raise FieldError(422, "confidence", "applies to metric rules' rates only")
-
-
 class DriftKind:
     name = "drift"
 
     def check(self, rule: Rule) -> None:
-        _check_common(rule, {"baseline", "test"}, "use baseline, test")
+        check_common(rule, {"baseline", "test"}, "use baseline, test")
         if rule.metric != DATASET and rule.metric not in COLUMNS:
             known = ", ".join([DATASET, *COLUMNS])
             raise FieldError(422, "metric", f"unknown column {rule.metric!r}; one of {known}")
@@ -141,7 +131,7 @@ class QualityKind:
         return seconds
 
     def check(self, rule: Rule) -> None:
-        _check_common(rule, {"gap"}, "use gap")
+        check_common(rule, {"gap"}, "use gap")
         if rule.metric not in QUALITY:
             raise FieldError(
                 422, "metric", f"unknown figure {rule.metric!r}; one of {', '.join(QUALITY)}"

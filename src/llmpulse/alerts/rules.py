@@ -39,11 +39,13 @@ class Rule(BaseModel):
     name: Name
     kind: str = Field(
         "metric",
-        description="the rule kind (registry): metric, drift, quality, budget, budget_forecast",
+        description="the rule kind (registry): metric, drift, quality, budget, "
+        "budget_forecast, sentiment_drop, post_volume, log_count, custom_metric",
     )
     metric: str = Field(
         description="metric: error_rate, latency_p95, ...; drift: a column or dataset; "
-        "quality: completeness, freshness_s, gaps, ...; budget kinds: the budget's name "
+        "quality: completeness, freshness_s, gaps, ...; budget kinds: the budget's name; "
+        "social kinds: a tracked entity or all; log_count: a level; custom_metric: its name "
         "(docs/alerts.md)"
     )
     filters: dict[str, list[str]] = Field(default_factory=dict)

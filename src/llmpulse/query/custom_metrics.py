@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from llmpulse.query.filters import QueryError, Scope, api_values, iso_ms
 from llmpulse.query.metrics import Buckets
-from llmpulse.store.engine import Engine
+from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import METRICS
 
 AGGREGATIONS: Final = {
@@ -71,6 +71,26 @@ def metric_type(engine: Engine, project: str, name: str) -> str:
     return str(rows[0]["type"])
 
 
+def check_agg(engine: Engine, project: str, name: str, agg: str) -> str:
+    """The metric's type, once `agg` is known to apply to it."""
+    kind = metric_type(engine, project, name)
+    if agg not in AGGREGATIONS[kind]:
+        raise QueryError("agg", f"a {kind} aggregates by {', '.join(AGGREGATIONS[kind])}")
+    return kind
+
+
+def _points_where(
+    scope: Scope, name: str, tags: dict[str, list[str]]
+) -> tuple[str, dict[str, Param]]:
+    where, params = scope.where()
+    where += " AND name = {name:String}"
+    params["name"] = name
+    for i, (key, values) in enumerate(sorted(tags.items())):
+        where += f" AND tags[{{k{i}:String}}] IN {{v{i}:Array(String)}}"
+        params[f"k{i}"], params[f"v{i}"] = key, values
+    return where, params
+
+
 def parse_tags(values: list[str]) -> dict[str, list[str]]:
     """`key:value` filters (several values of one key: any of them)."""
     out: dict[str, list[str]] = {}
@@ -91,17 +111,10 @@ def series(
     tags: dict[str, list[str]],
     group_by: str | None,
 ) -> dict[str, Any]:
-    where, params = scope.where()
-    where += " AND name = {name:String}"
-    params["name"] = name
-    kind = metric_type(engine, scope.project, name)
-    if agg not in AGGREGATIONS[kind]:
-        raise QueryError("agg", f"a {kind} aggregates by {', '.join(AGGREGATIONS[kind])}")
+    kind = check_agg(engine, scope.project, name, agg)
     if group_by is not None and not _TAG.fullmatch(group_by):
         raise QueryError("group_by", "a tag name")
-    for i, (key, values) in enumerate(sorted(tags.items())):
-        where += f" AND tags[{{k{i}:String}}] IN {{v{i}:Array(String)}}"
-        params[f"k{i}"], params[f"v{i}"] = key, values
+    where, params = _points_where(scope, name, tags)
     buckets = Buckets.cover(scope, interval)
     group = "tags[{group:String}]" if group_by else "''"
     if group_by:
@@ -132,6 +145,22 @@ def series(
     )[0]["unit"]
     return {"name": name, "type": kind, "unit": unit, "agg": agg,
             "interval": interval, "series": out}  # fmt: skip
+
+
+def window_value(
+    engine: Engine, scope: Scope, name: str, agg: str, tags: dict[str, list[str]]
+) -> float | None:
+    """The metric aggregated over the whole range (None without points): what a custom
+    metric alert watches."""
+    kind = check_agg(engine, scope.project, name, agg)
+    where, params = _points_where(scope, name, tags)
+    seconds = max(1, round((scope.end - scope.start).total_seconds()))
+    rows = engine.rows(
+        f"SELECT count() AS points, {_measure(kind, agg, seconds)} "
+        f"FROM ({_POINTS.format(table=METRICS, where=where)})",
+        params,
+    )
+    return _value(rows[0], agg) if rows and rows[0]["points"] else None
 
 
 def _measure(kind: str, agg: str, seconds: int) -> str:

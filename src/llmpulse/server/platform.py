@@ -24,6 +24,7 @@ from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
 from llmpulse.server.tasks import Task, TaskRunner
+from llmpulse.social import alert_kinds  # noqa: F401 - registers the social rule kinds
 from llmpulse.social import settings as social_settings
 from llmpulse.store import open_engine
 from llmpulse.store.engine import Engine

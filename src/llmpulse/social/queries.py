@@ -9,6 +9,7 @@ distinct authors in the range: decided over the whole range at query time, not p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from llmpulse.query.filters import QueryError, Scope, iso_ms
@@ -220,3 +221,32 @@ def classification(engine: Engine, f: PostFilter) -> dict[str, Any]:
         "agreement_rate": agreed / total if total else None,
         "pairs": rows,
     }
+
+
+def window_sentiment(engine: Engine, f: PostFilter) -> tuple[int, float | None]:
+    """(posts, mean sentiment) of the filter's range: what a sentiment alert watches."""
+    where, params = f.where()
+    row = engine.rows(
+        f"SELECT count() AS posts, if(posts = 0, NULL, avg(sentiment)) AS mean "
+        f"FROM {POSTS} WHERE {where}",
+        params,
+    )[0]
+    return int(row["posts"]), _rounded(row["mean"])
+
+
+def volumes(engine: Engine, f: PostFilter, shifts_s: list[int]) -> list[int]:
+    """Posts in the filter's range shifted back by each of `shifts_s` seconds (0: the range
+    itself), in one scan: a volume alert's window and its baseline weeks."""
+    start, end = f.scope.start, f.scope.end
+    low = start.timestamp() - max(shifts_s)
+    wide = PostFilter(
+        Scope(f.scope.project, datetime.fromtimestamp(low, UTC), end), f.entity, f.platform
+    )
+    where, params = wide.where()
+    counts = ", ".join(
+        f"countIf(ts >= fromUnixTimestamp64Milli({int((start.timestamp() - s) * 1000)}, 'UTC') "
+        f"AND ts < fromUnixTimestamp64Milli({int((end.timestamp() - s) * 1000)}, 'UTC')) AS w{i}"
+        for i, s in enumerate(shifts_s)
+    )
+    row = engine.rows(f"SELECT {counts} FROM {POSTS} WHERE {where}", params)[0]
+    return [int(row[f"w{i}"]) for i in range(len(shifts_s))]
