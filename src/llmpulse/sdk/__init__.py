@@ -12,6 +12,7 @@ from llmpulse.sdk.instruments import (
     instrument_openai,
     uninstrument,
 )
+from llmpulse.sdk.logs import logging_handler
 from llmpulse.sdk.scores import current_trace_id, score
 from llmpulse.sdk.spans import observe
 
@@ -23,6 +24,7 @@ __all__ = [
     "instrument",
     "instrument_anthropic",
     "instrument_openai",
+    "logging_handler",
     "observe",
     "score",
     "shutdown",

@@ -42,6 +42,7 @@ T = TypeVar("T")
 EVENT = "event"
 SPAN = "span"
 SCORE = "score"
+LOG = "log"
 MAX_SCORES_PER_POST = 1000  # the collector's limit per request
 _CONTENT_FIELDS = ("prompt", "completion", "input", "output", "error_message")
 MAX_CONTENT_CHARS = 100_000  # per prompt or completion; the rest is cut
@@ -229,6 +230,8 @@ class Exporter:
         posts: list[tuple[str, list[tuple[tuple[str, dict[str, Any]], Any]]]] = [
             ("/v1/events", part) for part in _parts([(x, len(x[1])) for x in lines])
         ]
+        logs = [(pair, _json(pair[1]) + b"\n") for pair in batch if pair[0] == LOG]
+        posts += [("/v1/logs", part) for part in _parts([(x, len(x[1])) for x in logs])]
         posts += [("/v1/traces", part) for part in _parts([(x, len(_json(x[1]))) for x in spans])]
         scores = [(pair, pair[1]) for pair in batch if pair[0] == SCORE]
         posts += [
@@ -236,7 +239,7 @@ class Exporter:
             for i in range(0, len(scores), MAX_SCORES_PER_POST)
         ]
         for n, (path, part) in enumerate(posts):
-            if path == "/v1/events":
+            if path in ("/v1/events", "/v1/logs"):
                 body, content_type = b"".join(line for _, line in part), "application/x-ndjson"
             elif path == "/v1/scores":
                 body, content_type = _json([score for _, score in part]), "application/json"
