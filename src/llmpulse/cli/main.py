@@ -15,6 +15,7 @@ from llmpulse.cli.proxy import proxy
 from llmpulse.cli.quality import quality
 from llmpulse.cli.serve import demo, serve
 from llmpulse.cli.simulate import simulate
+from llmpulse.cli.social import social_app
 
 app = typer.Typer(
     name="llmpulse",
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(simulate)
+# The short name the docs of the social stream use.
+app.command("sim", help="Same as simulate.", hidden=True)(simulate)
 app.command()(demo)
 app.command()(proxy)
 app.command()(probe)
@@ -35,6 +38,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(pricing_app, name="pricing")
 app.add_typer(lake_app, name="lake")
 app.add_typer(users_app, name="users")
+app.add_typer(social_app, name="social")
 projects_app.command("set-retention")(set_retention)
 
 

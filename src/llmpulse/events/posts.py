@@ -179,7 +179,7 @@ def unpack(items: list[Any], malformed: Mapping[int, str]) -> Posts:
             out.places.append(f"item {index}" + (f" data[{n}]" if many else ""))
             out.raw.append({"data": post, "includes": item.get("includes")})
             if isinstance(post, dict):
-                out.flat.append(from_x(post, users))
+                out.flat.append(from_x(post, users, item.get("matching_rules")))
             else:
                 out.malformed[len(out.flat)] = "`data` must hold post objects"
                 out.flat.append(post)
@@ -211,8 +211,11 @@ X_PATHS: Final = {
 }
 
 
-def from_x(post: dict[str, Any], users: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """An X API v2 post (with its author from `includes.users`) in our flat shape."""
+def from_x(
+    post: dict[str, Any], users: dict[str, dict[str, Any]], rules: Any = None
+) -> dict[str, Any]:
+    """An X API v2 post (with its author from `includes.users`, and the filtered stream's
+    `matching_rules` kept as metadata) in our flat shape."""
     metrics = post.get("public_metrics") or {}
     entities = post.get("entities") or {}
     user = users.get(str(post.get("author_id")), {})
@@ -244,9 +247,11 @@ def from_x(post: dict[str, Any], users: dict[str, dict[str, Any]]) -> dict[str, 
         "urls": _entity_texts(entities.get("urls"), "expanded_url", "url"),
         "conversation_id": post.get("conversation_id"),
         "reply_to": replied[0] if replied else None,
+        # Ours, not X's: what `social consume --classify-with` added.
+        "classification": post.get("classification"),
     }
-    if isinstance(post.get("matching_rules"), list):
-        tags = [str(r.get("tag") or r.get("id")) for r in post["matching_rules"]]
+    if isinstance(rules, list):
+        tags = [str(r.get("tag") or r.get("id")) for r in rules if isinstance(r, dict)]
         flat["metadata"] = {"matching_rules": ",".join(tags)}
     return flat
 

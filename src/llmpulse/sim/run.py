@@ -5,16 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from llmpulse.sim.sender import EventSender
-from llmpulse.sim.traffic import TrafficGenerator
+
+class Generator(Protocol):
+    def event(self, ts: datetime) -> dict[str, Any]: ...
+
+
+class Sender(Protocol):
+    def send(self, batch: list[dict[str, Any]]) -> dict[str, Any]: ...
+
 
 TICK_S = 0.5  # live traffic is sent at least this often
 
 
 def run_simulation(
-    sender: EventSender,
-    generator: TrafficGenerator,
+    sender: Sender,
+    generator: Generator,
     *,
     count: int | None,
     duration_s: float | None,
@@ -22,11 +29,13 @@ def run_simulation(
     batch_size: int = 500,
     backfill_s: float = 0.0,
     on_sent: Callable[[int], None] | None = None,
+    rate_at: Callable[[float], float] | None = None,
 ) -> int:
     """Send events until `count` are sent or `duration_s` has passed; returns how many.
 
     With `backfill_s`, the events' timestamps are spread evenly over that much past time,
     ending now, and are sent as fast as the collector takes them (qps is ignored).
+    `rate_at(elapsed seconds)` scales qps over a live run (bursts).
     """
     if count is None and duration_s is None:
         raise ValueError("give a count or a duration")
@@ -36,11 +45,14 @@ def run_simulation(
         return _backfill(sender, generator, count, backfill_s, batch_size, on_sent)
     sent = 0
     started = time.monotonic()
+    expected, last = 0.0, 0.0  # events due by `last` seconds into the run
     while count is None or sent < count:
         elapsed = time.monotonic() - started
         if duration_s is not None and elapsed >= duration_s:
             break
-        due = int((elapsed + TICK_S) * qps) - sent if qps > 0 else batch_size
+        expected += (elapsed + TICK_S - last) * qps * (rate_at(elapsed) if rate_at else 1.0)
+        last = elapsed + TICK_S
+        due = int(expected) - sent if qps > 0 else batch_size
         due = min(due, batch_size, (count - sent) if count is not None else batch_size)
         if due <= 0:
             time.sleep(min(TICK_S, 1 / qps))
@@ -54,8 +66,8 @@ def run_simulation(
 
 
 def _backfill(
-    sender: EventSender,
-    generator: TrafficGenerator,
+    sender: Sender,
+    generator: Generator,
     count: int,
     span_s: float,
     batch_size: int,

@@ -43,6 +43,7 @@ class EventSender:
         timeout_s: float = 30.0,
         max_attempts: int = 8,
         compress: bool = True,
+        path: str = "/v1/events",
     ) -> None:
         headers = {"Content-Type": "application/json"}
         if api_key:
@@ -50,7 +51,7 @@ class EventSender:
         if compress:
             headers["Content-Encoding"] = "gzip"
         self._compress = compress
-        self._endpoint = url.rstrip("/") + "/v1/events"
+        self._endpoint = url.rstrip("/") + path
         self._client = httpx.Client(headers=headers, timeout=timeout_s)
         self._max_attempts = max_attempts
         self.stats = SendStats()

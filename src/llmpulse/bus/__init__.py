@@ -1,0 +1,1 @@
+"""Message-bus adapters (real brokers in tests): RabbitMQ over AMQP 0-9-1."""
