@@ -42,7 +42,8 @@ def consume(
     llm_base_url: Annotated[
         str | None,
         typer.Option(
-            help="OpenAI-compatible base URL for --classify-with (default: the proxy at URL/v1)."
+            help="OpenAI-compatible base URL for --classify-with: LLMPulse's proxy "
+            "(llmpulse proxy) or any provider's, e.g. http://127.0.0.1:8787/v1."
         ),
     ] = None,
     llm_api_key: Annotated[
@@ -56,13 +57,14 @@ def consume(
     has it durably. Bad messages go to QUEUE.dead with the reason; Ctrl-C stops after the
     batch in hand."""
     classifier = None
-    if classify_with:
+    if classify_with and not llm_base_url:
+        raise fail("--classify-with needs --llm-base-url: an OpenAI-compatible endpoint")
+    if classify_with and llm_base_url:
         import llmpulse
         from llmpulse.social.classify import Classifier
 
         llmpulse.init(endpoint=url, api_key=api_key)
-        base = llm_base_url or url.rstrip("/") + "/v1"
-        classifier = Classifier(classify_with, base, llm_api_key)
+        classifier = Classifier(classify_with, llm_base_url, llm_api_key)
     consumer = Consumer(amqp, queue, url, api_key, batch_size=batch_size, classify=classifier)
 
     async def main() -> None:

@@ -17,11 +17,13 @@ class AmqpSender:
         self._loop = asyncio.new_event_loop()
         self._queue = queue
         self.stats = SendStats()
-        self._connection = self._loop.run_until_complete(amqp.connect(url))
-        self._channel = self._loop.run_until_complete(
-            self._connection.channel(publisher_confirms=True)
-        )
-        self._loop.run_until_complete(amqp.declare(self._channel, queue))
+        self._connection, self._channel = self._loop.run_until_complete(self._open(url))
+
+    async def _open(self, url: str) -> tuple[Any, Any]:
+        connection = await amqp.connect(url)
+        channel = await connection.channel(publisher_confirms=True)
+        await amqp.declare(channel, self._queue)
+        return connection, channel
 
     def send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         bodies = [orjson.dumps(post) for post in batch]

@@ -37,6 +37,11 @@ NEWS: Final = (
     "Nvidia shares dump after export rules news, terrible for $NVDA",
     "Export ban fears: $NVDA selloff accelerates, bearish",
 )
+REMARKS: Final = (
+    "", "thoughts?", "not financial advice", "lol", "wow", "as expected", "big week",
+    "watching closely", "see you at the close", "charts don't lie", "my two cents",
+    "long term", "short term noise", "volume is huge", "what a day", "day 3 of this",
+)  # fmt: skip
 BOT_TEXT: Final = "$NVDA 🚀🚀 100x guaranteed, join our signals group now"
 HASHTAGS: Final = ("AI", "NVDA", "stocks", "GPU", "tech", "investing")
 LANGS: Final = (("en", 0.85), ("es", 0.05), ("de", 0.04), ("ja", 0.03), ("fr", 0.03))
@@ -77,6 +82,8 @@ class PostGenerator:
                 text = rng.choice(NEUTRAL)
             else:
                 text = rng.choice(NEGATIVE)
+            # Real posts rarely repeat word for word: a price and a closing remark vary.
+            text += f" (${rng.uniform(90, 160):.2f}) {rng.choice(REMARKS)}"
             if rng.random() < 0.5:
                 text += " #" + rng.choice(HASHTAGS)
         self._next_id += rng.randint(1, 1000)
