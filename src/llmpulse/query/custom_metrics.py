@@ -2,8 +2,8 @@
 
 Counters and histograms sent with cumulative temporality (OTLP's default) are running
 totals: each point's increment is its value minus the series' previous one (a drop is a
-restart: the value itself), so every aggregation reads increments whatever the exporter
-sent. The first point of a series in the range has nothing before it and adds 0.
+restart: the value itself; a series' first point counts whole), so every aggregation reads
+increments whatever the exporter sent.
 Histogram percentiles come from the merged buckets (linear within a bucket) when the
 points carry buckets, from the observations themselves otherwise.
 """
@@ -11,6 +11,7 @@ points carry buckets, from the observations themselves otherwise.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, Final
 
 from llmpulse.query.filters import QueryError, Scope, api_values, iso_ms
@@ -25,23 +26,28 @@ AGGREGATIONS: Final = {
 }
 _QUANTILES: Final = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 _TAG: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
-# Points with their increments: `d` value, `dc` count, `db` bucket counts.
+# A cumulative series' increments are read against its previous point up to this long
+# before the range; a series silent for longer (a restarted exporter) starts from zero.
+LOOKBACK_S: Final = 86400
+# Points in the range with their increments: `d` value, `dc` count, `db` bucket counts.
 _POINTS: Final = """
-SELECT ts, tags, value, min, max, bounds,
-    if(temporality = 'cumulative', if(value >= pv, value - pv, value), value) AS d,
-    toUInt64(if(temporality = 'cumulative' AND count >= pc, count - pc, count)) AS dc,
-    if(temporality = 'cumulative' AND length(bucket_counts) = length(pb)
-       AND arrayAll((x, y) -> x >= y, bucket_counts, pb),
-       arrayMap((x, y) -> toUInt64(x - y), bucket_counts, pb), bucket_counts) AS db
-FROM (
-    SELECT *,
-        lagInFrame(value, 1, value) OVER w AS pv,
-        lagInFrame(count, 1, count) OVER w AS pc,
-        lagInFrame(bucket_counts, 1, bucket_counts) OVER w AS pb
-    FROM {table} WHERE {where}
-    WINDOW w AS (PARTITION BY cityHash64(mapKeys(tags), mapValues(tags)) ORDER BY ts
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-)
+SELECT * FROM (
+    SELECT ts, tags, value, min, max, bounds,
+        if(temporality = 'cumulative', if(value >= pv, value - pv, value), value) AS d,
+        toUInt64(if(temporality = 'cumulative' AND count >= pc, count - pc, count)) AS dc,
+        if(temporality = 'cumulative' AND length(bucket_counts) = length(pb)
+           AND arrayAll((x, y) -> x >= y, bucket_counts, pb),
+           arrayMap((x, y) -> toUInt64(x - y), bucket_counts, pb), bucket_counts) AS db
+    FROM (
+        SELECT *,
+            lagInFrame(value, 1, 0) OVER w AS pv,
+            lagInFrame(count, 1, 0) OVER w AS pc,
+            lagInFrame(bucket_counts, 1, []) OVER w AS pb
+        FROM {table} WHERE {where}
+        WINDOW w AS (PARTITION BY cityHash64(mapKeys(tags), mapValues(tags)) ORDER BY ts
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    )
+) WHERE ts >= {{range_start:DateTime64(3, 'UTC')}}
 """
 
 
@@ -82,7 +88,10 @@ def check_agg(engine: Engine, project: str, name: str, agg: str) -> str:
 def _points_where(
     scope: Scope, name: str, tags: dict[str, list[str]]
 ) -> tuple[str, dict[str, Param]]:
-    where, params = scope.where()
+    """The WHERE of the metric's points from LOOKBACK_S before the range (see _POINTS)."""
+    wide = Scope(scope.project, scope.start - timedelta(seconds=LOOKBACK_S), scope.end)
+    where, params = wide.where()
+    params["range_start"] = scope.start
     where += " AND name = {name:String}"
     params["name"] = name
     for i, (key, values) in enumerate(sorted(tags.items())):
@@ -170,7 +179,7 @@ def _measure(kind: str, agg: str, seconds: int) -> str:
             # Merged buckets when there are any; the observations' quantile otherwise.
             return (
                 f"quantile({level})(value) AS observed, sumForEach(db) AS merged, "
-                f"any(bounds) AS bucket_bounds, {level} AS level"
+                f"argMax(bounds, length(bounds)) AS bucket_bounds, {level} AS level"
             )
         return f"quantile({level})(value) AS observed"
     if kind == "gauge":
@@ -192,9 +201,8 @@ def _value(row: dict[str, Any], agg: str) -> float | None:
     if agg not in _QUANTILES:
         value = row["v"]
         return None if value is None else float(value)
-    merged = row.get("merged")
-    if merged and any(merged):
-        return bucket_quantile(row["bucket_bounds"], merged, row["level"])
+    if row.get("bucket_bounds"):  # OTLP histograms: from their buckets alone
+        return bucket_quantile(row["bucket_bounds"], row["merged"], row["level"])
     observed = row["observed"]
     return None if observed is None else float(observed)
 
