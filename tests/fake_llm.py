@@ -3,7 +3,8 @@
 
 The model name picks the behaviour: `fake-429`, `fake-500`, `fake-401`, `fake-context`
 (400 context_length_exceeded), `fake-slow` (answers after 2 s), `fake-slow-stream` (0.1 s
-between chunks); any other model answers.
+between chunks), `fake-classify` (a post's sentiment as JSON: see `classification`); any
+other model answers.
 Every answer is deterministic and recorded in `FakeLLM.calls`, so a test can compute what
 should have been recorded without trusting the code under test.
 """
@@ -46,6 +47,14 @@ class Answer:
     usage_chunk_sent: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     stream_finished: bool = False  # False when the client went away mid-stream
+
+
+def classification(body: dict[str, Any]) -> str:
+    """`fake-classify`'s answer: a sentiment label by keywords of the last message, as JSON
+    in a code fence (as models often answer)."""
+    text = str(body["messages"][-1]["content"]).rsplit("Post:", 1)[-1].lower()
+    label = "positive" if "moon" in text else "negative" if "dump" in text else "neutral"
+    return f'```json\n{{"sentiment": "{label}", "topic": "markets"}}\n```'
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -145,7 +154,7 @@ class FakeLLM:
         answer = Answer(
             request.url.path,
             body,
-            "".join(WORDS),
+            classification(body) if model == "fake-classify" else "".join(WORDS),
             prompt_tokens(body),
             len(WORDS),
             min(self.cached_tokens, prompt_tokens(body)),

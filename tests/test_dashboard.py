@@ -16,7 +16,7 @@ from llmpulse.sim.sender import EventSender
 from llmpulse.sim.traffic import TrafficGenerator
 
 CHROMIUM = "/usr/bin/chromium"
-PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users")
+PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/social", "/logs")
 CHART_PAGES = ("/", "/models", "/errors", "/costs")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 

@@ -51,9 +51,13 @@ NEEDS = {
     ("DELETE", "/v1/users/{user_id}"): "admin",
     ("GET", "/v1/users/erasures"): "admin",
     ("PUT", "/v1/settings/redaction"): "admin",
+    ("POST", "/v1/social/posts"): "ingest",
+    ("PUT", "/v1/social/settings"): "admin",
+    ("POST", "/v1/logs"): "ingest",
+    ("POST", "/v1/metrics"): "ingest",
 }
 PAGES = ("/", "/requests", "/models", "/errors", "/costs", "/users", "/playground", "/drift",
-         "/quality", "/project")  # fmt: skip
+         "/quality", "/project", "/social", "/logs")  # fmt: skip
 
 
 def required_scope(method: str, path: str) -> str:
