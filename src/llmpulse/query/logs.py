@@ -27,11 +27,19 @@ _COLUMNS: Final = (
 
 @dataclass(frozen=True)
 class LogFilter:
+    """Records of a range, narrowed by levels and services (any of each; empty: all), text
+    in the message and a trace."""
+
     scope: Scope
     levels: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     text: str | None = None
     trace_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # An empty choice (a form's "any") is no filter.
+        object.__setattr__(self, "levels", [v for v in self.levels if v])
+        object.__setattr__(self, "services", [v for v in self.services if v])
 
     def where(self) -> tuple[str, dict[str, Param]]:
         clause, params = self.scope.where()
@@ -74,9 +82,8 @@ def search(
         "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}",
         params,
     )
-    records = [_record(r) for r in rows]
-    last = rows[-1] if len(rows) == params["limit"] else None
-    return {"logs": records, "next": None if last is None else [last["ts_us"], last["id"]]}
+    last = [rows[-1]["ts_us"], rows[-1]["id"]] if len(rows) == params["limit"] else None
+    return {"logs": [_record(r) for r in rows], "next": last}
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:

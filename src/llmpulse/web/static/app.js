@@ -197,6 +197,36 @@
     }
     panel.appendChild(callsTable("Same trace", related.trace || []));
     panel.appendChild(callsTable("Same session", related.session || []));
+    if (event.trace_id) panel.appendChild(await traceLogs(event));
+  }
+
+  // The application's log records of the call's trace, a day either side of the call.
+  async function traceLogs(event) {
+    const at = Date.parse(event.ts);
+    const day = 86400000;
+    const params = new URLSearchParams({
+      trace_id: event.trace_id, limit: "200",
+      from: new Date(at - day).toISOString(), to: new Date(at + day).toISOString(),
+    });
+    const res = await fetch(`/v1/logs?${params}`);
+    const logs = res.ok ? (await res.json()).logs : [];
+    const section = document.createElement("div");
+    section.id = "trace-logs";
+    const h = document.createElement("h2");
+    const link = document.createElement("a");
+    link.href = `/logs?range=custom&trace_id=${encodeURIComponent(event.trace_id)}&from=${params.get("from")}&to=${params.get("to")}`;
+    link.textContent = `Logs of this trace (${logs.length})`;
+    h.appendChild(link);
+    section.appendChild(h);
+    const list = document.createElement("ul");
+    logs.forEach((r) => {
+      const li = document.createElement("li");
+      li.className = `level-${r.level.toLowerCase()}`;
+      li.textContent = `${r.ts}  ${r.level}  ${r.service}  ${r.message}`;
+      list.appendChild(li);
+    });
+    section.appendChild(list);
+    return section;
   }
 
   function requestRows() {
