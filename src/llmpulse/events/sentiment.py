@@ -10,7 +10,7 @@ so it is scored like one. docs/social.md lists them all, with their sources.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 POSITIVE_AT: Final = 0.05
@@ -78,6 +78,8 @@ def label(compound: float) -> str:
     return "neutral"
 
 
+# Bots, reposts and campaigns send the same text many times: scored once each.
+@lru_cache(maxsize=16384)
 def sentiment(text: str) -> tuple[float, str]:
     """(compound score, label) of a text."""
     compound = float(_analyzer().polarity_scores(text[:MAX_SCORED_CHARS])["compound"])
