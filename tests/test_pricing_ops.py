@@ -101,8 +101,8 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
     assert health["spool"] == {"pending_batches": 0, "pending_bytes": 0, "last_write_error": None}
     assert health["loader"]["lag_seconds"] == 0
     text = httpx.get(f"{server.url}/metrics").text
-    assert 'llmpulse_events_accepted_total{source="http"} 14.0' in text
-    assert 'llmpulse_events_rejected_total{reason="latency_ms",source="http"} 1.0' in text
+    assert 'llmpulse_events_accepted_total{kind="events",source="http"} 14.0' in text
+    assert 'llmpulse_events_rejected_total{kind="events",reason="latency_ms",source="http"} 1.0' in text
     assert (
         'llmpulse_http_request_seconds_count{method="POST",route="/v1/events",status="202"} 2.0'
         in text

@@ -19,28 +19,25 @@ import aio_pika
 import numpy as np
 import orjson
 import pytest
+import rabbitmq
 from pamqp.commands import Basic
 from test_social import documented_vader
 
 from conftest import Server, new_project_key
 from fake_llm import FakeLLM
 
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+pytestmark = pytest.mark.skipif(
+    not rabbitmq.available(), reason="needs RabbitMQ: on 5672, or Debian's rabbitmq-server"
+)
+AMQP = ""  # the broker's URL, set by the `amqp` fixture
 
 
-def broker_up() -> bool:
-    async def probe() -> None:
-        connection = await aio_pika.connect(AMQP, timeout=3)
-        await connection.close()
-
-    try:
-        asyncio.run(probe())
-        return True
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not broker_up(), reason="needs RabbitMQ on 127.0.0.1:5672")
+@pytest.fixture(scope="module", autouse=True)
+def amqp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    global AMQP
+    with rabbitmq.broker(tmp_path_factory.mktemp("rabbitmq")) as url:
+        AMQP = url
+        yield url
 
 
 @pytest.fixture(scope="module")

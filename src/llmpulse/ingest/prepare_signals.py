@@ -14,12 +14,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from llmpulse.events.custom_metrics import metrics_batch
-from llmpulse.events.logs import logs_batch
+from llmpulse.events.custom_metrics import MetricV1, metrics_batch
+from llmpulse.events.logs import LogV1, logs_batch
 from llmpulse.events.normalize import Batch, Normalizer
 from llmpulse.events.otlp_logs import map_logs
 from llmpulse.events.otlp_metrics import map_metrics
-from llmpulse.events.posts import SocialPolicy, posts_batch, unpack
+from llmpulse.events.posts import POST_FIELDS, SocialPolicy, posts_batch, unpack
 from llmpulse.ingest import records
 from llmpulse.ingest.body import BodyError, decompress, media_type, parse_events
 from llmpulse.ingest.otlp_body import otlp_json, otlp_protobuf
@@ -37,6 +37,11 @@ from llmpulse.ingest.prepare import (
 _OTLP_REJECTED = {"logs": "rejectedLogRecords", "metrics": "rejectedDataPoints"}
 _KINDS = {"posts": records.POSTS, "logs": records.LOGS, "metrics": records.METRICS}
 _NOUNS = {"posts": "post", "logs": "log record", "metrics": "metric point"}
+_FIELDS = {
+    "posts": POST_FIELDS,
+    "logs": frozenset(LogV1.__annotations__),
+    "metrics": frozenset(MetricV1.__annotations__),
+}
 
 
 def prepare_request(normalizer: Normalizer, request: IngestRequest) -> Prepared:
@@ -124,7 +129,13 @@ def _prepared(
     else:
         answer, status = v1_answer(batch, noun), 202 if batch.rows else 400
     out = Prepared(status, answer, accepted=len(batch.rows))
-    out.rejected_fields.update(Counter(request.kind for _ in batch.rejected_indexes))
+    fields = _FIELDS[request.kind]
+    # The schema field at fault, for a metric label (never a client's own key: unbounded).
+    out.rejected_fields.update(
+        Counter(
+            top if (top := r.field.split(".", 1)[0]) in fields else noun for r in batch.rejections
+        )
+    )
     if batch.rows:
         keys = [(request.project, eid, ts, defaulted) for eid, ts, defaulted in batch.keys]
         out.payloads.append(records.encode(_KINDS[request.kind], keys, batch.rows))

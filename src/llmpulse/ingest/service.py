@@ -105,8 +105,8 @@ class IngestService:
                     headers={"Retry-After": "5"},
                 ) from exc
             self.loader.notify()
-        PIPELINE.accepted.labels(source).inc(prepared.accepted)
+        PIPELINE.accepted.labels(request.source, kind).inc(prepared.accepted)
         for field, count in prepared.rejected_fields.items():
-            PIPELINE.rejected.labels(source, field).inc(count)
+            PIPELINE.rejected.labels(request.source, kind, field).inc(count)
         prepared.raise_error()
         return prepared

@@ -19,12 +19,15 @@ class PipelineMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.accepted = Counter(
-            "llmpulse_events_accepted", "Events accepted and spooled", ["source"], registry=r
+            "llmpulse_events_accepted",
+            "Items accepted and spooled, by source and kind (events, traces, posts, logs, metrics)",
+            ["source", "kind"],
+            registry=r,
         )
         self.rejected = Counter(
             "llmpulse_events_rejected",
-            "Events rejected by validation, by the field at fault",
-            ["source", "reason"],
+            "Items rejected by validation, by the field at fault",
+            ["source", "kind", "reason"],
             registry=r,
         )
         self.duplicates = Counter(

@@ -25,7 +25,6 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
 from llmpulse.bus import amqp
-from llmpulse.events.posts import unpack
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504, 507}
@@ -78,15 +77,29 @@ class Consumer:
             inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
             await topology.queue.consume(inbox.put)
             idle_since = asyncio.get_running_loop().time()
-            while not stop.is_set():
-                batch = await self._collect(inbox)
-                now = asyncio.get_running_loop().time()
-                if not batch:
-                    if idle_exit_s is not None and now - idle_since >= idle_exit_s:
-                        return
-                    continue
-                idle_since = now
-                await self._handle(client, topology, batch)
+            # One batch is sent while the next is collected: acks stay in order (a batch
+            # is handled only after the one before it was acked).
+            sending: asyncio.Task[None] | None = None
+            try:
+                while not stop.is_set():
+                    batch = await self._collect(inbox)
+                    now = asyncio.get_running_loop().time()
+                    if not batch:
+                        if sending is not None:
+                            await sending
+                            sending = None
+                        if idle_exit_s is not None and now - idle_since >= idle_exit_s:
+                            return
+                        continue
+                    idle_since = now
+                    if sending is not None:
+                        await sending
+                    sending = asyncio.create_task(self._handle(client, topology, batch))
+                if sending is not None:
+                    await sending
+            finally:
+                if sending is not None and not sending.done():
+                    sending.cancel()
 
     async def _collect(
         self, inbox: asyncio.Queue[AbstractIncomingMessage]
@@ -116,10 +129,12 @@ class Consumer:
                 continue
             if self.classify is not None:
                 self.stats.classified += await asyncio.to_thread(self.classify, items)
-            for item in items:
-                lines.append(orjson.dumps(item) + b"\n")
-                # An X object with a list of posts is as many posts to the server.
-                owners.extend([n] * len(unpack([item], {}).flat))
+            body = message.body
+            if self.classify is None and body[:1] == b"{" and b"\n" not in body:
+                lines.append(body + b"\n")  # one post object, as sent: not encoded again
+            else:
+                lines.extend(orjson.dumps(item) + b"\n" for item in items)
+            owners.extend(n for item in items for _ in range(_post_count(item)))
         if lines:
             answer = await self._send(client, b"".join(lines))
             self.stats.posts_sent += len(owners)
@@ -163,6 +178,13 @@ class Consumer:
             log.warning("posts not delivered (%s); retrying in %.1fs", problem, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
+
+
+def _post_count(item: dict[str, Any]) -> int:
+    """How many posts the server reads in an item: an X object's `data` list is as many."""
+    if "text" not in item and isinstance(item.get("data"), list):
+        return len(item["data"])
+    return 1
 
 
 def _items(body: bytes) -> list[dict[str, Any]] | str:

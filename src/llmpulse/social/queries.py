@@ -21,6 +21,15 @@ DUPLICATE_AUTHORS: Final = 3
 TOP_KINDS: Final = {"hashtags": "hashtags", "cashtags": "cashtags", "mentions": "mentions"}
 TOP_BY: Final = ("posts", "engagement")
 MAX_LIMIT: Final = 1000
+# Sums that add up across buckets (for totals computed from per-bucket rows).
+_SUM_KEYS: Final = ("posts", "positive", "neutral", "negative", "sentiment_sum",
+                    "weighted_sum", "engagement_sum")  # fmt: skip
+_SUMS: Final = (
+    "count() AS posts, countIf(sentiment_label = 'positive') AS positive, "
+    "countIf(sentiment_label = 'neutral') AS neutral, "
+    "countIf(sentiment_label = 'negative') AS negative, sum(sentiment) AS sentiment_sum, "
+    "sum(sentiment * engagement) AS weighted_sum, sum(engagement) AS engagement_sum"
+)
 # Per bucket and over a range: volume, sentiment mix, plain and engagement-weighted means.
 _MEASURES: Final = (
     "count() AS posts, countIf(sentiment_label = 'positive') AS positive, "
@@ -70,6 +79,16 @@ def _mix(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _means(sums: dict[str, Any]) -> dict[str, Any]:
+    """A row of _SUMS as a row of _MEASURES."""
+    posts, engagement = sums["posts"], sums["engagement_sum"]
+    return {
+        **sums,
+        "sentiment_mean": sums["sentiment_sum"] / posts if posts else None,
+        "sentiment_weighted": sums["weighted_sum"] / engagement if engagement else None,
+    }
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -79,11 +98,16 @@ def summary(engine: Engine, f: PostFilter) -> dict[str, Any]:
     share and the language split."""
     where, params = f.where()
     row = engine.rows(
-        f"SELECT {_MEASURES}, uniqExact(author_id) AS authors, "
-        f"countIf(text_hash IN ({_duplicate_hashes(where)})) AS duplicates "
-        f"FROM {POSTS} WHERE {where}",
+        f"SELECT {_MEASURES}, uniqExact(author_id) AS authors FROM {POSTS} WHERE {where}",
         params,
     )[0]
+    duplicates = engine.rows(
+        f"SELECT sumIf(posts, authors >= {DUPLICATE_AUTHORS}) AS n FROM ("
+        # uniq is exact at these sizes (a hash set up to 65,536) and cheaper than uniqExact.
+        f"SELECT count() AS posts, uniq(author_id) AS authors FROM {POSTS} WHERE {where} "
+        "GROUP BY text_hash)",
+        params,
+    )[0]["n"]
     languages = engine.rows(
         f"SELECT lang, count() AS posts FROM {POSTS} WHERE {where} "
         "GROUP BY lang ORDER BY posts DESC, lang LIMIT 20",
@@ -93,17 +117,26 @@ def summary(engine: Engine, f: PostFilter) -> dict[str, Any]:
     return {
         **_mix(row),
         "authors": row["authors"],
-        "duplicates": row["duplicates"],
-        "duplicate_share": row["duplicates"] / posts if posts else None,
+        "duplicates": duplicates,
+        "duplicate_share": duplicates / posts if posts else None,
         "languages": [{"lang": r["lang"], "posts": r["posts"]} for r in languages],
     }
 
 
-def _duplicate_hashes(where: str) -> str:
-    return (
-        f"SELECT text_hash FROM {POSTS} WHERE {where} GROUP BY text_hash "
-        f"HAVING uniqExact(author_id) >= {DUPLICATE_AUTHORS}"
+def duplicated(engine: Engine, f: PostFilter, hashes: list[int]) -> set[int]:
+    """Which of the text hashes were posted by DUPLICATE_AUTHORS or more authors in the
+    filter's range."""
+    if not hashes:
+        return set()
+    where, params = f.where()
+    params["hashes"] = [str(h) for h in hashes]
+    rows = engine.rows(
+        f"SELECT text_hash FROM {POSTS} WHERE {where} AND text_hash IN "
+        "(SELECT arrayJoin(arrayMap(x -> toUInt64(x), {hashes:Array(String)}))) "
+        f"GROUP BY text_hash HAVING uniq(author_id) >= {DUPLICATE_AUTHORS}",
+        params,
     )
+    return {int(r["text_hash"]) for r in rows}
 
 
 def timeseries(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
@@ -123,32 +156,29 @@ def timeseries(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
 
 
 def entities(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
-    """Each tracked entity's mentions and sentiment over the range, and per bucket."""
+    """Each tracked entity's mentions and sentiment over the range, and per bucket (one
+    scan: the range's totals are summed from the buckets')."""
     buckets = Buckets.cover(f.scope, interval)
     where, params = f.where()
     rows = engine.rows(
         f"SELECT entity, toUnixTimestamp(toStartOfInterval(ts, INTERVAL {buckets.seconds} "
-        f"SECOND)) * 1000 AS t, {_MEASURES} FROM {POSTS} ARRAY JOIN entities AS entity "
+        f"SECOND)) * 1000 AS t, {_SUMS} FROM {POSTS} ARRAY JOIN entities AS entity "
         f"WHERE {where} GROUP BY entity, t ORDER BY entity, t",
         params,
     )
     by_entity: dict[str, dict[int, dict[str, Any]]] = {}
     for r in rows:
-        by_entity.setdefault(r["entity"], {})[r["t"]] = r
-    totals = engine.rows(
-        f"SELECT entity, {_MEASURES} FROM {POSTS} ARRAY JOIN entities AS entity "
-        f"WHERE {where} GROUP BY entity ORDER BY posts DESC, entity",
-        params,
-    )
+        by_entity.setdefault(r["entity"], {})[r["t"]] = _means(r)
     out = []
-    for total in totals:
-        found = by_entity.get(total["entity"], {})
+    for entity, found in by_entity.items():
+        total = _means({k: sum(r[k] for r in found.values()) for k in _SUM_KEYS})
         trend = [
             {"t": iso_ms(t), "posts": found[t]["posts"] if t in found else 0,
              "sentiment_mean": _rounded(found[t]["sentiment_mean"]) if t in found else None}
             for t in buckets.starts_ms()
         ]  # fmt: skip
-        out.append({"entity": total["entity"], **_mix(total), "trend": trend})
+        out.append({"entity": entity, **_mix(total), "trend": trend})
+    out.sort(key=lambda e: (-e["posts"], e["entity"]))
     return {"interval": interval, "entities": out}
 
 
@@ -162,16 +192,29 @@ def top(engine: Engine, f: PostFilter, kind: str, by: str, limit: int) -> dict[s
     where, params = f.where()
     params["limit"] = min(limit, MAX_LIMIT)
     if kind == "authors":
-        rows = engine.rows(
-            "SELECT author_id, argMax(author_handle, ts) AS handle, "
-            "max(author_followers) AS followers, max(author_verified) AS verified, "
-            "count() AS posts, sum(engagement) AS engagement, "
+        items = engine.rows(
+            "SELECT author_id, count() AS posts, sum(engagement) AS engagement, "
             "round(avg(sentiment), 4) AS sentiment_mean "
             f"FROM {POSTS} WHERE {where} GROUP BY author_id "
             f"ORDER BY {order} DESC, author_id LIMIT {{limit:UInt32}}",
             params,
         )
-        items = [{**r, "verified": bool(r["verified"])} for r in rows]
+        # Then who they are, for those few only (a string per group of every author costs).
+        params["authors"] = [r["author_id"] for r in items]
+        who = {
+            r["author_id"]: r
+            for r in engine.rows(
+                "SELECT author_id, argMax(author_handle, ts) AS handle, "
+                "max(author_followers) AS followers, max(author_verified) AS verified "
+                f"FROM {POSTS} WHERE {where} AND author_id IN {{authors:Array(String)}} "
+                "GROUP BY author_id",
+                params,
+            )
+        }
+        for r in items:
+            found = who[r["author_id"]]
+            r.update(handle=found["handle"], followers=found["followers"],
+                     verified=bool(found["verified"]))  # fmt: skip
     else:
         items = engine.rows(
             f"SELECT tag, count() AS posts, sum(engagement) AS engagement, "
@@ -191,15 +234,15 @@ def most_engaged(engine: Engine, f: PostFilter, limit: int) -> dict[str, Any]:
         "SELECT post_id, platform, formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ') AS ts_text, "
         "author_id, author_handle, author_followers, text, lang, likes, reposts, replies, "
         "quotes, engagement, hashtags, cashtags, entities, round(sentiment, 4) AS score, "
-        f"sentiment_label, text_hash IN ({_duplicate_hashes(where)}) AS duplicate "
-        f"FROM {POSTS} WHERE {where} ORDER BY engagement DESC, ts DESC, post_id "
-        "LIMIT {limit:UInt32}",
+        f"sentiment_label, text_hash FROM {POSTS} WHERE {where} "
+        "ORDER BY engagement DESC, ts DESC, post_id LIMIT {limit:UInt32}",
         params,
     )
+    repeated = duplicated(engine, f, [int(r["text_hash"]) for r in rows])
     posts = []
     for r in rows:
         r["ts"], r["sentiment"] = r.pop("ts_text"), r.pop("score")
-        r["duplicate"] = bool(r["duplicate"])
+        r["duplicate"] = int(r.pop("text_hash")) in repeated
         posts.append(r)
     return {"posts": posts}
 
