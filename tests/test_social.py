@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from conftest import Server, new_project_key
+from conftest import Server, new_project_key, run_cli
 from test_alerts import alerts, evaluate
 from test_dashboard import CHROMIUM, browser  # noqa: F401 - the module's browser
 
@@ -357,3 +357,19 @@ def test_social_page_shows_the_json_numbers(
     entity = get(server, sent["key"], "/v1/social/summary", entity="NVDA")
     assert page.locator("[data-kpi=posts]").get_attribute("data-value") == str(entity["posts"])
     assert errors == []
+
+
+def test_simulator_sends_posts_with_a_bot_ring(server: Server) -> None:
+    key = new_project_key(server)
+    run = run_cli("sim", "--social", "--url", server.url, "--api-key", key, "--count", "600",
+                  "--qps", "0", "--seed", "4")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "accepted 600, rejected 0" in run.stdout
+    server.wait_loaded()
+    summary = get(server, key, "/v1/social/summary")
+    assert summary["posts"] == 600
+    # The bot ring's one text from many accounts; nothing else repeats word for word.
+    bots = get(server, key, "/v1/social/top", kind="authors", limit=1000)["items"]
+    ring = sum(a["posts"] for a in bots if a["handle"].startswith("signals_bot"))
+    assert ring > 0 and summary["duplicates"] == ring
+    assert get(server, key, "/v1/social/entities")["entities"][0]["entity"] == "NVDA"
