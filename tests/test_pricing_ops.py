@@ -102,7 +102,10 @@ def test_health_and_prometheus_metrics(fresh_server: Server) -> None:
     assert health["loader"]["lag_seconds"] == 0
     text = httpx.get(f"{server.url}/metrics").text
     assert 'llmpulse_events_accepted_total{kind="events",source="http"} 14.0' in text
-    assert 'llmpulse_events_rejected_total{kind="events",reason="latency_ms",source="http"} 1.0' in text
+    assert (
+        'llmpulse_events_rejected_total{kind="events",reason="latency_ms",source="http"} 1.0'
+        in text
+    )
     assert (
         'llmpulse_http_request_seconds_count{method="POST",route="/v1/events",status="202"} 2.0'
         in text
