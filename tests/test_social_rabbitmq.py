@@ -233,3 +233,31 @@ def test_unreachable_broker_and_wrong_key_are_clear_errors(server: Server) -> No
         assert len(drain(queue)) == 1  # not acked: still there for a consumer with a key
     finally:
         delete(queue, f"{queue}.dead")
+
+
+def test_server_killed_mid_stream_loses_nothing(server: Server) -> None:
+    """The server dies (-9) while the consumer sends: batches it had not answered stay
+    unacked and are sent again once it is back; every post is stored once."""
+    key = new_project_key(server)
+    queue = f"posts-{uuid.uuid4().hex[:8]}"
+    sent = posts(4000, seed=5)
+    publish(queue, [orjson.dumps(p) for p in sent])
+    run = consumer(server, key, queue, "--batch-size", "100", "--exit-when-idle", "3")
+    try:
+        deadline = time.monotonic() + 60
+        while summary(server, key)["posts"] < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.kill9()
+        time.sleep(1)  # the consumer meets a dead server and retries
+        server.start()
+        out, _ = run.communicate(timeout=180)
+        assert run.returncode == 0, out.decode()
+        assert b"retries 0" not in out  # it did meet the dead server
+        server.wait_loaded()
+        got = summary(server, key)
+        assert got["posts"] == len(sent)
+        assert got["engagement"] == sum(p["likes"] + 2 * p["reposts"] for p in sent)
+        assert drain(queue) == []
+    finally:
+        run.kill()
+        delete(queue, f"{queue}.dead")
