@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from fake_x import BEARER, FakeX, stream_lines
 from playwright.sync_api import Browser
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -373,3 +374,30 @@ def test_simulator_sends_posts_with_a_bot_ring(server: Server) -> None:
     ring = sum(a["posts"] for a in bots if a["handle"].startswith("signals_bot"))
     assert ring > 0 and summary["duplicates"] == ring
     assert get(server, key, "/v1/social/entities")["entities"][0]["entity"] == "NVDA"
+
+
+def test_follow_an_x_filtered_stream(server: Server) -> None:
+    key = new_project_key(server)
+    end = datetime.now(UTC)
+    posts = make_posts(random.Random(11), 120, end)[:120]
+    lines = stream_lines([{**as_x(p), "matching_rules": [{"id": "1", "tag": "nvidia"}]}
+                          for p in posts])  # fmt: skip
+    lines.insert(30, b"{not json\r\n")
+    fake = FakeX(lines).start()
+    try:
+        run = run_cli("social", "follow", fake.url, "--bearer", BEARER, "--url", server.url,
+                      "--api-key", key, "--batch-size", "50", "--exit-at-end")  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "posts accepted 120, rejected 1" in run.stdout, run.stdout
+        server.wait_loaded()
+        got = {p["post_id"]: p for p in get(server, key, "/v1/social/posts", limit=1000)["posts"]}
+        assert set(got) == {str(p["id"]) for p in posts}
+        one = posts[0]
+        assert got[str(one["id"])]["engagement"] == engagement(one)
+        assert get(server, key, "/v1/social/summary")["posts"] == 120
+        bad = run_cli("social", "follow", fake.url, "--bearer", "wrong", "--url", server.url,
+                      "--api-key", key, "--exit-at-end")  # fmt: skip
+        assert bad.returncode == 1 and "answered 401" in bad.stderr + bad.stdout
+        assert "Traceback" not in bad.stderr
+    finally:
+        fake.stop()

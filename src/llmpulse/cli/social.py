@@ -11,9 +11,13 @@ import typer
 from llmpulse.bus.amqp import BusError, dead_name
 from llmpulse.cli.common import console, fail
 from llmpulse.cli.remote import DEFAULT_URL, Key, Url
+from llmpulse.sim.sender import EventSender, SendError
 from llmpulse.social.consume import ConsumeError, Consumer
+from llmpulse.social.follow import Follower, FollowError
 
-social_app = typer.Typer(help="Social posts: consume them from RabbitMQ.", no_args_is_help=True)
+social_app = typer.Typer(
+    help="Social posts: from a RabbitMQ queue or an X filtered stream.", no_args_is_help=True
+)
 
 
 @social_app.command()
@@ -91,3 +95,45 @@ def consume(
         f"dead-lettered {stats.dead_lettered}, classified {stats.classified}, "
         f"retries {stats.retries}"
     )
+
+
+@social_app.command()
+def follow(
+    stream: Annotated[
+        str,
+        typer.Argument(
+            help="The stream, e.g. https://api.x.com/2/tweets/search/stream?tweet.fields="
+            "created_at,public_metrics,entities,lang,author_id&expansions=author_id"
+            "&user.fields=public_metrics,verified"
+        ),
+    ],
+    bearer: Annotated[
+        str | None, typer.Option(envvar="X_BEARER_TOKEN", help="The stream's bearer token.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: Key = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Posts per request.")] = 500,
+    exit_at_end: Annotated[
+        bool, typer.Option(help="Stop when the stream ends instead of reconnecting.")
+    ] = False,
+) -> None:
+    """Send an X API v2 filtered stream (one post per line) to the server as it comes,
+    in batches; reconnects with backoff when the connection drops."""
+    sender = EventSender(url, api_key, path="/v1/social/posts")
+    follower = Follower(stream, bearer, sender, batch_size=batch_size, reconnect=not exit_at_end)
+    console.print(f"following {stream} into {url}")
+    try:
+        follower.run()
+    except (FollowError, SendError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sender.close()
+    stats = sender.stats
+    console.print(
+        f"lines {follower.lines}: posts accepted {stats.accepted}, rejected {stats.rejected}, "
+        f"reconnects {follower.reconnects}, retries {stats.retries}"
+    )
+    for error in stats.errors[:5]:
+        console.print(f"  rejected #{error['index']}: {error['field']}: {error['error']}")
