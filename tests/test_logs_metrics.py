@@ -454,3 +454,16 @@ def test_logs_page_and_a_requests_logs(
     page.goto(f"{server.url}/?range=1h&custom=queue.depth")
     page.locator("[data-chart='queue.depth (avg)'] .main-svg").first.wait_for()
     assert errors == []
+
+
+def test_server_side_redaction_applies_to_logs(server: Server) -> None:
+    key = new_project_key(server, admin=True)
+    with server.client(key) as http:
+        r = http.put("/v1/settings/redaction", json={"rules": {"email": True}})
+        assert r.status_code == 200, r.text
+        r = http.post("/v1/logs", json={"message": "mail to ann@example.com failed",
+                                        "attributes": {"to": "bob@example.org"}})  # fmt: skip
+        assert r.status_code == 202
+    server.wait_loaded()
+    stored = get(server, key, "/v1/logs")["logs"][0]
+    assert "@example" not in str(stored) and "[REDACTED:email]" in stored["message"]

@@ -36,6 +36,8 @@ from llmpulse.ingest.prepare import (
 # OTLP answers name what they count by signal (ExportLogsPartialSuccess, ...).
 _OTLP_REJECTED = {"logs": "rejectedLogRecords", "metrics": "rejectedDataPoints"}
 _KINDS = {"posts": records.POSTS, "logs": records.LOGS, "metrics": records.METRICS}
+# What the project's server-side redaction reads in a log row: its text, then its map.
+_REDACTED_LOG = (("message",), ("attributes",))
 _NOUNS = {"posts": "post", "logs": "log record", "metrics": "metric point"}
 _FIELDS = {
     "posts": POST_FIELDS,
@@ -128,6 +130,9 @@ def _prepared(
         status = 200 if batch.rows or not batch.rejections else 400
     else:
         answer, status = v1_answer(batch, noun), 202 if batch.rows else 400
+    if request.redaction and request.kind == "logs":  # log lines carry what users typed
+        for row in batch.rows:
+            request.redaction.event(row, *_REDACTED_LOG)
     out = Prepared(status, answer, accepted=len(batch.rows))
     fields = _FIELDS[request.kind]
     # The schema field at fault, for a metric label (never a client's own key: unbounded).
