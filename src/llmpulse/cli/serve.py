@@ -22,8 +22,10 @@ from llmpulse.meta.keys import ALL_SCOPES, KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
 from llmpulse.server.logs import configure_logging
 from llmpulse.server.settings import Settings
+from llmpulse.sim.app_telemetry import AppTelemetrySender
 from llmpulse.sim.run import run_simulation
 from llmpulse.sim.sender import EventSender, SendError
+from llmpulse.sim.social import PostGenerator
 from llmpulse.sim.traffic import TrafficGenerator, demo_shifts
 from llmpulse.store.engine import StoreError
 
@@ -211,9 +213,10 @@ def demo(
             highlight=False,
             soft_wrap=True,
         )
-        sender = EventSender(url, key)
+        sender = AppTelemetrySender(url, key, seed)
         shifts = demo_shifts(datetime.now(UTC))
         generator = TrafficGenerator(seed=seed, users=300, text=True, shifts=shifts)
+        threading.Thread(target=social, daemon=True, name="demo-social").start()
         try:
             run_simulation(
                 sender, generator, count=history, duration_s=None, qps=0, backfill_s=HISTORY_S
@@ -222,5 +225,17 @@ def demo(
             run_simulation(sender, generator, count=None, duration_s=10 * 365 * 86400, qps=qps)
         except SendError as exc:
             console.print(f"[red]simulator stopped:[/] {exc}")
+
+    def social() -> None:
+        """A day of posts about NVIDIA, then a few a second, for the Social page."""
+        posts = EventSender(url, key, path="/v1/social/posts")
+        generator = PostGenerator(seed=seed)
+        try:
+            run_simulation(posts, generator, count=history // 2, duration_s=None, qps=0,
+                           backfill_s=86400)  # fmt: skip
+            run_simulation(posts, generator, count=None, duration_s=10 * 365 * 86400, qps=3,
+                           rate_at=generator.rate_at)  # fmt: skip
+        except SendError as exc:
+            console.print(f"[red]post simulator stopped:[/] {exc}")
 
     _serve(settings, on_ready=simulate)
