@@ -56,11 +56,24 @@ def lines(series: Series, y_title: str, dashes: dict[str, str] | None = None) ->
     return {"data": traces, "layout": _layout(y_title)}
 
 
+# Colours that carry a meaning of their own: sentiment labels, log levels.
+MEANINGS: dict[str, str] = {
+    "positive": "#59a14f", "neutral": "#bab0ac", "negative": "#e15759",
+    "DEBUG": "#bab0ac", "INFO": "#4e79a7", "WARNING": "#f28e2b", "ERROR": "#e15759",
+    "CRITICAL": "#9c1c1c",
+}  # fmt: skip
+
+
 def stacked_bars(series: Series, y_title: str) -> Figure:
-    traces = [
-        {"type": "bar", "name": name, "x": [t for t, _ in pts], "y": [v for _, v in pts]}
-        for name, pts in series.items()
-    ]
+    """One bar trace per series, stacked; a series named by MEANINGS takes its colour."""
+    traces = []
+    for name, pts in series.items():
+        trace: dict[str, Any] = {
+            "type": "bar", "name": name, "x": [t for t, _ in pts], "y": [v for _, v in pts],
+        }  # fmt: skip
+        if name in MEANINGS:
+            trace["marker"] = {"color": MEANINGS[name]}
+        traces.append(trace)
     return {"data": traces, "layout": _layout(y_title, barmode="stack")}
 
 

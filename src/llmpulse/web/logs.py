@@ -38,7 +38,8 @@ async def logs_page(v: Page) -> HTMLResponse:
 def logs_view(engine: Engine, f: logs.LogFilter) -> dict[str, Any]:
     interval = interval_name(f.scope)
     counts = logs.counts(engine, f, interval)
-    by_level = {s["level"]: [(p["t"], p["records"]) for p in s["points"]] for s in counts["series"]}
+    found = {s["level"]: [(p["t"], p["records"]) for p in s["points"]] for s in counts["series"]}
+    by_level = {level: found[level] for level in logs.LEVELS if level in found}  # in order
     return {
         "total": counts["total"],
         "facets": logs.facets(engine, f.scope),
