@@ -4,6 +4,7 @@ what was sent; bad input; alert kinds; the Logs page and a request's logs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -27,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from playwright.sync_api import Browser
 
 import llmpulse
-from conftest import Server, new_project_key
+from conftest import ADMIN_KEY, Server, new_project_key
 from test_alerts import alerts, evaluate
 from test_dashboard import CHROMIUM, browser  # noqa: F401 - the module's browser
 
@@ -467,3 +469,36 @@ def test_server_side_redaction_applies_to_logs(server: Server) -> None:
     server.wait_loaded()
     stored = get(server, key, "/v1/logs")["logs"][0]
     assert "@example" not in str(stored) and "[REDACTED:email]" in stored["message"]
+
+
+def test_posts_logs_and_metrics_load_once_through_a_loader_crash(tmp_path: Path) -> None:
+    """The loader dies (as under kill -9) after inserting a run into every table but before
+    the spool checkpoint moved: the restart repeats the insert, each row is stored once."""
+    server = Server(tmp_path / "data", "--no-alerts").start(LLMPULSE_CRASH_AT="before-commit")
+    key = ADMIN_KEY
+    posts = [{"id": i, "text": f"post {i} $NVDA", "likes": i} for i in range(300)]
+    # Sent again below: a retry is recognised by its id, or by a point's series and time.
+    logs = [{"message": f"line {i}", "level": "INFO", "event_id": f"l{i}"} for i in range(200)]
+    at = datetime.now(UTC).isoformat()
+    points = [{"name": "depth", "value": float(i), "tags": {"i": str(i)}, "ts": at}
+              for i in range(100)]  # fmt: skip
+    try:
+        with server.client(key) as http:
+            assert http.post("/v1/social/posts", json=posts).status_code == 202
+            # The loader may crash while these are sent: what was acknowledged counts.
+            for path, body in (("/v1/logs", logs), ("/v1/metrics", points)):
+                with contextlib.suppress(httpx.TransportError):
+                    assert http.post(path, json=body).status_code == 202
+        assert server.proc is not None and server.proc.wait(60) == 137, "no crash"
+        server.start()
+        with server.client(key) as http:  # what the crash cut off, sent again
+            for path, body in (("/v1/logs", logs), ("/v1/metrics", points)):
+                assert http.post(path, json=body).status_code == 202
+        server.wait_loaded()
+        assert get(server, key, "/v1/social/summary")["posts"] == 300
+        assert get(server, key, "/v1/social/summary")["engagement"] == sum(range(300))
+        assert get(server, key, "/v1/logs/counts")["total"] == 200
+        catalog = get(server, key, "/v1/metrics/custom")["metrics"]
+        assert [(m["name"], m["points"]) for m in catalog] == [("depth", 100)]
+    finally:
+        server.stop()
