@@ -9,36 +9,32 @@ distinct authors in the range: decided over the whole range at query time, not p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from llmpulse.query.filters import QueryError, Scope, iso_ms
 from llmpulse.query.metrics import Buckets
 from llmpulse.store.engine import Engine, Param
-from llmpulse.store.tables import POSTS
+from llmpulse.store.tables import POSTS, POSTS_ROLLUP_1H, TAGS_ROLLUP_1H
 
 DUPLICATE_AUTHORS: Final = 3
 TOP_KINDS: Final = {"hashtags": "hashtags", "cashtags": "cashtags", "mentions": "mentions"}
 TOP_BY: Final = ("posts", "engagement")
 MAX_LIMIT: Final = 1000
-# Sums that add up across buckets (for totals computed from per-bucket rows).
+HOUR_S: Final = 3600
+# Sums that add up across buckets and across the rollup and raw rows of a range.
 _SUM_KEYS: Final = ("posts", "positive", "neutral", "negative", "sentiment_sum",
                     "weighted_sum", "engagement_sum")  # fmt: skip
-_SUMS: Final = (
-    "count() AS posts, countIf(sentiment_label = 'positive') AS positive, "
-    "countIf(sentiment_label = 'neutral') AS neutral, "
-    "countIf(sentiment_label = 'negative') AS negative, sum(sentiment) AS sentiment_sum, "
-    "sum(sentiment * engagement) AS weighted_sum, sum(engagement) AS engagement_sum"
+_RAW_SUMS: Final = (
+    "count() AS s_posts, countIf(sentiment_label = 'positive') AS s_positive, "
+    "countIf(sentiment_label = 'neutral') AS s_neutral, "
+    "countIf(sentiment_label = 'negative') AS s_negative, "
+    "sum(toFloat64(sentiment)) AS s_sentiment_sum, "
+    "sum(toFloat64(sentiment) * engagement) AS s_weighted_sum, "
+    "sum(engagement) AS s_engagement_sum"
 )
-# Per bucket and over a range: volume, sentiment mix, plain and engagement-weighted means.
-_MEASURES: Final = (
-    "count() AS posts, countIf(sentiment_label = 'positive') AS positive, "
-    "countIf(sentiment_label = 'neutral') AS neutral, "
-    "countIf(sentiment_label = 'negative') AS negative, "
-    "if(posts = 0, NULL, avg(sentiment)) AS sentiment_mean, "
-    "if(sum(engagement) = 0, NULL, sum(sentiment * engagement) / sum(engagement)) "
-    "AS sentiment_weighted, sum(engagement) AS engagement_sum"
-)
+_ROLLUP_SUMS: Final = ", ".join(f"sum({k}) AS s_{k}" for k in _SUM_KEYS)
+_OUTER_SUMS: Final = ", ".join(f"sum(s_{k}) AS {k}" for k in _SUM_KEYS)
 
 
 @dataclass(frozen=True)
@@ -52,8 +48,13 @@ class PostFilter:
 
     def where(self) -> tuple[str, dict[str, Param]]:
         clause, params = self.scope.where()
+        return self._narrowed(clause, params, raw=True)
+
+    def _narrowed(
+        self, clause: str, params: dict[str, Param], raw: bool
+    ) -> tuple[str, dict[str, Param]]:
         if self.entity:
-            clause += " AND has(entities, {entity:String})"
+            clause += " AND has(entities, {entity:String})" if raw else ""
             params["entity"] = self.entity
         if self.platform:
             clause += " AND platform = {platform:String}"
@@ -62,6 +63,71 @@ class PostFilter:
             clause += " AND lang = {lang:String}"
             params["lang"] = self.lang
         return clause, params
+
+    def hours(self, min_bucket_s: int = HOUR_S) -> tuple[datetime, datetime] | None:
+        """The whole hours inside the range, which the rollups can answer; None when there
+        are none or the buckets asked for are finer than an hour."""
+        first = _ceil_hour(self.scope.start)
+        last = _floor_hour(self.scope.end)
+        return (first, last) if first < last and min_bucket_s >= HOUR_S else None
+
+    def split(
+        self, hours: tuple[datetime, datetime], per_entity: bool = False
+    ) -> tuple[str, str, dict[str, Param]]:
+        """(raw WHERE of the partial hours at the edges, rollup WHERE of the whole hours,
+        their parameters). The rollups' entity '' row holds every post; `per_entity` reads
+        the rows of each entity instead."""
+        clause, params = self.scope.where()
+        clause += (
+            " AND NOT (ts >= {first:DateTime64(3, 'UTC')} AND ts < {last:DateTime64(3, 'UTC')})"
+        )
+        params["first"], params["last"] = hours
+        raw, params = self._narrowed(clause, params, raw=True)
+        rollup = (
+            "project = {project:String} AND hour >= {first:DateTime64(3, 'UTC')} "
+            "AND hour < {last:DateTime64(3, 'UTC')} AND "
+        )
+        rollup += "entity != ''" if per_entity else "entity = {rollup_entity:String}"
+        params["rollup_entity"] = self.entity or ""
+        rollup, params = self._narrowed(rollup, params, raw=False)
+        return raw, rollup, params
+
+
+def _ceil_hour(t: datetime) -> datetime:
+    floor = _floor_hour(t)
+    return floor if floor == t else floor + timedelta(hours=1)
+
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _sums(
+    engine: Engine,
+    f: PostFilter,
+    raw_key: str,
+    rollup_key: str,
+    hours: tuple[datetime, datetime] | None,
+    raw_from: str = POSTS,
+    per_entity: bool = False,
+) -> list[dict[str, Any]]:
+    """_SUM_KEYS per key `k`: whole hours from the hourly rollup, the rest from the posts
+    (all of it when `hours` is None)."""
+    if hours is None:
+        where, params = f.where()
+        parts = [f"SELECT {raw_key} AS k, {_RAW_SUMS} FROM {raw_from} WHERE {where} GROUP BY k"]
+    else:
+        raw, rollup, params = f.split(hours, per_entity)
+        parts = [
+            f"SELECT {raw_key} AS k, {_RAW_SUMS} FROM {raw_from} WHERE {raw} GROUP BY k",
+            f"SELECT {rollup_key} AS k, {_ROLLUP_SUMS} FROM {POSTS_ROLLUP_1H} "
+            f"WHERE {rollup} GROUP BY k",
+        ]
+    rows = engine.rows(
+        f"SELECT k, {_OUTER_SUMS} FROM ({' UNION ALL '.join(parts)}) GROUP BY k ORDER BY k",
+        params,
+    )
+    return [_means(r) for r in rows]
 
 
 def _mix(row: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +146,8 @@ def _mix(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _means(sums: dict[str, Any]) -> dict[str, Any]:
-    """A row of _SUMS as a row of _MEASURES."""
+    """Sums with their means: plain, and weighted by engagement (None without posts or
+    engagement)."""
     posts, engagement = sums["posts"], sums["engagement_sum"]
     return {
         **sums,
@@ -96,30 +163,26 @@ def _rounded(value: float | None) -> float | None:
 def summary(engine: Engine, f: PostFilter) -> dict[str, Any]:
     """Totals over the range: volume, sentiment mix, engagement, authors, near-duplicate
     share and the language split."""
+    by_lang = _sums(engine, f, "lang", "lang", f.hours())
+    total = _means({k: sum(r[k] for r in by_lang) for k in _SUM_KEYS})
     where, params = f.where()
-    row = engine.rows(
-        f"SELECT {_MEASURES}, uniqExact(author_id) AS authors FROM {POSTS} WHERE {where}",
-        params,
-    )[0]
+    # uniq is exact up to 65,536 authors (a hash set), within about 1% beyond.
+    authors = engine.rows(f"SELECT uniq(author_id) AS n FROM {POSTS} WHERE {where}", params)
+    authors = authors[0]["n"]
     duplicates = engine.rows(
         f"SELECT sumIf(posts, authors >= {DUPLICATE_AUTHORS}) AS n FROM ("
-        # uniq is exact at these sizes (a hash set up to 65,536) and cheaper than uniqExact.
         f"SELECT count() AS posts, uniq(author_id) AS authors FROM {POSTS} WHERE {where} "
         "GROUP BY text_hash)",
         params,
     )[0]["n"]
-    languages = engine.rows(
-        f"SELECT lang, count() AS posts FROM {POSTS} WHERE {where} "
-        "GROUP BY lang ORDER BY posts DESC, lang LIMIT 20",
-        params,
-    )
-    posts = row["posts"]
+    posts = total["posts"]
+    languages = sorted(by_lang, key=lambda r: (-r["posts"], r["k"]))[:20]
     return {
-        **_mix(row),
-        "authors": row["authors"],
+        **_mix(total),
+        "authors": authors,
         "duplicates": duplicates,
         "duplicate_share": duplicates / posts if posts else None,
-        "languages": [{"lang": r["lang"], "posts": r["posts"]} for r in languages],
+        "languages": [{"lang": r["k"], "posts": r["posts"]} for r in languages],
     }
 
 
@@ -142,15 +205,13 @@ def duplicated(engine: Engine, f: PostFilter, hashes: list[int]) -> set[int]:
 def timeseries(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
     """Volume and sentiment per bucket; every bucket of the range listed."""
     buckets = Buckets.cover(f.scope, interval)
-    where, params = f.where()
-    rows = engine.rows(
-        f"SELECT toUnixTimestamp(toStartOfInterval(ts, INTERVAL {buckets.seconds} SECOND)) "
-        f"* 1000 AS t, {_MEASURES} FROM {POSTS} WHERE {where} GROUP BY t ORDER BY t",
-        params,
+    bucket = (
+        f"toUnixTimestamp(toStartOfInterval({{col}}, INTERVAL {buckets.seconds} SECOND)) * 1000"
     )
-    found = {r["t"]: r for r in rows}
-    empty = {"posts": 0, "positive": 0, "neutral": 0, "negative": 0, "engagement_sum": 0,
-             "sentiment_mean": None, "sentiment_weighted": None}  # fmt: skip
+    rows = _sums(engine, f, bucket.format(col="ts"), bucket.format(col="hour"),
+                 f.hours(buckets.seconds))  # fmt: skip
+    found = {r["k"]: r for r in rows}
+    empty = _means(dict.fromkeys(_SUM_KEYS, 0))
     points = [{"t": iso_ms(t), **_mix(found.get(t, empty))} for t in buckets.starts_ms()]
     return {"interval": interval, "points": points}
 
@@ -159,16 +220,20 @@ def entities(engine: Engine, f: PostFilter, interval: str) -> dict[str, Any]:
     """Each tracked entity's mentions and sentiment over the range, and per bucket (one
     scan: the range's totals are summed from the buckets')."""
     buckets = Buckets.cover(f.scope, interval)
-    where, params = f.where()
-    rows = engine.rows(
-        f"SELECT entity, toUnixTimestamp(toStartOfInterval(ts, INTERVAL {buckets.seconds} "
-        f"SECOND)) * 1000 AS t, {_SUMS} FROM {POSTS} ARRAY JOIN entities AS entity "
-        f"WHERE {where} GROUP BY entity, t ORDER BY entity, t",
-        params,
+    bucket = (
+        f"toUnixTimestamp(toStartOfInterval({{col}}, INTERVAL {buckets.seconds} SECOND)) * 1000"
     )
+    # Under an entity filter the entities mentioned beside it come from the posts alone:
+    # the rollup keeps one entity per row.
+    hours = None if f.entity else f.hours(buckets.seconds)
+    rows = _sums(
+        engine, f, f"(entity, {bucket.format(col='ts')})", f"(entity, {bucket.format(col='hour')})",
+        hours, raw_from=f"{POSTS} ARRAY JOIN entities AS entity", per_entity=True,
+    )  # fmt: skip
     by_entity: dict[str, dict[int, dict[str, Any]]] = {}
     for r in rows:
-        by_entity.setdefault(r["entity"], {})[r["t"]] = _means(r)
+        entity, t = r["k"]
+        by_entity.setdefault(entity, {})[t] = r
     out = []
     for entity, found in by_entity.items():
         total = _means({k: sum(r[k] for r in found.values()) for k in _SUM_KEYS})
@@ -216,14 +281,37 @@ def top(engine: Engine, f: PostFilter, kind: str, by: str, limit: int) -> dict[s
             r.update(handle=found["handle"], followers=found["followers"],
                      verified=bool(found["verified"]))  # fmt: skip
     else:
-        items = engine.rows(
-            f"SELECT tag, count() AS posts, sum(engagement) AS engagement, "
-            f"round(avg(sentiment), 4) AS sentiment_mean FROM {POSTS} "
-            f"ARRAY JOIN {TOP_KINDS[kind]} AS tag WHERE {where} GROUP BY tag "
-            f"ORDER BY {order} DESC, tag LIMIT {{limit:UInt32}}",
-            params,
-        )
+        items = _top_tags(engine, f, kind, order, params["limit"])
     return {"kind": kind, "by": by, "items": items}
+
+
+def _top_tags(engine: Engine, f: PostFilter, kind: str, order: str, limit: Any) -> Any:
+    """Top tags of a kind: whole hours from the tag rollup, the edges from the posts."""
+    raw_sums = "count() AS s_posts, sum(engagement) AS s_eng, sum(toFloat64(sentiment)) AS s_sent"
+    rollup_sums = (
+        "sum(posts) AS s_posts, sum(engagement_sum) AS s_eng, sum(sentiment_sum) AS s_sent"
+    )
+    hours = f.hours()
+    if hours is None:
+        where, params = f.where()
+        parts = [f"SELECT tag, {raw_sums} FROM {POSTS} ARRAY JOIN {kind} AS tag "
+                 f"WHERE {where} GROUP BY tag"]  # fmt: skip
+    else:
+        raw, rollup, params = f.split(hours)
+        parts = [
+            f"SELECT tag, {raw_sums} FROM {POSTS} ARRAY JOIN {kind} AS tag "
+            f"WHERE {raw} GROUP BY tag",
+            f"SELECT tag, {rollup_sums} FROM {TAGS_ROLLUP_1H} "
+            f"WHERE {rollup} AND kind = {{kind:String}} GROUP BY tag",
+        ]
+    params["kind"], params["limit"] = kind, limit
+    return engine.rows(
+        "SELECT tag, sum(s_posts) AS posts, sum(s_eng) AS engagement, "
+        "round(sum(s_sent) / posts, 4) AS sentiment_mean "
+        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY tag "
+        f"ORDER BY {order} DESC, tag LIMIT {{limit:UInt32}}",
+        params,
+    )
 
 
 def most_engaged(engine: Engine, f: PostFilter, limit: int) -> dict[str, Any]:

@@ -29,6 +29,8 @@ RETAINED: Final = {
     tables.DIMENSION_ROLLUP_1H: (ROLLUPS, "hour"),
     tables.COST_ROLLUP_1H: (ROLLUPS, "hour"),
     tables.DUPLICATES: (ROLLUPS, "hour"),
+    tables.POSTS_ROLLUP_1H: (ROLLUPS, "hour"),
+    tables.TAGS_ROLLUP_1H: (ROLLUPS, "hour"),
     tables.ALERT_EVENTS: (ROLLUPS, "ts"),
     tables.ALERT_DELIVERIES: (ROLLUPS, "ts"),
 }

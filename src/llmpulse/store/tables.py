@@ -20,3 +20,6 @@ ERASURES: Final = "erasures"  # 013_lifecycle.sql
 POSTS: Final = "social_posts"
 LOGS: Final = "app_logs"
 METRICS: Final = "custom_metrics"
+# 016_social_rollups.sql
+POSTS_ROLLUP_1H: Final = "social_rollup_1h"
+TAGS_ROLLUP_1H: Final = "social_tags_1h"
