@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,3 +47,9 @@ def fail(message: str) -> typer.Exit:
     """Print one clear line and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(1)
+
+
+def print_rejections(errors: list[dict[str, Any]], limit: int = 5) -> None:
+    """The first items the server refused, with the field and why, one line each."""
+    for error in errors[:limit]:
+        console.print(f"  rejected #{error['index']}: {error['field']}: {error['error']}")

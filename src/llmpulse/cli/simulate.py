@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llmpulse.bus.amqp import BusError
-from llmpulse.cli.common import console, fail, parse_duration
+from llmpulse.cli.common import console, fail, parse_duration, print_rejections
 from llmpulse.sim.amqp_sender import AmqpSender
 from llmpulse.sim.run import run_simulation
 from llmpulse.sim.sender import EventSender, SendError
@@ -110,5 +110,4 @@ def simulate(
         f"sent {stats.sent}: accepted {stats.accepted}, rejected {stats.rejected}, "
         f"retries {stats.retries}"
     )
-    for error in stats.errors[:5]:
-        console.print(f"  rejected #{error['index']}: {error['field']}: {error['error']}")
+    print_rejections(stats.errors)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from llmpulse.bus.amqp import BusError, dead_name
-from llmpulse.cli.common import console, fail
+from llmpulse.cli.common import console, fail, print_rejections
 from llmpulse.cli.remote import DEFAULT_URL, Key, Url
 from llmpulse.sim.sender import EventSender, SendError
 from llmpulse.social.consume import ConsumeError, Consumer
@@ -95,6 +95,8 @@ def consume(
         f"dead-lettered {stats.dead_lettered}, classified {stats.classified}, "
         f"retries {stats.retries}"
     )
+    for reason in stats.errors[-5:]:
+        console.print(f"  dead-lettered: {reason}", highlight=False)
 
 
 @social_app.command()
@@ -135,5 +137,4 @@ def follow(
         f"lines {follower.lines}: posts accepted {stats.accepted}, rejected {stats.rejected}, "
         f"reconnects {follower.reconnects}, retries {stats.retries}"
     )
-    for error in stats.errors[:5]:
-        console.print(f"  rejected #{error['index']}: {error['field']}: {error['error']}")
+    print_rejections(stats.errors)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -115,17 +115,21 @@ async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Res
         body, content_type, request.headers.get("content-encoding"), sender.project, "otlp",
         "traces",
     )  # fmt: skip
-    if result.status != 200 or not protobuf:
-        return JsonResponse(result.answer, result.status)
-    partial = result.answer.get("partialSuccess")
-    answer = ExportTraceServiceResponse(
-        partial_success=ExportTracePartialSuccess(
-            rejected_spans=partial["rejectedSpans"], error_message=partial["errorMessage"]
-        )
-        if partial
-        else None
-    )
-    return Response(answer.SerializeToString(), 200, media_type="application/x-protobuf")
+    return _answer(result.answer, result.status, "traces" if protobuf else None)
+
+
+def _signal_responses(otlp_model: Any, noun: str) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route taking v1 items or an OTLP export of one signal."""
+    return {
+        200: {
+            "model": otlp_model,
+            "description": f"OTLP: every valid {noun} is durable; partialSuccess counts the others",
+            "content": {"application/x-protobuf": BINARY},
+        },
+        202: {"model": Accepted, "description": f"v1: every valid {noun} is durable"},
+        400: {"model": NoneAccepted, "description": f"No {noun} could be stored"},
+        **error_responses(401, 403, 413, 415, 503, 507),
+    }
 
 
 @router.post(
@@ -145,7 +149,6 @@ async def post_traces(request: Request, sender: Sender, ingest: Pipeline) -> Res
 async def post_posts(request: Request, sender: Sender, ingest: Pipeline) -> Response:
     """202 once every valid post is on disk, enriched (sentiment, entities, engagement);
     invalid ones are listed in `errors` and kept in the dead-letter table."""
-    check_content_type(request.headers.get("content-type"))
     return await _signal(request, sender, ingest, "posts")
 
 
@@ -154,16 +157,7 @@ async def post_posts(request: Request, sender: Sender, ingest: Pipeline) -> Resp
     summary="Send application logs: v1 records (JSON object, array or NDJSON) or an OTLP/HTTP "
     "logs export (protobuf or JSON)",
     response_model=None,
-    responses={
-        200: {
-            "model": OtlpLogsAnswer,
-            "description": "OTLP: every valid record is durable; partialSuccess counts the others",
-            "content": {"application/x-protobuf": BINARY},
-        },
-        202: {"model": Accepted, "description": "v1: every valid record is durable"},
-        400: {"model": NoneAccepted, "description": "No record could be stored"},
-        **error_responses(401, 403, 413, 415, 503, 507),
-    },
+    responses=_signal_responses(OtlpLogsAnswer, "record"),
     openapi_extra={"requestBody": LOGS_BODY},
 )
 async def post_logs(request: Request, sender: Sender, ingest: Pipeline) -> Response:
@@ -177,16 +171,7 @@ async def post_logs(request: Request, sender: Sender, ingest: Pipeline) -> Respo
     summary="Send custom metrics (gauges, counters, histograms with tags): v1 points or an "
     "OTLP/HTTP metrics export (protobuf or JSON)",
     response_model=None,
-    responses={
-        200: {
-            "model": OtlpMetricsAnswer,
-            "description": "OTLP: every valid point is durable; partialSuccess counts the others",
-            "content": {"application/x-protobuf": BINARY},
-        },
-        202: {"model": Accepted, "description": "v1: every valid point is durable"},
-        400: {"model": NoneAccepted, "description": "No point could be stored"},
-        **error_responses(401, 403, 413, 415, 503, 507),
-    },
+    responses=_signal_responses(OtlpMetricsAnswer, "point"),
     openapi_extra={"requestBody": METRICS_BODY},
 )
 async def post_metrics(request: Request, sender: Sender, ingest: Pipeline) -> Response:
@@ -204,26 +189,33 @@ async def _signal(request: Request, sender: Grant, ingest: IngestService, kind: 
     result = await ingest.ingest(
         body, content_type, request.headers.get("content-encoding"), sender.project, kind=kind
     )
-    if result.status != 200 or not protobuf:
-        return JsonResponse(result.answer, result.status)
-    partial = result.answer.get("partialSuccess")
-    answer: ExportLogsServiceResponse | ExportMetricsServiceResponse
-    if kind == "logs":
-        answer = ExportLogsServiceResponse(
-            partial_success=ExportLogsPartialSuccess(
-                rejected_log_records=partial["rejectedLogRecords"],
-                error_message=partial["errorMessage"],
-            )
-            if partial
-            else None
+    return _answer(result.answer, result.status, kind if protobuf else None)
+
+
+# Each OTLP signal's protobuf answer: (response, partial success, its count's field, the
+# same in OTLP/JSON).
+_OTLP_ANSWERS: dict[str, tuple[Any, Any, str, str]] = {
+    "traces": (ExportTraceServiceResponse, ExportTracePartialSuccess, "rejected_spans",
+               "rejectedSpans"),
+    "logs": (ExportLogsServiceResponse, ExportLogsPartialSuccess, "rejected_log_records",
+             "rejectedLogRecords"),
+    "metrics": (ExportMetricsServiceResponse, ExportMetricsPartialSuccess,
+                "rejected_data_points", "rejectedDataPoints"),
+}  # fmt: skip
+
+
+def _answer(answer: dict[str, Any], status: int, protobuf_kind: str | None) -> Response:
+    """The answer as JSON, or, to an OTLP protobuf request that succeeded, as its signal's
+    Export*ServiceResponse (a partial success when some items were rejected)."""
+    if status != 200 or protobuf_kind is None:
+        return JsonResponse(answer, status)
+    response, partial_success, count_field, json_field = _OTLP_ANSWERS[protobuf_kind]
+    partial = answer.get("partialSuccess")
+    message = response(
+        partial_success=partial_success(
+            **{count_field: partial[json_field]}, error_message=partial["errorMessage"]
         )
-    else:
-        answer = ExportMetricsServiceResponse(
-            partial_success=ExportMetricsPartialSuccess(
-                rejected_data_points=partial["rejectedDataPoints"],
-                error_message=partial["errorMessage"],
-            )
-            if partial
-            else None
-        )
-    return Response(answer.SerializeToString(), 200, media_type="application/x-protobuf")
+        if partial
+        else None
+    )
+    return Response(message.SerializeToString(), 200, media_type="application/x-protobuf")

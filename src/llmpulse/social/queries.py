@@ -18,7 +18,7 @@ from llmpulse.store.engine import Engine, Param
 from llmpulse.store.tables import POSTS, POSTS_ROLLUP_1H, TAGS_ROLLUP_1H
 
 DUPLICATE_AUTHORS: Final = 3
-TOP_KINDS: Final = {"hashtags": "hashtags", "cashtags": "cashtags", "mentions": "mentions"}
+TOP_KINDS: Final = ("hashtags", "cashtags", "mentions")  # the posts' tag columns
 TOP_BY: Final = ("posts", "engagement")
 MAX_LIMIT: Final = 1000
 HOUR_S: Final = 3600
