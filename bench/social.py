@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -130,9 +131,7 @@ def bench_amqp(root: Path, n: int) -> dict[str, float]:
 
 
 def fill_posts(data_dir: Path, n: int) -> float:
-    engine, _, start_s, span_ms = fresh_store(data_dir, 30)
-
-    def chunk_sql(offset: int, rows: int) -> str:
+    def chunk_sql(offset: int, rows: int, start_s: int, span_ms: int) -> str:
         return f"""
             INSERT INTO social_posts (project, ts, event_id, post_id, platform, author_id,
                 author_handle, author_followers, text, lang, likes, reposts, replies, quotes,
@@ -155,17 +154,11 @@ def fill_posts(data_dir: Path, n: int) -> float:
             )
         """  # fmt: skip
 
-    started = time.perf_counter()
-    generate(engine, n, chunk_sql)
-    engine.execute("OPTIMIZE TABLE social_posts FINAL")
-    engine.close()
-    return time.perf_counter() - started
+    return fill(data_dir, n, "social_posts", chunk_sql)
 
 
 def fill_logs(data_dir: Path, n: int) -> float:
-    engine, _, start_s, span_ms = fresh_store(data_dir, 30)
-
-    def chunk_sql(offset: int, rows: int) -> str:
+    def chunk_sql(offset: int, rows: int, start_s: int, span_ms: int) -> str:
         return f"""
             INSERT INTO app_logs (project, ts, event_id, level, severity_number, message,
                 logger, service, trace_id, received_at)
@@ -184,9 +177,18 @@ def fill_logs(data_dir: Path, n: int) -> float:
             )
         """  # fmt: skip
 
+    return fill(data_dir, n, "app_logs", chunk_sql)
+
+
+def fill(
+    data_dir: Path, n: int, table: str, chunk_sql: Callable[[int, int, int, int], str]
+) -> float:
+    """Seconds to generate `n` rows of `table` over 30 days in a fresh store, in chunks:
+    `chunk_sql(offset, rows, first second, span in ms)` is one chunk's INSERT."""
+    engine, _, start_s, span_ms = fresh_store(data_dir, 30)
     started = time.perf_counter()
-    generate(engine, n, chunk_sql)
-    engine.execute("OPTIMIZE TABLE app_logs FINAL")
+    generate(engine, n, lambda offset, rows: chunk_sql(offset, rows, start_s, span_ms))
+    engine.execute(f"OPTIMIZE TABLE {table} FINAL")
     engine.close()
     return time.perf_counter() - started
 

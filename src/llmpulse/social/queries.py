@@ -167,8 +167,8 @@ def summary(engine: Engine, f: PostFilter) -> dict[str, Any]:
     total = _means({k: sum(r[k] for r in by_lang) for k in _SUM_KEYS})
     where, params = f.where()
     # uniq is exact up to 65,536 authors (a hash set), within about 1% beyond.
-    authors = engine.rows(f"SELECT uniq(author_id) AS n FROM {POSTS} WHERE {where}", params)
-    authors = authors[0]["n"]
+    sql = f"SELECT uniq(author_id) AS n FROM {POSTS} WHERE {where}"
+    authors = engine.rows(sql, params)[0]["n"]
     duplicates = engine.rows(
         f"SELECT sumIf(posts, authors >= {DUPLICATE_AUTHORS}) AS n FROM ("
         f"SELECT count() AS posts, uniq(author_id) AS authors FROM {POSTS} WHERE {where} "
@@ -356,13 +356,8 @@ def classification(engine: Engine, f: PostFilter) -> dict[str, Any]:
 
 def window_sentiment(engine: Engine, f: PostFilter) -> tuple[int, float | None]:
     """(posts, mean sentiment) of the filter's range: what a sentiment alert watches."""
-    where, params = f.where()
-    row = engine.rows(
-        f"SELECT count() AS posts, if(posts = 0, NULL, avg(sentiment)) AS mean "
-        f"FROM {POSTS} WHERE {where}",
-        params,
-    )[0]
-    return int(row["posts"]), _rounded(row["mean"])
+    rows = _sums(engine, f, "0", "0", f.hours())
+    return (rows[0]["posts"], _rounded(rows[0]["sentiment_mean"])) if rows else (0, None)
 
 
 def volumes(engine: Engine, f: PostFilter, shifts_s: list[int]) -> list[int]:
