@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,45 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from clickhouse_servers import ClickHouseServer, database_for
+
 if TYPE_CHECKING:
     from fake_llm import FakeLLM
 
 ADMIN_KEY = "lp_test_admin_key_0001"
 OTHER_KEY = "lp_test_other_key_0002"
+
+
+# The store engine under test: `pytest --engine clickhouse` runs every server on a real
+# ClickHouse server (one per session, a database per server) instead of chDB.
+ENGINE: dict[str, str] = {"name": "chdb"}
+_CLICKHOUSE: list[ClickHouseServer] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=("chdb", "clickhouse"),
+        default="chdb",
+        help="the store every test server uses: chDB in-process, or a ClickHouse server",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ENGINE["name"] = config.getoption("--engine")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for ch in _CLICKHOUSE:
+        ch.kill9()
+
+
+def clickhouse_server() -> ClickHouseServer:
+    """The session's ClickHouse server, started on first use."""
+    if not _CLICKHOUSE:
+        data = Path(tempfile.mkdtemp(prefix="llmpulse-ch-"))
+        _CLICKHOUSE.append(ClickHouseServer(data, free_port(), free_port()).start())
+    return _CLICKHOUSE[0]
 
 
 def free_port() -> int:
@@ -49,8 +84,11 @@ class Server:
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
 
     def start(self, **env_vars: str) -> Server:
-        """Start (again); `env_vars` are set for this start only."""
+        """Start (again); `env_vars` are set for this start only. With `--engine clickhouse`
+        the store is a database of its own on the session's ClickHouse server."""
         env = dict(os.environ, LLMPULSE_API_KEYS=f"test:{ADMIN_KEY},other:{OTHER_KEY}", **env_vars)
+        if ENGINE["name"] == "clickhouse" and "LLMPULSE_STORE" not in env_vars:
+            env["LLMPULSE_STORE"] = clickhouse_server().store_url(database_for(self.data_dir))
         cmd = [sys.executable, "-m", "llmpulse", "serve", "--port", str(self.port),
                "--data-dir", str(self.data_dir), *self.extra]  # fmt: skip
         with open(self.log, "ab") as log:

@@ -12,8 +12,9 @@ How, so that nothing is counted twice or lost while ingest goes on:
    into the three rollups (their sums take it). The insert's deduplication token is a hash of
    the changes: if the job dies before step 3, the next run computes the same changes and
    the repeated insert is dropped.
-3. One ALTER TABLE ... UPDATE mutation sets the calls' new cost and cost_source; ClickHouse
-   applies it part by part in the background, which is the progress the job reports.
+3. One ALTER TABLE ... UPDATE mutation (per shard on a cluster) sets the calls' new cost
+   and cost_source; ClickHouse applies it part by part in the background, which is the
+   progress the job reports.
 Calls that say their own cost (`reported`) keep it. Running it twice changes nothing more.
 """
 
@@ -59,12 +60,12 @@ class Job:
     error: str | None = None
     queued_at: float = field(default_factory=time.time)
     finished_at: float | None = None
-    mutation: str | None = None
+    mutations: list[str] = field(default_factory=list)  # the mutation's id on each shard
     parts_total: int = 0
 
     def public(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["mutation"], out["parts_total"]
+        del out["mutations"], out["parts_total"]
         out["from"] = iso_ms(out.pop("from_ms"))
         to_ms = out.pop("to_ms")
         out["to"] = iso_ms(to_ms) if to_ms is not None else None
@@ -127,7 +128,7 @@ class Recoster:
                 plan = self.plan(job.project, job.from_ms, job.to_ms)
                 if plan is not None:
                     self._apply(job, plan)
-                while job.mutation is not None and not self._follow(job):
+                while job.mutations and not self._follow(job):
                     time.sleep(POLL_S)
                 job.state, job.progress = "done", 1.0
             except Exception as exc:  # the next job still runs; this one says what failed
@@ -199,16 +200,18 @@ class Recoster:
             one_day = f"{changed} AND toDate(e.ts) = toDate({day})"
             self._correct_rollups(plan, one_day, f"{token}:{day}")
         # In the background (mutations_sync = 0): ClickHouse rewrites the parts meanwhile.
-        self.engine.execute(
-            f"ALTER TABLE {EVENTS} UPDATE cost_usd = {plan.cost('')}, "
-            f"cost_source = {plan.source('')} WHERE {plan.changed('')} "
-            "SETTINGS mutations_sync = 0"
-        )
-        latest = self.engine.rows(
-            "SELECT mutation_id FROM system.mutations WHERE database = currentDatabase() "
-            f"AND table = '{EVENTS}' ORDER BY create_time DESC, mutation_id DESC LIMIT 1"
-        )
-        job.mutation = latest[0]["mutation_id"] if latest else None
+        job.mutations = []
+        for shard in self.engine.shards():
+            shard.execute(
+                f"ALTER TABLE {EVENTS} UPDATE cost_usd = {plan.cost('')}, "
+                f"cost_source = {plan.source('')} WHERE {plan.changed('')} "
+                "SETTINGS mutations_sync = 0"
+            )
+            latest = shard.rows(
+                "SELECT mutation_id FROM system.mutations WHERE database = currentDatabase() "
+                f"AND table = '{EVENTS}' ORDER BY create_time DESC, mutation_id DESC LIMIT 1"
+            )
+            job.mutations.append(latest[0]["mutation_id"] if latest else "")
         log.info("re-costing %s: %d calls of %s", job.id, job.changed, job.project)
 
     def _correct_rollups(self, plan: Plan, changed: str, token: str) -> None:
@@ -254,23 +257,30 @@ class Recoster:
         )
 
     def _pending_mutations(self) -> bool:
-        rows = self.engine.rows(
-            "SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() "
-            f"AND table = '{EVENTS}' AND NOT is_done"
+        return any(
+            shard.rows(
+                "SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() "
+                f"AND table = '{EVENTS}' AND NOT is_done"
+            )[0]["n"]
+            for shard in self.engine.shards()
         )
-        return bool(rows[0]["n"])
 
     def _follow(self, job: Job) -> bool:
-        """Update the job's progress from its mutation; True when the mutation is done."""
-        rows = self.engine.rows(
-            "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations WHERE "
-            "database = currentDatabase() AND table = {t:String} AND mutation_id = {m:String}",
-            {"t": EVENTS, "m": job.mutation or ""},
-        )
-        if not rows or rows[0]["is_done"]:
+        """Update the job's progress from its mutations; True when every one is done."""
+        to_do, errors = 0, []
+        for shard, mutation in zip(self.engine.shards(), job.mutations, strict=True):
+            rows = shard.rows(
+                "SELECT parts_to_do, latest_fail_reason FROM system.mutations WHERE NOT is_done "
+                "AND database = currentDatabase() AND table = {t:String} "
+                "AND mutation_id = {m:String}",
+                {"t": EVENTS, "m": mutation},
+            )
+            if rows:
+                to_do += int(rows[0]["parts_to_do"])
+                errors.append(rows[0]["latest_fail_reason"])
+        if not to_do and not errors:
             return True
-        to_do = int(rows[0]["parts_to_do"])
         job.parts_total = max(job.parts_total, to_do)
         job.progress = 1 - to_do / job.parts_total if job.parts_total else 0.0
-        job.error = rows[0]["latest_fail_reason"] or None  # ClickHouse retries it
+        job.error = "; ".join(filter(None, errors)) or None  # ClickHouse retries it
         return False

@@ -197,7 +197,7 @@ def sessions(engine: Engine, scope: Scope, limit: int) -> dict[str, Any]:
             toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts)) AS duration_ms,
             count() AS calls, countIf(status = 'error') AS errors,
             sum(ifNull(cost_usd, 0)) AS cost, countIf(cost_source = 'unpriced') AS unpriced,
-            groupUniqArray(5)(model_id) AS models
+            arraySlice(arraySort(groupUniqArray(model_id)), 1, 5) AS models
         FROM {EVENTS}
         WHERE {where} AND session_id IN (SELECT session_id FROM recent)
         GROUP BY session_id
@@ -235,7 +235,8 @@ def compare_models(engine: Engine, scope: Scope, points: int = 1500) -> dict[str
     recent = replace(scope, start=max(scope.start, scope.end - SAMPLE_WINDOW))
     where, params = recent.where()
     # Every n-th millisecond of ts picks about `points` calls of the busiest model, from a
-    # column the filter reads anyway, without a sort.
+    # column the filter reads anyway; only those are sorted, so that the same calls give
+    # the same sample in the same order (on a cluster too).
     busiest = max((g["requests"] for g in groups), default=0)
     share = (recent.end - recent.start) / (scope.end - scope.start)
     params.update(points=points, every=max(1, int(busiest * share) // points))
@@ -244,6 +245,7 @@ def compare_models(engine: Engine, scope: Scope, points: int = 1500) -> dict[str
         SELECT model_id, tokens_in + tokens_out AS tokens, latency_ms, status
         FROM {EVENTS}
         WHERE {where} AND toUnixTimestamp64Milli(ts) % {{every:UInt64}} = 0
+        ORDER BY model_id, ts, event_id
         LIMIT {{points:UInt32}} BY model_id
         """,
         params,

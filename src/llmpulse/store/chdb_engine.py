@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from llmpulse.store.engine import Param, StoreError, insert_settings
+from llmpulse.store.engine import Engine, Param, StoreError, insert_settings
 from llmpulse.store.params import param_text, string_literal
 
 if TYPE_CHECKING:
@@ -97,6 +97,12 @@ class ChdbEngine:
             "CSV",
             None,
         )
+
+    def shards(self) -> list[Engine]:
+        return [self]
+
+    def publish_tables(self) -> None:
+        """In-process: the migrated tables are the ones queried."""
 
     def close(self) -> None:
         with self._lock:

@@ -43,6 +43,14 @@ class Engine(Protocol):
         """Insert an Arrow table's columns (by name) into `table`; deduplicated by `token`
         like insert_json_rows."""
 
+    def shards(self) -> list[Engine]:
+        """One engine per shard, on the shard's own tables: the place for statements a
+        cluster cannot route (migrations, mutations, TTL, system tables). One node: itself."""
+
+    def publish_tables(self) -> None:
+        """After migrations: make every table queryable under its name from this engine
+        (on a cluster, Distributed tables over the shards' tables)."""
+
     def close(self) -> None: ...
 
 

@@ -10,11 +10,10 @@ from llmpulse.store.engine import Engine
 from llmpulse.store.tables import DIMENSION_ROLLUP_1H, ERASURES, EVENTS, SCORES, SPANS
 
 _USER = "project = {p:String} AND user_id = {u:String}"
-# Scores hang on the user's calls or traces; found before the calls are deleted.
+# Scores hang on the user's calls or traces, found before the calls are deleted.
 _SCORES = (
-    "project = {p:String} AND (event_id IN (SELECT toString(event_id) FROM "
-    f"{EVENTS} WHERE {_USER}) OR (trace_id != '' AND trace_id IN (SELECT trace_id FROM "
-    f"{EVENTS} WHERE {_USER} AND trace_id != '')))"
+    "project = {p:String} AND (event_id IN {calls:Array(String)} "
+    "OR (trace_id != '' AND trace_id IN {traces:Array(String)}))"
 )
 _ROLLUP = "project = {p:String} AND dimension = 'user_id' AND value = {u:String}"
 
@@ -27,21 +26,35 @@ def delete_user(engine: Engine, project: str, user_id: str) -> dict[str, int]:
     """Delete the user's calls, spans, the scores on them and their per-user rollup rows;
     returns how many of each, once every delete has completed."""
     params: dict[str, Any] = {"p": project, "u": user_id}
+    calls = engine.rows(
+        f"SELECT groupArray(toString(event_id)) AS calls, "
+        f"groupUniqArrayIf(trace_id, trace_id != '') AS traces FROM {EVENTS} WHERE {_USER}",
+        params,
+    )[0]
+    params.update(calls=calls["calls"], traces=calls["traces"])
     deleted = {
         "scores": _count(engine, SCORES, _SCORES, params),
         "spans": _count(engine, SPANS, _USER, params),
         "events": _count(engine, EVENTS, _USER, params),
-        "user_rollup_rows": _count(engine, DIMENSION_ROLLUP_1H, _ROLLUP, params),
+        # Hours with the user: stored rows of one hour may not be merged yet (or, on a
+        # cluster, sit on several shards).
+        "user_rollup_rows": _count(
+            engine,
+            f"(SELECT DISTINCT hour FROM {DIMENSION_ROLLUP_1H} WHERE {_ROLLUP})",
+            "1",
+            params,
+        ),
     }
-    # Lightweight deletes: rows vanish from every read at once, parts are cleaned later.
-    # Scores first: their lookup reads the calls.
-    engine.execute(f"DELETE FROM {SCORES} WHERE {_SCORES}", params)
-    engine.execute(f"DELETE FROM {SPANS} WHERE {_USER}", params)
-    engine.execute(f"DELETE FROM {EVENTS} WHERE {_USER}", params)
-    engine.execute(
-        f"ALTER TABLE {DIMENSION_ROLLUP_1H} DELETE WHERE {_ROLLUP} SETTINGS mutations_sync = 2",
-        params,
-    )
+    # Lightweight deletes, on each shard: rows vanish from every read at once, parts are
+    # cleaned later.
+    for shard in engine.shards():
+        shard.execute(f"DELETE FROM {SCORES} WHERE {_SCORES}", params)
+        shard.execute(f"DELETE FROM {SPANS} WHERE {_USER}", params)
+        shard.execute(f"DELETE FROM {EVENTS} WHERE {_USER}", params)
+        shard.execute(
+            f"ALTER TABLE {DIMENSION_ROLLUP_1H} DELETE WHERE {_ROLLUP} SETTINGS mutations_sync = 2",
+            params,
+        )
     return deleted
 
 

@@ -24,7 +24,16 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 
 def migrate(engine: Engine) -> list[str]:
-    """Apply the migrations this store has not seen; returns their names."""
+    """Apply the migrations the store has not seen, on each shard, then publish its tables;
+    returns the names of those applied (on any shard)."""
+    applied: set[str] = set()
+    for shard in engine.shards():
+        applied.update(_migrate_node(shard))
+    engine.publish_tables()
+    return sorted(applied)
+
+
+def _migrate_node(engine: Engine) -> list[str]:
     engine.execute(_VERSION_TABLE)
     done = {r["version"] for r in engine.rows("SELECT version FROM schema_migrations")}
     applied = []

@@ -70,17 +70,19 @@ def ttl_expression(column: str, kind: str, default_days: int, projects: dict[str
 
 
 def apply_retention(engine: Engine, default_days: int, projects: dict[str, Periods]) -> None:
-    """Set each table's TTL, only where it changed (a change rewrites the TTL of every part)."""
+    """Set each table's TTL on each shard, only where it changed (a change rewrites the TTL
+    of every part)."""
     for table, (kind, column) in RETAINED.items():
         ttl = ttl_expression(column, kind, default_days, projects)
-        current = engine.rows(
-            "SELECT create_table_query AS q FROM system.tables "
-            "WHERE database = currentDatabase() AND name = {t:String}",
-            {"t": table},
-        )
-        if current and _ttl_of(current[0]["q"]) == ttl:
-            continue
-        engine.execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")
+        for shard in engine.shards():
+            current = shard.rows(
+                "SELECT create_table_query AS q FROM system.tables "
+                "WHERE database = currentDatabase() AND name = {t:String}",
+                {"t": table},
+            )
+            if current and _ttl_of(current[0]["q"]) == ttl:
+                continue
+            shard.execute(f"ALTER TABLE {table} MODIFY TTL {ttl}")
 
 
 def _ttl_of(create_query: str) -> str:

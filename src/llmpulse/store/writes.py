@@ -99,12 +99,13 @@ def insert_unseen_events(
 def detach_materialized_views(engine: Engine) -> None:
     """Detach every materialized view until the store is next opened (for crash tests:
     inserts then reach their tables but not the rollups)."""
-    views = engine.rows(
-        "SELECT name FROM system.tables "
-        "WHERE database = currentDatabase() AND engine = 'MaterializedView'"
-    )
-    for view in views:
-        engine.execute(f"DETACH TABLE {view['name']}")
+    for shard in engine.shards():
+        views = shard.rows(
+            "SELECT name FROM system.tables "
+            "WHERE database = currentDatabase() AND engine = 'MaterializedView'"
+        )
+        for view in views:
+            shard.execute(f"DETACH TABLE {view['name']}")
 
 
 def stored_metric_types(engine: Engine, project: str) -> dict[str, str]:
