@@ -96,6 +96,7 @@ def test_full_spool_refuses_requests_and_loses_nothing_acknowledged(tmp_path: Pa
             server.stop()
 
 
+@pytest.mark.chdb_only  # a ClickHouse server's outage: test_cluster.py
 def test_loader_that_cannot_write_retries_and_health_says_so(tmp_path: Path) -> None:
     """The store's scratch space is full: the loader fails with ENOSPC, keeps the batch
     spooled, retries with backoff; /health is 503 naming the loader, with the error and

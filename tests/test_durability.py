@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
-from conftest import ADMIN_KEY, Server
+from conftest import ADMIN_KEY, Server, drop_store
 from llmpulse.sim.traffic import TrafficGenerator
 
 
@@ -229,7 +228,7 @@ def test_damage_inside_the_spool_loses_only_the_damaged_bytes(fresh_server: Serv
     segment.write_bytes(data[:first] + b"LP\x00\x10\x00\x00\x01\x02\x03\x04torn" + data[first:])
     # Replay the whole spool into an empty store: it must hold both batches.
     (server.data_dir / "spool" / "checkpoint").write_text(f"{segment.stem.split('-')[1]} 0\n")
-    shutil.rmtree(server.data_dir / "store")
+    drop_store(server.data_dir / "store")
     server.start()
     server.wait_loaded()
     groups = summary(server, ADMIN_KEY, group_by="model_id")["groups"]

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import llmpulse
-from conftest import ADMIN_KEY, OTHER_KEY, Server, free_port, new_project_key
+from conftest import ADMIN_KEY, OTHER_KEY, Server, free_port, new_project_key, store_url
 
 N = 3000
 ERASED = "erase-me"
@@ -176,7 +176,7 @@ def lake_cli(*args: str, store: Path, **env: str) -> subprocess.CompletedProcess
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "llmpulse", "lake", *args, "--store", f"chdb://{store}"],
+        [sys.executable, "-m", "llmpulse", "lake", *args, "--store", store_url(store)],
         capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )  # fmt: skip
 
@@ -267,7 +267,7 @@ def test_lake_export_verify_and_backfill(lake: dict[str, Any], tmp_path: Path) -
                for c in every) / 1e6  # fmt: skip
     query = "SELECT sum(cost_usd) AS c FROM llm_events WHERE project = 'test'"
     script = ("import json; from llmpulse.store import open_engine; "
-              f"print(json.dumps(open_engine('chdb://{tmp_path / 'r'}').rows({query!r})[0]))")  # fmt: skip
+              f"print(json.dumps(open_engine({store_url(tmp_path / 'r')!r}).rows({query!r})[0]))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     found = json.loads(out.stdout)
     assert abs(found["c"] - cost) < 1e-6 * max(cost, 1)

@@ -31,6 +31,17 @@ StoreUrl = Annotated[
     ),
 ]
 
+MetaUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--meta",
+        envvar="LLMPULSE_META",
+        help="Projects and keys: postgresql://user@host:5432/db when several nodes serve "
+        "one store (default: DATA_DIR/keys.sqlite3).",
+    ),
+]
+
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 

@@ -16,8 +16,17 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from llmpulse.cli.common import DEFAULT_DATA_DIR, DataDir, StoreUrl, console, fail, parse_duration
+from llmpulse.cli.common import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    MetaUrl,
+    StoreUrl,
+    console,
+    fail,
+    parse_duration,
+)
 from llmpulse.lake.destination import LakeError
+from llmpulse.meta.database import MetaError
 from llmpulse.meta.keys import ALL_SCOPES, KeyStore, KeyStoreError
 from llmpulse.pricing.prices import PriceFileError
 from llmpulse.server.logs import configure_logging
@@ -83,7 +92,7 @@ def _serve(settings: Settings, on_ready: Callable[[uvicorn.Server], None] | None
     configure_logging()
     try:
         ctx = build_platform(settings)
-    except (StoreError, LakeError, PriceFileError, KeyStoreError, ValueError) as exc:
+    except (StoreError, MetaError, LakeError, PriceFileError, KeyStoreError, ValueError) as exc:
         raise fail(str(exc)) from None
     # asyncio's loop, not uvloop: uvloop accepts one connection per loop iteration, so
     # under load new clients waited seconds in the accept queue (1,000 keep-alive clients:
@@ -108,6 +117,7 @@ def serve(
     port: Port = 8000,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     store: StoreUrl = None,
+    meta: MetaUrl = None,
     prices: Prices = None,
     no_auth: NoAuth = False,
     retention_days: Retention = 90,
@@ -157,7 +167,7 @@ def serve(
 ) -> None:
     """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
     settings = make_settings(
-        host=host, port=port, data_dir=data_dir, store=store, prices=prices,
+        host=host, port=port, data_dir=data_dir, store=store, meta=meta, prices=prices,
         no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
         llm=";".join(llm) if llm else None, public_url=public_url,
         no_alerts=no_alerts or None, lake=lake,
@@ -194,7 +204,7 @@ def demo(
 ) -> None:
     """Serve, fill with four weeks of simulated history, then keep live traffic flowing."""
     settings = make_settings(host=host, port=port, data_dir=data_dir)
-    keys = KeyStore(settings.data_dir / "keys.sqlite3")
+    keys = KeyStore(settings.meta_url)
     keys.ensure_project("demo")
     _, key = keys.create_key("demo", ALL_SCOPES)  # the demo's user is its operator too
     url = f"http://{host}:{port}"

@@ -1,4 +1,5 @@
-"""Projects and API keys: a small SQLite file beside the data, safe for several processes.
+"""Projects and API keys: a small SQLite file beside the data (safe for several processes),
+or PostgreSQL when several nodes serve one store (`--meta postgresql://...`).
 
 It is control-plane state, not telemetry: the CLI must be able to create and revoke keys
 while `llmpulse serve` holds the (single-process) chDB store, so it does not live there.
@@ -14,14 +15,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from llmpulse.meta.database import open_meta
 
 PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 INGEST: Final = "ingest"
@@ -31,20 +30,28 @@ SCOPES: Final = (INGEST, READ, ADMIN)
 DEFAULT_SCOPES: Final = frozenset((INGEST, READ))
 ALL_SCOPES: Final = frozenset(SCOPES)
 
-# Versions of the file's schema (PRAGMA user_version), applied in order.
+# Versions of the schema, applied in order (SQLite and PostgreSQL alike).
 _MIGRATIONS = (
     """
-    CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS projects (
+        name TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS api_keys (
         key_id TEXT PRIMARY KEY,
         project TEXT NOT NULL REFERENCES projects(name),
         key_hash TEXT NOT NULL UNIQUE,
-        created_at REAL NOT NULL,
-        revoked_at REAL
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
     );
     """,
     # Keys made before scopes existed keep every right they had.
     "ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'ingest,read,admin';",
+    # Singleton jobs' leases (meta/leases.py).
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 
@@ -97,60 +104,45 @@ def check_project_name(name: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, path: Path, provisioned: dict[str, Grant] | None = None) -> None:
-        """`provisioned` maps keys given in settings to their grant (never written)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    """Projects and keys in the metadata database. A key's grant is cached for `cache_s`
+    seconds (hits and misses alike): that bounds how long another node's new key waits to
+    work here, and a revoked one keeps working; 0 reads the database on every request."""
+
+    def __init__(
+        self,
+        location: str | Path,
+        provisioned: dict[str, Grant] | None = None,
+        cache_s: float = 0.0,
+    ) -> None:
+        """`location`: a SQLite file or postgresql:// URL. `provisioned` maps keys given in
+        settings to their grant (never written)."""
+        self.db = open_meta(location)
         self._provisioned = {hash_key(k): g for k, g in (provisioned or {}).items()}
-        # One connection per thread, reused: a key is checked on every request.
-        self._local = threading.local()
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            self._migrate(db)
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")  # two processes opening at once migrate once
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        yield db
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, Grant | None]] = {}
+        self.db.migrate(_MIGRATIONS)
 
     def create_project(self, name: str) -> None:
         check_project_name(name)
-        with self._db() as db:
-            try:
-                db.execute("INSERT INTO projects VALUES (?, ?)", (name, time.time()))
-            except sqlite3.IntegrityError as exc:
-                raise KeyStoreError(f"project {name!r} already exists") from exc
+        try:
+            self.db.execute("INSERT INTO projects VALUES (?, ?)", (name, time.time()))
+        except self.db.integrity_error as exc:
+            raise KeyStoreError(f"project {name!r} already exists") from exc
 
     def ensure_project(self, name: str) -> None:
         check_project_name(name)
-        with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO projects VALUES (?, ?)", (name, time.time()))
+        self.db.execute(
+            "INSERT INTO projects VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, time.time())
+        )
 
     def projects(self) -> list[str]:
-        with self._db() as db:
-            return [r[0] for r in db.execute("SELECT name FROM projects ORDER BY name")]
+        return [r[0] for r in self.db.execute("SELECT name FROM projects ORDER BY name").fetchall()]
 
     def create_key(self, project: str, scopes: frozenset[str] = DEFAULT_SCOPES) -> tuple[str, str]:
         """A new key for an existing project: (key_id, key). The key is not stored."""
         key_id = secrets.token_hex(4)
         key = f"lp_{key_id}_{secrets.token_urlsafe(24)}"
-        with self._db() as db:
+        with self.db.transaction() as db:
             if not db.execute("SELECT 1 FROM projects WHERE name = ?", (project,)).fetchone():
                 raise KeyStoreError(
                     f"no project {project!r}: create it with `llmpulse projects create {project}`"
@@ -163,38 +155,46 @@ class KeyStore:
         return key_id, key
 
     def list_keys(self) -> list[KeyInfo]:
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT key_id, project, created_at, revoked_at, scopes FROM api_keys "
-                "ORDER BY created_at"
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT key_id, project, created_at, revoked_at, scopes FROM api_keys "
+            "ORDER BY created_at"
+        ).fetchall()
         return [
             KeyInfo(key_id, project, created, revoked, frozenset(scopes.split(",")))
             for key_id, project, created, revoked, scopes in rows
         ]
 
     def revoke(self, key_id: str) -> None:
-        with self._db() as db:
-            cursor = db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (time.time(), key_id),
+        cursor = self.db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (time.time(), key_id),
+        )
+        if cursor.rowcount == 0:
+            known = self.db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
+            raise KeyStoreError(
+                f"key {key_id!r} is already revoked"
+                if known.fetchone()
+                else f"no key with id {key_id!r}"
             )
-            if cursor.rowcount == 0:
-                known = db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-                raise KeyStoreError(
-                    f"key {key_id!r} is already revoked" if known else f"no key with id {key_id!r}"
-                )
+        self._cache.clear()  # this node sees its own revocation at once
 
     def grant_for(self, key: str) -> Grant | None:
-        """What a live key may do, or None for an unknown or revoked key. Read from the
-        file on every call, so a revocation by another process counts at once."""
+        """What a live key may do, or None for an unknown or revoked key."""
         digest = hash_key(key)
         if digest in self._provisioned:
             return self._provisioned[digest]
-        with self._db() as db:
-            row = db.execute(
-                "SELECT project, scopes, key_id FROM api_keys "
-                "WHERE key_hash = ? AND revoked_at IS NULL",
-                (digest,),
-            ).fetchone()
-        return Grant(row[0], frozenset(row[1].split(",")), row[2]) if row else None
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self._cache_s:
+            return cached[1]
+        row = self.db.execute(
+            "SELECT project, scopes, key_id FROM api_keys "
+            "WHERE key_hash = ? AND revoked_at IS NULL",
+            (digest,),
+        ).fetchone()
+        grant = Grant(row[0], frozenset(row[1].split(",")), row[2]) if row else None
+        if self._cache_s:
+            if len(self._cache) > 100_000:  # a flood of made-up keys must not grow it forever
+                self._cache.clear()
+            self._cache[digest] = (now, grant)
+        return grant

@@ -117,6 +117,8 @@ def create_app(ctx: Platform) -> FastAPI:
             yield
         finally:
             ctx.tasks.stop()
+            for lease in ctx.leases:  # another node takes the jobs over at once
+                lease.release()
             ctx.alerts.close()
             ctx.ingest.stop()
             ctx.engine.close()

@@ -24,6 +24,9 @@ class Health(BaseModel):
     spool: dict[str, Any] | None = None
     loader: dict[str, Any] | None = None
     tasks: dict[str, dict[str, Any]] | None = None
+    leases: dict[str, dict[str, Any]] | None = Field(
+        None, description="which node runs each singleton job (holder; here: this node)"
+    )
 
 
 def health_router(ctx: Platform) -> APIRouter:
@@ -77,5 +80,6 @@ def health_report(ctx: Platform, details: bool) -> dict[str, Any]:
             },
             loader={"lag_seconds": ctx.ingest.loader.lag_seconds()},
             tasks={name: state.public() for name, state in ctx.tasks.states.items()},
+            leases={lease.name: lease.state() for lease in ctx.leases},
         )
     return report

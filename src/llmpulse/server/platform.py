@@ -19,11 +19,12 @@ from llmpulse.ingest.workers import Preparers
 from llmpulse.lake.destination import Destination
 from llmpulse.lake.task import LakeExport
 from llmpulse.meta.keys import KeyStore
+from llmpulse.meta.leases import Lease, node_id
 from llmpulse.playground.service import Playground
 from llmpulse.pricing.dated import PriceRegistry
 from llmpulse.pricing.prices import PriceBook, load_price_file
 from llmpulse.server.settings import Settings
-from llmpulse.server.tasks import Task, TaskRunner
+from llmpulse.server.tasks import Singleton, Task, TaskRunner
 from llmpulse.social import alert_kinds  # noqa: F401 - registers the social rule kinds
 from llmpulse.social import settings as social_settings
 from llmpulse.store import open_engine
@@ -41,6 +42,7 @@ class Platform:
     alerts: Evaluator
     tasks: TaskRunner
     recoster: Recoster
+    leases: list[Lease]
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -48,7 +50,7 @@ def build_platform(settings: Settings) -> Platform:
     overrides = load_price_file(settings.prices) if settings.prices else None
     provisioned = settings.provisioned_keys()
     spool = Spool(settings.data_dir / "spool")  # first: it locks the data dir
-    keys = KeyStore(settings.data_dir / "keys.sqlite3", provisioned)
+    keys = KeyStore(settings.meta_url, provisioned, settings.key_cache_seconds)
     for grant in provisioned.values():
         keys.ensure_project(grant.project)
     engine = open_engine(settings.store_url)
@@ -69,11 +71,15 @@ def build_platform(settings: Settings) -> Platform:
     recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)
     alerts = Evaluator(engine, settings.base_url)
-    background: list[Task] = [ingest.loader] if settings.no_alerts else [ingest.loader, alerts]
+    # Alert evaluation and the lake export run on one node of those serving the store.
+    singletons: list[Task] = [] if settings.no_alerts else [alerts]
     if settings.lake:
         lake = Destination(settings.lake)
         settle_ms = int(settings.lake_settle_s * 1000)
-        background.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
+        singletons.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
+    holder = node_id()
+    leases = [Lease(keys.db, task.name, holder, settings.lease_s) for task in singletons]
+    background: list[Task] = [ingest.loader, *map(Singleton, singletons, leases)]
     tasks = TaskRunner(background)
     gate = Gate(keys, settings.no_auth)
-    return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster)
+    return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster, leases)

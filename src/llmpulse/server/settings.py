@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmpulse.meta.database import is_postgres, meta_location
 from llmpulse.meta.keys import ALL_SCOPES, Grant, KeyStoreError, parse_scopes
 from llmpulse.playground.endpoints import Endpoint, parse_endpoints
 
@@ -19,6 +20,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path("~/.llmpulse")
     store: str | None = Field(
         None, description="chdb://PATH or clickhouse://user:pass@host:8123/db"
+    )
+    meta: str | None = Field(
+        None, description="projects and keys: postgresql://... (default: DATA_DIR/keys.sqlite3)"
+    )
+    key_cache_s: float | None = Field(
+        None, ge=0, le=300, description="seconds a key's grant is cached (default: 2 on "
+        "PostgreSQL, 0 on SQLite): how long a key made or revoked on another node waits",
+    )  # fmt: skip
+    lease_s: float = Field(
+        30, gt=0, le=3600, description="singleton jobs' lease: a dead node's job moves after it"
     )
     prices: Path | None = None
     no_auth: bool = False
@@ -52,6 +63,16 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.store or f"chdb://{self.data_dir / 'store'}"
+
+    @property
+    def meta_url(self) -> str:
+        return meta_location(self.data_dir, self.meta)
+
+    @property
+    def key_cache_seconds(self) -> float:
+        if self.key_cache_s is not None:
+            return self.key_cache_s
+        return 2.0 if is_postgres(self.meta_url) else 0.0
 
     def llm_endpoints(self) -> dict[str, Endpoint]:
         """LLMPULSE_LLM / --llm parsed into the playground's endpoints by name."""

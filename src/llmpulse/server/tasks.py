@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter
 
 from llmpulse.ingest.telemetry import PIPELINE
+from llmpulse.meta.leases import Lease
 
 log = logging.getLogger(__name__)
 FAILURES = Counter(
@@ -99,3 +100,20 @@ class TaskRunner:
     def backoff(self, failures: int) -> float:
         """0.5 s doubling to the cap, with jitter so tasks that fail together spread out."""
         return float(min(self._max_backoff_s, 0.5 * 2 ** (failures - 1)) * random.uniform(0.8, 1.2))
+
+
+class Singleton:
+    """A task that runs on one node of many: it steps only while this node holds its lease,
+    and steps often enough to renew it."""
+
+    def __init__(self, task: Task, lease: Lease) -> None:
+        self.name = task.name
+        self.wake = task.wake
+        self.lease = lease
+        self._task = task
+
+    def step(self) -> float:
+        renew = self.lease.ttl_s / 3
+        if not self.lease.hold():
+            return renew
+        return min(self._task.step(), renew)

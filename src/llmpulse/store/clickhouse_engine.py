@@ -6,6 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import orjson
+
 from llmpulse.store.engine import Engine, Param, StoreError, insert_settings
 from llmpulse.store.params import param_text, string_literal
 
@@ -72,12 +74,10 @@ class ClickHouseEngine:
             raise StoreError(str(exc)) from exc
 
     def rows(self, sql: str, params: dict[str, Param] | None = None) -> list[dict[str, Any]]:
-        sql, params = inline_large_params(sql, params)
-        try:
-            result = self._client.query(sql, parameters=params)
-        except Exception as exc:
-            raise StoreError(str(exc)) from exc
-        return list(result.named_results())
+        # As JSON, like chDB: the same query gives the same Python values on either engine
+        # (dates as ISO text, not date objects).
+        data = self.formatted(sql, "JSONEachRow", params)
+        return [orjson.loads(line) for line in data.splitlines()] if data else []
 
     def insert_json_rows(self, table: str, ndjson: bytes, token: str | None = None) -> None:
         try:

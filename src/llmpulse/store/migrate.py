@@ -35,6 +35,12 @@ def migrate(engine: Engine) -> list[str]:
 
 def _migrate_node(engine: Engine) -> list[str]:
     engine.execute(_VERSION_TABLE)
+    # Views detached by a crash test stay so on a server until attached (chDB re-attaches
+    # them when the store is opened again).
+    for view in engine.rows(
+        "SELECT table FROM system.detached_tables WHERE database = currentDatabase()"
+    ):
+        engine.execute(f"ATTACH TABLE {view['table']}")
     done = {r["version"] for r in engine.rows("SELECT version FROM schema_migrations")}
     applied = []
     for version, name, sql in _migrations():

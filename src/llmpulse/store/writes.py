@@ -97,8 +97,8 @@ def insert_unseen_events(
 
 
 def detach_materialized_views(engine: Engine) -> None:
-    """Detach every materialized view until the store is next opened (for crash tests:
-    inserts then reach their tables but not the rollups)."""
+    """Detach every materialized view until the store is next opened and migrated (for
+    crash tests: inserts then reach their tables but not the rollups)."""
     for shard in engine.shards():
         views = shard.rows(
             "SELECT name FROM system.tables "
