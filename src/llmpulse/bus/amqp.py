@@ -40,10 +40,10 @@ async def connect(url: str) -> aio_pika.abc.AbstractRobustConnection:
     try:
         return await aio_pika.connect_robust(url, timeout=10)
     except Exception as exc:  # aio-pika raises several kinds; all mean "not reachable"
-        raise BusError(f"cannot connect to RabbitMQ at {_safe(url)}: {exc}") from None
+        raise BusError(f"cannot connect to RabbitMQ at {safe_url(url)}: {exc}") from None
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
@@ -53,13 +53,19 @@ def _safe(url: str) -> str:
 
 async def declare(channel: AbstractChannel, queue: str) -> Topology:
     """The queue, its dead-letter exchange and queue (idempotent)."""
+    dead = await declare_dead(channel, queue)
+    main = await channel.declare_queue(queue, durable=True)
+    return Topology(main, dead)
+
+
+async def declare_dead(channel: AbstractChannel, queue: str) -> AbstractExchange:
+    """The dead-letter exchange NAME.dead and its queue NAME.dead (idempotent)."""
     dead = await channel.declare_exchange(
         dead_name(queue), aio_pika.ExchangeType.FANOUT, durable=True
     )
     dead_queue = await channel.declare_queue(dead_name(queue), durable=True)
     await dead_queue.bind(dead)
-    main = await channel.declare_queue(queue, durable=True)
-    return Topology(main, dead)
+    return dead
 
 
 def _message(body: bytes, headers: dict[str, Any] | None = None) -> aio_pika.Message:
@@ -86,8 +92,8 @@ async def publish(channel: AbstractChannel, queue: str, bodies: Iterable[bytes])
     return len(results)
 
 
-async def dead_letter(topology: Topology, body: bytes, reason: str, source: str) -> None:
+async def dead_letter(dead: AbstractExchange, body: bytes, reason: str, source: str) -> None:
     """Keep a message that cannot be used in NAME.dead, with why (confirmed before the
     original is acked, so it is never lost in between)."""
     headers = {REASON_HEADER: reason[:MAX_REASON_CHARS], "x-llmpulse-queue": source}
-    await topology.dead.publish(_message(body, headers), routing_key="")
+    await dead.publish(_message(body, headers), routing_key="")

@@ -16,6 +16,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from llmpulse.bus.amqp import BusError
 from llmpulse.cli.common import (
     DEFAULT_DATA_DIR,
     DataDir,
@@ -72,7 +73,8 @@ def make_settings(**flags: Any) -> Settings:
         settings = Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise fail(f"setting {first['loc'][0]}: {first['msg']}") from None
+        where = f"setting {first['loc'][0]}: " if first["loc"] else ""
+        raise fail(where + first["msg"].removeprefix("Value error, ")) from None
     if settings.no_auth and not is_loopback(settings.host):
         raise fail(
             f"--no-auth is refused on {settings.host}: it would open your data to the network"
@@ -92,7 +94,9 @@ def _serve(settings: Settings, on_ready: Callable[[uvicorn.Server], None] | None
     configure_logging()
     try:
         ctx = build_platform(settings)
-    except (StoreError, MetaError, LakeError, PriceFileError, KeyStoreError, ValueError) as exc:
+    except (
+        StoreError, MetaError, BusError, LakeError, PriceFileError, KeyStoreError, ValueError
+    ) as exc:  # fmt: skip
         raise fail(str(exc)) from None
     # asyncio's loop, not uvloop: uvloop accepts one connection per loop iteration, so
     # under load new clients waited seconds in the accept queue (1,000 keep-alive clients:
@@ -164,13 +168,31 @@ def serve(
             "`llmpulse alerts eval` from cron, does). The alerts API still answers.",
         ),
     ] = False,
+    role: Annotated[
+        str,
+        typer.Option(
+            envvar="LLMPULSE_ROLE",
+            help="What this process runs: all (everything, one process); collector (ingest "
+            "routes, spool, publish to the bus); loader (bus -> store); query (API and "
+            "pages); worker (alert evaluation, lake export: one node at a time holds each). "
+            "See docs/scaling.md.",
+        ),
+    ] = "all",
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LLMPULSE_BUS",
+            help="RabbitMQ URL (amqp://user:pass@host:5672/) of the bus between collectors "
+            "and loaders; needed by every role but all and worker.",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: ingest at /v1/events, query API under /v1, docs at /docs."""
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, store=store, meta=meta, prices=prices,
         no_auth=no_auth or None, retention_days=retention_days, ingest_workers=ingest_workers,
         llm=";".join(llm) if llm else None, public_url=public_url,
-        no_alerts=no_alerts or None, lake=lake,
+        no_alerts=no_alerts or None, lake=lake, role=role, bus=bus,
         lake_interval_s=parse_duration(lake_interval, "--lake-interval"),
     )  # fmt: skip
     _serve(settings)

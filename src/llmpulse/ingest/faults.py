@@ -2,7 +2,8 @@
 
 - `events-before-rollups`: an insert's rows are in `llm_events` but not yet in the rollups
   its materialized views feed (they are detached for that insert, until the restart);
-- `before-commit`: every table has the run's rows, the spool checkpoint has not moved.
+- `before-commit`: every table has the run's rows, the spool checkpoint has not moved;
+- `before-ack`: (bus loader) every table has the run's rows, the bus has not been told.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -53,45 +54,91 @@ class _Rows:
 
 
 @dataclass
-class _Run:
-    """Records read in one pass, grouped by table."""
+class Run:
+    """Records loaded in one insert per table, grouped by table."""
 
     tables: dict[bytes, _Rows] = field(default_factory=lambda: defaultdict(_Rows))
     records: int = 0
     size: int = 0
-    end: Cursor | None = None  # just past the last record
+    end: Cursor | None = None  # spool runs: just past the last record
+
+    def add(self, payload: bytes) -> None:
+        """One spool record (records.py); raises ValueError if it cannot be decoded."""
+        try:
+            record = records.decode(payload)
+            rows = self.tables[record.kind]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a batch of this version: {exc}") from exc
+        if record.kind not in _TABLES:
+            raise ValueError(f"unknown record kind {record.kind!r}")
+        rows.chunks.append(record.rows)
+        rows.keys.extend(record.keys)
+        if record.kind == records.EVENTS:
+            rows.calls.extend(record.calls or [None] * len(record.keys))
+        self.records += 1
+        self.size += len(payload)
 
 
-class Loader:
-    """A background task (see server/tasks.py): each step loads one run."""
+def duplicates(engine: Engine, run: Run) -> dict[str, list[int]]:
+    """Per kind, the indexes of the run's rows already stored or repeated within the run."""
+    return {
+        kind.decode(): sorted(_duplicates(engine, _TABLES[kind], rows))
+        for kind, rows in run.tables.items()
+        if kind != records.REJECTED
+    }
 
-    name = "loader"
+
+def insert_run(engine: Engine, run: Run, drops: dict[str, list[int]], token: str) -> None:
+    """Insert the run's rows but the dropped ones, each table under `token` (a repeat of the
+    same insert adds nothing), and count them."""
+    started = time.perf_counter()
+    for kind, rows in run.tables.items():
+        data = _without(rows, drops.get(kind.decode(), ()))
+        if data:
+            with faults.around_insert(engine, _TABLES[kind]):
+                engine.insert_json_rows(_TABLES[kind], data, token)
+    PIPELINE.insert_seconds.observe(time.perf_counter() - started)
+    if records.EVENTS in run.tables:
+        events, dropped = run.tables[records.EVENTS], drops.get(records.EVENTS.decode())
+        _count_calls(events, dropped or ())
+        if dropped:
+            engine.insert_json_rows(
+                DUPLICATES, _duplicate_counts(events, dropped), token + ":duplicates"
+            )
+
+
+class SpoolDrainer(ABC):
+    """A background task (see server/tasks.py) that empties the spool, a run per step:
+    into the store (Loader) or onto the bus (forwarder.Forwarder)."""
+
+    name: str
 
     def __init__(
         self,
         spool: Spool,
-        engine: Engine,
         max_bytes: int = 64 << 20,
         idle_wait_s: float = 0.2,
         min_interval_s: float = 1.0,
     ) -> None:
         self._spool = spool
-        self._engine = engine
         self._max_bytes = max_bytes
         self._idle_wait_s = idle_wait_s
         self._min_interval_s = min_interval_s
-        self._journal = LoadJournal(spool.directory / "loading.json")
         self.wake = threading.Event()
         self._waiting: list[tuple[int, Callable[[], None]]] = []
         self._waiting_lock = threading.Lock()
 
+    @abstractmethod
+    def load_once(self) -> int:
+        """Move one run of spooled records on; returns how many records it moved."""
+
     def notify(self) -> None:
-        """A record was appended: load soon."""
+        """A record was appended: move it soon."""
         self.wake.set()
 
     def after_loaded(self, then: Callable[[], None]) -> None:
-        """Call `then` (in the loader's thread: keep it short) once every record spooled by
-        now is in the store."""
+        """Call `then` (in the task's thread: keep it short) once every record spooled by
+        now has left the spool."""
         with self._waiting_lock:
             self._waiting.append((self._spool.appended, then))
         self.wake.set()
@@ -111,22 +158,33 @@ class Loader:
         self._call_waiting()
         if not self.load_once():
             return self._idle_wait_s
-        # Under steady traffic, insert about once a second: each insert makes a part that
-        # ClickHouse later merges, and few large parts merge cheaply. A quiet stream still
-        # loads at once (the pause follows a load), and a backlog is worked off without
-        # pauses.
+        # Under steady traffic, move a run about once a second: each insert makes a part
+        # that ClickHouse later merges, and few large parts merge cheaply. A quiet stream
+        # still moves at once (the pause follows a run), and a backlog is worked off
+        # without pauses.
         if self._spool.pending()[1] >= self._max_bytes:
             return 0.0
         return max(0.0, self._min_interval_s - (time.time() - started))
 
     def drain(self) -> None:
-        """Load what is spooled, at shutdown; what cannot be loaded now stays spooled (it
-        is durable) and loads at the next start."""
+        """Move what is spooled, at shutdown; what cannot be moved now stays spooled (it
+        is durable) and moves at the next start."""
         try:
             while self.load_once():
                 pass
         except Exception as exc:
             log.warning("stopping with %d batches still spooled: %s", self._spool.pending()[0], exc)
+
+
+class Loader(SpoolDrainer):
+    """Spooled runs into the store, exactly once (see the module's docstring)."""
+
+    name = "loader"
+
+    def __init__(self, spool: Spool, engine: Engine, max_bytes: int = 64 << 20) -> None:
+        super().__init__(spool, max_bytes)
+        self._engine = engine
+        self._journal = LoadJournal(spool.directory / "loading.json")
 
     def load_once(self) -> int:
         """Load one run of spooled records; returns how many records it loaded."""
@@ -139,78 +197,57 @@ class Loader:
             run = self._read(start)
             if run.end is None:
                 return 0
-            drops = {
-                kind.decode(): sorted(self._duplicates(_TABLES[kind], rows))
-                for kind, rows in run.tables.items()
-                if kind != records.REJECTED
-            }
-            insert = Insert.new(start, run.end, drops)
+            insert = Insert.new(start, run.end, duplicates(self._engine, run))
             self._journal.write(insert)
-        started = time.perf_counter()
-        for kind, rows in run.tables.items():
-            data = _without(rows, insert.drops.get(kind.decode(), ()))
-            if data:
-                with faults.around_insert(self._engine, _TABLES[kind]):
-                    self._engine.insert_json_rows(_TABLES[kind], data, insert.token)
-        PIPELINE.insert_seconds.observe(time.perf_counter() - started)
-        if records.EVENTS in run.tables:
-            events, dropped = run.tables[records.EVENTS], insert.drops.get(records.EVENTS.decode())
-            _count_calls(events, dropped or ())
-            if dropped:
-                self._engine.insert_json_rows(
-                    DUPLICATES, _duplicate_counts(events, dropped), insert.token + ":duplicates"
-                )
+        insert_run(self._engine, run, insert.drops, insert.token)
         faults.reached("before-commit")
         self._spool.commit(insert.end, run.records, run.size)
         self._journal.clear()
         return run.records
 
-    def _read(self, start: Cursor, end: Cursor | None = None) -> _Run:
+    def _read(self, start: Cursor, end: Cursor | None = None) -> Run:
         """The records from `start` (to `end`, or as many as one run takes)."""
-        run = _Run()
+        run = Run()
         limit = self._max_bytes if end is None else 1 << 62
         for cursor, payload in self._spool.read(start, limit, end):
-            record = records.decode(payload)
-            rows = run.tables[record.kind]
-            rows.chunks.append(record.rows)
-            rows.keys.extend(record.keys)
-            if record.kind == records.EVENTS:
-                rows.calls.extend(record.calls or [None] * len(record.keys))
-            run.records += 1
-            run.size += len(payload)
+            run.add(payload)
             run.end = cursor
         return run
 
-    def _duplicates(self, table: str, run: _Rows) -> set[int]:
-        """Indexes of the run's rows already stored or repeated within the run."""
-        # Group first occurrences by project: (index, event_id, ts_ms, ts_defaulted).
-        by_project: dict[str, list[tuple[int, str, int, bool]]] = defaultdict(list)
-        seen: set[tuple[str, str]] = set()
-        drop: set[int] = set()
-        for i, (project, event_id, ts_ms, defaulted) in enumerate(run.keys):
-            if (project, event_id) in seen:
-                drop.add(i)
-            else:
-                seen.add((project, event_id))
-                by_project[project].append((i, event_id, ts_ms, defaulted))
-        for project, keys in by_project.items():
-            stored = self._stored(table, project, keys)
-            if stored:
-                drop.update(i for i, event_id, _, _ in keys if event_id in stored)
-        PIPELINE.duplicates.inc(len(drop))
-        return drop
 
-    def _stored(self, table: str, project: str, keys: list[tuple[int, str, int, bool]]) -> set[str]:
-        """Event ids among `keys` that the store already has for the project."""
-        stored: set[str] = set()
-        for defaulted in (False, True):
-            ids = [k[1] for k in keys if k[3] is defaulted]
-            if not ids:
-                continue
-            stamps = [k[2] for k in keys if k[3] is defaulted]
-            since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
-            stored |= stored_event_ids(self._engine, table, project, ids, stamps, since_ms=since)
-        return stored
+def _duplicates(engine: Engine, table: str, run: _Rows) -> set[int]:
+    """Indexes of the run's rows already stored or repeated within the run."""
+    # Group first occurrences by project: (index, event_id, ts_ms, ts_defaulted).
+    by_project: dict[str, list[tuple[int, str, int, bool]]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
+    drop: set[int] = set()
+    for i, (project, event_id, ts_ms, defaulted) in enumerate(run.keys):
+        if (project, event_id) in seen:
+            drop.add(i)
+        else:
+            seen.add((project, event_id))
+            by_project[project].append((i, event_id, ts_ms, defaulted))
+    for project, keys in by_project.items():
+        stored = _stored(engine, table, project, keys)
+        if stored:
+            drop.update(i for i, event_id, _, _ in keys if event_id in stored)
+    PIPELINE.duplicates.inc(len(drop))
+    return drop
+
+
+def _stored(
+    engine: Engine, table: str, project: str, keys: list[tuple[int, str, int, bool]]
+) -> set[str]:
+    """Event ids among `keys` that the store already has for the project."""
+    stored: set[str] = set()
+    for defaulted in (False, True):
+        ids = [k[1] for k in keys if k[3] is defaulted]
+        if not ids:
+            continue
+        stamps = [k[2] for k in keys if k[3] is defaulted]
+        since = min(stamps) - RECEIVED_TS_WINDOW_MS if defaulted else None
+        stored |= stored_event_ids(engine, table, project, ids, stamps, since_ms=since)
+    return stored
 
 
 def _count_calls(rows: _Rows, drop: Collection[int]) -> None:

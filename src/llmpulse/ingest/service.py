@@ -1,4 +1,5 @@
-"""Ingest: prepare a request's events, spool them durably, hand them to the loader."""
+"""Ingest: prepare a request's events, spool them durably, hand them to the loader (or
+to the forwarder, onto the bus)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import time
 from starlette.concurrency import run_in_threadpool
 
 from llmpulse.api.errors import ApiError
+from llmpulse.bus.telemetry import TelemetryBus
 from llmpulse.events.posts import SocialPolicy
 from llmpulse.events.redaction import RedactionRegistry
 from llmpulse.events.settings import ProjectSettings
 from llmpulse.ingest.commits import GroupCommit
-from llmpulse.ingest.loader import Loader
+from llmpulse.ingest.forwarder import Forwarder
+from llmpulse.ingest.loader import Loader, SpoolDrainer
 from llmpulse.ingest.prepare import IngestRequest, Prepared
 from llmpulse.ingest.spool import Spool, SpoolWriteError
 from llmpulse.ingest.telemetry import PIPELINE
@@ -49,21 +52,24 @@ class IngestService:
         prices: PriceRegistry,
         redaction: RedactionRegistry | None = None,
         social: ProjectSettings[SocialPolicy] | None = None,
+        bus: TelemetryBus | None = None,
     ) -> None:
+        """With a `bus`, spooled batches go onto it for the loaders (collector roles);
+        without, this process loads them into the store itself."""
         self.spool = spool
         self.prices = prices
         self.redaction = redaction or RedactionRegistry()
         self.social = social or ProjectSettings[SocialPolicy]()
         self.metric_types = MetricTypes(engine)
-        self.loader = Loader(self.spool, engine)
+        self.drainer: SpoolDrainer = Forwarder(spool, bus) if bus else Loader(spool, engine)
         self._preparers = preparers
         self._commits = GroupCommit(spool)
 
     def stop(self) -> None:
-        """After the loader task has stopped: load what is left, close the spool."""
+        """After the drainer task has stopped: move what is left, close the spool."""
         self._preparers.close()
         self._commits.close()
-        self.loader.drain()
+        self.drainer.drain()
         self.spool.close()
 
     async def ingest(
@@ -104,7 +110,7 @@ class IngestService:
                     f"{exc.strerror}: nothing of this request was acknowledged; retry later",
                     headers={"Retry-After": "5"},
                 ) from exc
-            self.loader.notify()
+            self.drainer.notify()
         PIPELINE.accepted.labels(request.source, kind).inc(prepared.accepted)
         for field, count in prepared.rejected_fields.items():
             PIPELINE.rejected.labels(request.source, kind, field).inc(count)

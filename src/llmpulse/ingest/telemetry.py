@@ -33,6 +33,33 @@ class PipelineMetrics:
         self.duplicates = Counter(
             "llmpulse_events_duplicate", "Events dropped as already stored", registry=r
         )
+        # The bus between collectors and loaders (ingest/forwarder.py, ingest/bus_loader.py).
+        self.published_batches = Counter(
+            "llmpulse_bus_published_batches",
+            "Spooled batches the broker confirmed (collectors)",
+            registry=r,
+        )
+        self.published_items = Counter(
+            "llmpulse_bus_published_items", "Items in the confirmed batches", registry=r
+        )
+        self.spooled_while_bus_down = Counter(
+            "llmpulse_bus_spooled_while_down_batches",
+            "Batches acknowledged from the spool while the bus could not be reached",
+            registry=r,
+        )
+        self.consumed_batches = Counter(
+            "llmpulse_bus_consumed_batches", "Batches delivered to this loader", registry=r
+        )
+        self.loaded_items = Counter(
+            "llmpulse_bus_loaded_items",
+            "Items of acknowledged batches: stored, or dropped as already stored",
+            registry=r,
+        )
+        self.dead_lettered_batches = Counter(
+            "llmpulse_bus_dead_lettered_batches",
+            "Batches that could not be decoded, kept in the dead-letter queue",
+            registry=r,
+        )
         self.insert_seconds = Histogram(
             "llmpulse_store_insert_seconds",
             "Time to deduplicate and insert one loader run",

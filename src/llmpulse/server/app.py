@@ -35,6 +35,7 @@ from llmpulse.query import telemetry_routes
 from llmpulse.query.params import STORE
 from llmpulse.scores import routes as scores_routes
 from llmpulse.server.health import health_router
+from llmpulse.server.pipeline import pipeline_router
 from llmpulse.server.platform import Platform
 from llmpulse.server.telemetry import AlertMetrics, register_gauges
 from llmpulse.social import routes as social_routes
@@ -77,6 +78,18 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+def routers_of(role: str) -> tuple[APIRouter, ...]:
+    """The routes a role serves: a collector ingest alone, a query node the rest; loaders
+    and workers only /health, /metrics and /v1/pipeline."""
+    if role == "all":
+        return ROUTERS
+    if role == "collector":
+        return (ingest_routes.router,)
+    if role == "query":
+        return tuple(r for r in ROUTERS if r is not ingest_routes.router)
+    return ()
+
+
 class RequestTimer:
     """ASGI middleware: HTTP latency histogram by route template (not raw path)."""
 
@@ -117,11 +130,7 @@ def create_app(ctx: Platform) -> FastAPI:
             yield
         finally:
             ctx.tasks.stop()
-            for lease in ctx.leases:  # another node takes the jobs over at once
-                lease.release()
-            ctx.alerts.close()
-            ctx.ingest.stop()
-            ctx.engine.close()
+            ctx.close()
 
     app = FastAPI(
         title="LLMPulse",
@@ -154,7 +163,7 @@ def create_app(ctx: Platform) -> FastAPI:
     async def _store(_: Request, exc: StoreError) -> JsonResponse:
         return internal_error("the store could not answer; try again", exc, 503)
 
-    for router in ROUTERS:
+    for router in routers_of(ctx.settings.role):
         app.include_router(router)
     app.add_exception_handler(layout.LoginRequired, layout.login_redirect)
     # Level 1: a streamed export of millions of rows is gzipped at about 100 MB/s instead of
@@ -168,6 +177,7 @@ def create_app(ctx: Platform) -> FastAPI:
     )
 
     app.include_router(health_router(ctx))
+    app.include_router(pipeline_router(ctx))
     install_openapi(app)
     alert_metrics = AlertMetrics(ctx.alerts)
 

@@ -78,7 +78,7 @@ def health_report(ctx: Platform, details: bool) -> dict[str, Any]:
                 "pending_bytes": size,
                 "last_write_error": spool.last_write_error,
             },
-            loader={"lag_seconds": ctx.ingest.loader.lag_seconds()},
+            loader={"lag_seconds": ctx.lag_seconds()},
             tasks={name: state.public() for name, state in ctx.tasks.states.items()},
             leases={lease.name: lease.state() for lease in ctx.leases},
         )

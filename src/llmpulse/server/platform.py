@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
+from llmpulse.bus.telemetry import TelemetryBus
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.costs.recost import Recoster
 from llmpulse.events.posts import SocialPolicy
 from llmpulse.events.redaction import RedactionRegistry
 from llmpulse.events.settings import ProjectSettings
 from llmpulse.governance import redaction, retention
+from llmpulse.ingest.bus_loader import BusLoader
 from llmpulse.ingest.service import IngestService
 from llmpulse.ingest.spool import Spool
 from llmpulse.ingest.workers import Preparers
@@ -43,6 +45,24 @@ class Platform:
     tasks: TaskRunner
     recoster: Recoster
     leases: list[Lease]
+    node: str  # this process, as leases and /v1/pipeline name it
+    bus: TelemetryBus | None = None
+    bus_loader: BusLoader | None = None
+
+    def lag_seconds(self) -> float:
+        """Age of the oldest batch this node has not yet moved on (spool or bus)."""
+        loading = self.bus_loader.lag_s if self.bus_loader else 0.0
+        return max(self.ingest.drainer.lag_seconds(), loading)
+
+    def close(self) -> None:
+        """After the tasks stopped: hand the jobs over, move what is spooled, close."""
+        for lease in self.leases:  # another node takes the jobs over at once
+            lease.release()
+        self.alerts.close()
+        self.ingest.stop()
+        if self.bus:
+            self.bus.close()
+        self.engine.close()
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -55,6 +75,7 @@ def build_platform(settings: Settings) -> Platform:
         keys.ensure_project(grant.project)
     engine = open_engine(settings.store_url)
     migrate(engine)
+    bus = TelemetryBus(settings.bus, settings.bus_queue) if settings.bus else None
     retention.apply_saved(engine, settings.retention_days)
     workers = settings.ingest_workers
     if workers is None:
@@ -66,20 +87,34 @@ def build_platform(settings: Settings) -> Platform:
     redaction.load_all(engine, redactions)
     social = ProjectSettings[SocialPolicy]()
     social_settings.load_all(engine, social)
-    ingest = IngestService(engine, spool, preparers, prices, redactions, social)
+    collects = settings.role in ("all", "collector", "query")
+    ingest = IngestService(
+        engine, spool, preparers, prices, redactions, social, bus if collects else None
+    )
     book = PriceBook(overrides)
-    recoster = Recoster(engine, book, prices, ingest.loader.after_loaded)
+    recoster = Recoster(engine, book, prices, ingest.drainer.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)
     alerts = Evaluator(engine, settings.base_url)
     # Alert evaluation and the lake export run on one node of those serving the store.
     singletons: list[Task] = [] if settings.no_alerts else [alerts]
+    if settings.role not in ("all", "worker"):
+        singletons = []
     if settings.lake:
         lake = Destination(settings.lake)
         settle_ms = int(settings.lake_settle_s * 1000)
         singletons.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
-    holder = node_id()
-    leases = [Lease(keys.db, task.name, holder, settings.lease_s) for task in singletons]
-    background: list[Task] = [ingest.loader, *map(Singleton, singletons, leases)]
+    node = node_id()
+    leases = [Lease(keys.db, task.name, node, settings.lease_s) for task in singletons]
+    background: list[Task] = [*map(Singleton, singletons, leases)]
+    if collects:
+        background.append(ingest.drainer)
+    bus_loader = None
+    if bus and settings.role in ("all", "loader"):
+        bus_loader = BusLoader(bus, engine)
+        background.append(bus_loader)
     tasks = TaskRunner(background)
     gate = Gate(keys, settings.no_auth)
-    return Platform(settings, engine, ingest, gate, playground, alerts, tasks, recoster, leases)
+    return Platform(
+        settings, engine, ingest, gate, playground, alerts, tasks, recoster, leases, node, bus,
+        bus_loader,
+    )  # fmt: skip

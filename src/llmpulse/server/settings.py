@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmpulse.bus.telemetry import DEFAULT_QUEUE
 from llmpulse.meta.database import is_postgres, meta_location
 from llmpulse.meta.keys import ALL_SCOPES, Grant, KeyStoreError, parse_scopes
 from llmpulse.playground.endpoints import Endpoint, parse_endpoints
+
+Role = Literal["all", "collector", "loader", "query", "worker"]
+ROLES: tuple[Role, ...] = get_args(Role)
 
 
 class Settings(BaseSettings):
@@ -31,6 +36,11 @@ class Settings(BaseSettings):
     lease_s: float = Field(
         30, gt=0, le=3600, description="singleton jobs' lease: a dead node's job moves after it"
     )
+    role: Role = Field("all", description="what this process runs (docs/scaling.md)")
+    bus: str | None = Field(
+        None, description="amqp://user:pass@host:5672/: the bus between collectors and loaders"
+    )
+    bus_queue: str = Field(DEFAULT_QUEUE, pattern=r"^[A-Za-z0-9_.-]{1,200}$")
     prices: Path | None = None
     no_auth: bool = False
     no_alerts: bool = Field(False, description="leave alert evaluation to another process")
@@ -50,6 +60,13 @@ class Settings(BaseSettings):
     ingest_workers: int | None = Field(
         None, ge=0, le=64, description="processes validating events; default: one per core"
     )
+
+    @model_validator(mode="after")
+    def _bus_for_roles(self) -> Settings:
+        if self.role in ("collector", "loader", "query") and not self.bus:
+            raise ValueError(f"--role {self.role} needs --bus amqp://...: it shares work with "
+                             "other nodes through it")  # fmt: skip
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -16,7 +16,7 @@ _registered: dict[str, Gauge] = {}
 
 
 def register_gauges(ctx: Platform) -> None:
-    spool, loader = ctx.ingest.spool, ctx.ingest.loader
+    spool = ctx.ingest.spool
     gauges = {
         "llmpulse_spool_pending_batches": (
             "Spooled batches not yet in the store",
@@ -27,8 +27,9 @@ def register_gauges(ctx: Platform) -> None:
             lambda: spool.pending()[1],
         ),
         "llmpulse_loader_lag_seconds": (
-            "Age of the oldest spooled batch not yet loaded",
-            loader.lag_seconds,
+            "Age of the oldest batch not yet loaded here: spooled (or, on a loader, when "
+            "the last run's oldest batch was published)",
+            ctx.lag_seconds,
         ),
     }
     for name, (doc, read) in gauges.items():

@@ -143,7 +143,7 @@ class Consumer:
                 where = f"{error['field']}: " if error["field"] else ""
                 reasons.setdefault(owners[error["index"]], []).append(where + error["error"])
         for n, why in sorted(reasons.items()):
-            await amqp.dead_letter(topology, batch[n].body, "; ".join(why), self.queue)
+            await amqp.dead_letter(topology.dead, batch[n].body, "; ".join(why), self.queue)
             self.stats.dead_lettered += 1
             self.stats.errors = (self.stats.errors + why)[-20:]
         await batch[-1].ack(multiple=True)

@@ -1,0 +1,214 @@
+"""Scale-out through RabbitMQ: collectors spool and publish, loaders insert and then
+acknowledge, a query node answers. Every acknowledged event is stored exactly once
+through kill -9 of a loader, of a collector and of the broker; the nodes' counters balance
+(the loss ledger) once the pipeline is idle.
+
+Every node shares one ClickHouse server database; the broker is the machine's (a queue
+name of its own per test) except for the broker's own kill, which gets a private node.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rabbitmq import SHARED, PrivateBroker, available, reachable
+
+from conftest import Server, clickhouse_server, database_for, free_port, run_cli
+
+pytestmark = pytest.mark.skipif(not available(), reason="no RabbitMQ (see README)")
+
+
+class Cluster:
+    """Nodes of one deployment: a store, a bus, a queue of its own."""
+
+    def __init__(self, root: Path, bus: str) -> None:
+        self.root = root
+        self.env = {
+            "LLMPULSE_STORE": clickhouse_server().store_url(database_for(root)),
+            "LLMPULSE_BUS": bus,
+            "LLMPULSE_BUS_QUEUE": f"t{secrets.token_hex(4)}",
+        }
+        self.nodes: list[Server] = []
+
+    def start(self, role: str, name: str) -> Server:
+        node = Server(self.root / name).start(LLMPULSE_ROLE=role, **self.env)
+        self.nodes.append(node)
+        return node
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path, SHARED if reachable(SHARED) else "")
+    if not cluster.env["LLMPULSE_BUS"]:
+        pytest.skip("the shared broker is down; the fault test below covers a private one")
+    yield cluster
+    cluster.stop()
+
+
+def batch(prefix: str, n: int, size: int = 50) -> list[dict[str, Any]]:
+    """Events with ids of their own, so the test knows each one."""
+    return [{"event_id": f"{prefix}-{n}-{i}", "model_id": f"m{i % 3}", "latency_ms": i + 1,
+             "tokens_in": 10, "tokens_out": i} for i in range(size)]  # fmt: skip
+
+
+def post(node: Server, events: list[dict[str, Any]]) -> bool:
+    """True if acknowledged; a dead node's refusal is the client's to retry."""
+    try:
+        with node.client() as http:
+            return http.post("/v1/events", json=events).status_code == 202
+    except httpx.TransportError:
+        return False
+
+
+def stored(query: Server) -> dict[str, int]:
+    with query.client() as http:
+        answer = http.get("/v1/metrics/summary", params={"group_by": "model_id", "from": "-1d"})
+    assert answer.status_code == 200, answer.text
+    return {g["key"]["model_id"]: g["requests"] for g in answer.json()["groups"]}
+
+
+def expected(acknowledged: dict[str, dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in acknowledged.values():
+        counts[event["model_id"]] = counts.get(event["model_id"], 0) + 1
+    return counts
+
+
+def settle(query: Server, want: dict[str, int], timeout: float = 90) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = stored(query)
+        if got == want:
+            return got
+        time.sleep(0.5)
+    return stored(query)
+
+
+def test_roles_kill_a_loader_and_a_collector_store_each_event_once(
+    deployment: Cluster,
+) -> None:
+    collectors = [deployment.start("collector", f"collector{i}") for i in range(2)]
+    loaders = [deployment.start("loader", f"loader{i}") for i in range(2)]
+    query = deployment.start("query", "query")
+    # Each role serves its own routes.
+    assert query.client().post("/v1/events", json=[]).status_code in (404, 405)
+    assert collectors[0].client().get("/v1/metrics/summary").status_code == 404
+
+    acknowledged: dict[str, dict[str, Any]] = {}
+    stop = threading.Event()
+
+    def send() -> None:
+        n = 0
+        while not stop.is_set():
+            events = batch("e", n)
+            node = collectors[n % 2]
+            if post(node, events):
+                acknowledged.update((e["event_id"], e) for e in events)
+                if n % 7 == 0:  # a client retry, through the other collector
+                    post(collectors[(n + 1) % 2], events)
+            n += 1
+            time.sleep(0.01)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        time.sleep(2)
+        loaders[0].kill9()  # its unacknowledged batches go to the other loader
+        time.sleep(2)
+        collectors[1].kill9()  # its spool keeps what it acknowledged
+        time.sleep(1)
+        collectors[1].start(LLMPULSE_ROLE="collector", **deployment.env)
+        loaders[0].start(LLMPULSE_ROLE="loader", **deployment.env)
+        time.sleep(2)
+    finally:
+        stop.set()
+        sender.join()
+    assert len(acknowledged) > 1000
+    assert settle(query, expected(acknowledged)) == expected(acknowledged)
+
+
+def test_the_ledger_balances_when_idle(deployment: Cluster) -> None:
+    collectors = [deployment.start("collector", f"c{i}") for i in range(2)]
+    loader = deployment.start("loader", "l0")
+    query = deployment.start("query", "q")
+    sent: dict[str, dict[str, Any]] = {}
+    for n in range(40):
+        events = batch("l", n)
+        assert post(collectors[n % 2], events)
+        sent.update((e["event_id"], e) for e in events)
+    assert post(collectors[0], batch("l", 0))  # a retry: acknowledged, stored once
+    assert settle(query, expected(sent)) == expected(sent)
+
+    def ledger() -> dict[str, float]:
+        mine = [n.client().get("/v1/pipeline").json() for n in (*collectors, loader)]
+        return {
+            "acknowledged": sum(p["collector"]["accepted_items"] for p in mine),
+            "published": sum(p["collector"]["published_items"] for p in mine),
+            "spooled": sum(p["collector"]["spool_pending_batches"] for p in mine),
+            "loaded": sum(p["loader"]["loaded_items"] for p in mine),
+            "duplicates": sum(p["loader"]["duplicates_dropped"] for p in mine),
+            "depth": mine[-1]["bus"]["depth_batches"],
+        }
+
+    deadline = time.monotonic() + 30
+    while (now := ledger())["loaded"] < now["acknowledged"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert now == {"acknowledged": len(sent) + 50, "published": len(sent) + 50, "spooled": 0,
+                   "loaded": len(sent) + 50, "duplicates": 50, "depth": 0}  # fmt: skip
+    pipeline = loader.client().get("/v1/pipeline").json()
+    assert pipeline["role"] == "loader" and pipeline["loader"]["inserts"] >= 1
+
+
+def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    broker = PrivateBroker(tmp_path / "rabbit").start()
+    cluster = Cluster(tmp_path, broker.url)
+    try:
+        collector = cluster.start("collector", "c")
+        loader = cluster.start("loader", "l")
+        query = cluster.start("query", "q")
+        acknowledged: dict[str, dict[str, Any]] = {}
+        for n in range(20):
+            events = batch("b", n)
+            assert post(collector, events)
+            acknowledged.update((e["event_id"], e) for e in events)
+        broker.kill9()
+        # The bus is down: the collector still acknowledges, from its spool.
+        for n in range(20, 40):
+            events = batch("b", n)
+            assert post(collector, events)
+            acknowledged.update((e["event_id"], e) for e in events)
+        down = collector.client().get("/v1/pipeline").json()["collector"]
+        assert down["spool_pending_batches"] > 0
+        broker.start()
+        assert settle(query, expected(acknowledged), 120) == expected(acknowledged)
+        up = collector.client().get("/v1/pipeline").json()["collector"]
+        assert up["spooled_while_bus_down_batches"] > 0 and up["spool_pending_batches"] == 0
+        assert loader.health()["status"] == "ok"
+    finally:
+        cluster.stop()
+        broker.stop()
+
+
+def test_bad_bus_and_role_settings_are_clear_startup_errors(tmp_path: Path) -> None:
+    no_bus = run_cli("serve", "--role", "loader", "--port", str(free_port()), data_dir=tmp_path)
+    assert no_bus.returncode == 1 and "--role loader needs --bus" in no_bus.stderr
+    port = free_port()
+    down = run_cli("serve", "--role", "collector", "--bus", f"amqp://guest:guest@127.0.0.1:{port}/",
+                   "--port", str(free_port()), data_dir=tmp_path / "d")  # fmt: skip
+    assert down.returncode == 1 and f"cannot connect to RabbitMQ at amqp://127.0.0.1:{port}/" in (
+        down.stderr
+    )
+    assert "Traceback" not in down.stderr and "guest:guest" not in down.stderr
+    wrong = run_cli("serve", "--role", "shard", "--port", str(free_port()), data_dir=tmp_path)
+    assert wrong.returncode == 1 and "role" in wrong.stderr
