@@ -30,9 +30,10 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, *extra: str, prefix: tuple[str, ...] = ()
+    data_dir: Path, *extra: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`llmpulse serve` without auth on a free port; `prefix` runs it under e.g. chrt."""
+    """`llmpulse serve` without auth on a free port; `prefix` runs it under e.g. chrt;
+    `env` adds to the environment."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
@@ -49,7 +50,9 @@ def start_server(
         *extra,
     ]
     with open(data_dir.parent / "server.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})}
+        )
     for _ in range(600):
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
