@@ -1,10 +1,12 @@
-"""Scale-out through RabbitMQ: collectors spool and publish, loaders insert and then
+"""Scale-out through a bus: collectors spool and publish, loaders insert and then
 acknowledge, a query node answers. Every acknowledged event is stored exactly once
 through kill -9 of a loader, of a collector and of the broker; the nodes' counters balance
-(the loss ledger) once the pipeline is idle.
+(the loss ledger) once the pipeline is idle. Each test runs on RabbitMQ and on Kafka (a
+Tansu broker: tests/kafka.py).
 
-Every node shares one ClickHouse server database; the broker is the machine's (a queue
-name of its own per test) except for the broker's own kill, which gets a private node.
+Every node shares one ClickHouse server database; the RabbitMQ broker is the machine's (a
+queue name of its own per test) except for the broker's own kill, which gets a private
+node; each Kafka test has a Tansu broker of its own.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from rabbitmq import SHARED, PrivateBroker, available, reachable
 
 from conftest import Server, clickhouse_server, database_for, free_port, run_cli
+from kafka import Tansu
+from rabbitmq import SHARED, PrivateBroker, available, reachable
+from s3 import s3_server
 
 pytestmark = pytest.mark.skipif(not available(), reason="no RabbitMQ (see README)")
 
@@ -47,11 +52,18 @@ class Cluster:
             node.stop()
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, SHARED if reachable(SHARED) else "")
-    if not cluster.env["LLMPULSE_BUS"]:
+@pytest.fixture(params=["rabbitmq", "kafka"])
+def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    if request.param == "kafka":
+        tansu = Tansu(tmp_path / "tansu").start()
+        cluster = Cluster(tmp_path, tansu.url)
+        yield cluster
+        cluster.stop()
+        tansu.stop()
+        return
+    if not reachable(SHARED):
         pytest.skip("the shared broker is down; the fault test below covers a private one")
+    cluster = Cluster(tmp_path, SHARED)
     yield cluster
     cluster.stop()
 
@@ -170,8 +182,33 @@ def test_the_ledger_balances_when_idle(deployment: Cluster) -> None:
     assert pipeline["role"] == "loader" and pipeline["loader"]["inserts"] >= 1
 
 
-def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
-    broker = PrivateBroker(tmp_path / "rabbit").start()
+@contextmanager
+def private_broker(kind: str, data_dir: Path) -> Iterator[PrivateBroker | Tansu]:
+    """A broker that can be killed: a RabbitMQ node, or Tansu storing in a local S3."""
+    if kind == "rabbitmq":
+        broker: PrivateBroker | Tansu = PrivateBroker(data_dir)
+        try:
+            yield broker.start()
+        finally:
+            broker.stop()
+        return
+    with s3_server("tansu") as endpoint:
+        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_ALLOW_HTTP": "true",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT": endpoint}  # fmt: skip
+        broker = Tansu(data_dir, "s3://tansu/", env)
+        try:
+            yield broker.start()
+        finally:
+            broker.stop()
+
+
+@pytest.mark.parametrize("kind", ["rabbitmq", "kafka"])
+def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path, kind: str) -> None:
+    with private_broker(kind, tmp_path / "broker") as broker:
+        killed_broker(tmp_path, broker)
+
+
+def killed_broker(tmp_path: Path, broker: PrivateBroker | Tansu) -> None:
     cluster = Cluster(tmp_path, broker.url)
     try:
         collector = cluster.start("collector", "c")
@@ -190,6 +227,7 @@ def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
             acknowledged.update((e["event_id"], e) for e in events)
         down = collector.client().get("/v1/pipeline").json()["collector"]
         assert down["spool_pending_batches"] > 0
+        time.sleep(2)  # an outage of some seconds
         broker.start()
         assert settle(query, expected(acknowledged), 120) == expected(acknowledged)
         up = collector.client().get("/v1/pipeline").json()["collector"]
@@ -197,7 +235,6 @@ def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
         assert loader.health()["status"] == "ok"
     finally:
         cluster.stop()
-        broker.stop()
 
 
 def test_bad_bus_and_role_settings_are_clear_startup_errors(tmp_path: Path) -> None:

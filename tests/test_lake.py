@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -27,6 +26,7 @@ import pytest
 
 import llmpulse
 from conftest import ADMIN_KEY, OTHER_KEY, Server, free_port, new_project_key, store_url
+from s3 import s3_server
 
 N = 3000
 ERASED = "erase-me"
@@ -326,21 +326,8 @@ def test_a_foreign_schema_and_an_unreachable_lake_are_refused(
 
 @pytest.fixture
 def s3() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    httpx.put(f"{url}/lake").raise_for_status()  # the bucket
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with s3_server("lake") as url:
+        yield url
 
 
 def test_serve_exports_to_s3_as_calls_arrive(s3: str, tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ import aio_pika
 import numpy as np
 import orjson
 import pytest
-import rabbitmq
 from pamqp.commands import Basic
 from test_social import documented_vader
 
+import rabbitmq
 from conftest import Server, new_project_key
 from fake_llm import FakeLLM
 

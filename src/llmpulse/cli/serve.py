@@ -182,8 +182,9 @@ def serve(
         str | None,
         typer.Option(
             envvar="LLMPULSE_BUS",
-            help="RabbitMQ URL (amqp://user:pass@host:5672/) of the bus between collectors "
-            "and loaders; needed by every role but all and worker.",
+            help="The bus between collectors and loaders: amqp://user:pass@host:5672/ "
+            "(RabbitMQ) or kafka://host:9092[,host2:9092] (Kafka); needed by every role but "
+            "all and worker.",
         ),
     ] = None,
 ) -> None:

@@ -37,12 +37,7 @@ class Forwarder(SpoolDrainer):
         super().__init__(spool, max_bytes, idle_wait_s=0.2, min_interval_s=0.0)
         self._bus = bus
         self._id = spool_id(spool.directory)
-        self.failing_since: float | None = None
-
-    def notify(self) -> None:
-        if self.failing_since is not None:
-            PIPELINE.spooled_while_bus_down.inc()
-        super().notify()
+        self._failed = False  # the last publish: retried with backoff
 
     def load_once(self) -> int:
         batches: list[Batch] = []
@@ -57,12 +52,17 @@ class Forwarder(SpoolDrainer):
             end = cursor
         if end is None:
             return 0
+        started = time.monotonic()
         try:
             self._bus.publish(batches)
         except Exception:
-            self.failing_since = self.failing_since or time.time()
+            self._failed = True
             raise
-        self.failing_since = None
+        # Held in the spool by an outage: published after a failed attempt, or after a
+        # publish that waited (a Kafka client retries inside one publish).
+        if self._failed or time.monotonic() - started > 1.0:
+            PIPELINE.spooled_while_bus_down.inc(len(batches))
+        self._failed = False
         self._spool.commit(end, len(batches), size)
         PIPELINE.published_batches.inc(len(batches))
         PIPELINE.published_items.inc(items)

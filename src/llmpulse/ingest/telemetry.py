@@ -44,7 +44,7 @@ class PipelineMetrics:
         )
         self.spooled_while_bus_down = Counter(
             "llmpulse_bus_spooled_while_down_batches",
-            "Batches acknowledged from the spool while the bus could not be reached",
+            "Batches held in the spool by a bus outage, counted when they got out",
             registry=r,
         )
         self.consumed_batches = Counter(

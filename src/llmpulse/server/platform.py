@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
-from llmpulse.bus.telemetry import TelemetryBus
+from llmpulse.bus.telemetry import TelemetryBus, open_bus
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.costs.recost import Recoster
 from llmpulse.events.posts import SocialPolicy
@@ -75,7 +75,7 @@ def build_platform(settings: Settings) -> Platform:
         keys.ensure_project(grant.project)
     engine = open_engine(settings.store_url)
     migrate(engine)
-    bus = TelemetryBus(settings.bus, settings.bus_queue) if settings.bus else None
+    bus = open_bus(settings.bus, settings.bus_queue) if settings.bus else None
     retention.apply_saved(engine, settings.retention_days)
     workers = settings.ingest_workers
     if workers is None:

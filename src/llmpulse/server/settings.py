@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     )
     role: Role = Field("all", description="what this process runs (docs/scaling.md)")
     bus: str | None = Field(
-        None, description="amqp://user:pass@host:5672/: the bus between collectors and loaders"
+        None,
+        description="the bus between collectors and loaders: amqp://user:pass@host:5672/ "
+        "(RabbitMQ) or kafka://host:9092",
     )
     bus_queue: str = Field(DEFAULT_QUEUE, pattern=r"^[A-Za-z0-9_.-]{1,200}$")
     prices: Path | None = None
@@ -64,8 +66,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _bus_for_roles(self) -> Settings:
         if self.role in ("collector", "loader", "query") and not self.bus:
-            raise ValueError(f"--role {self.role} needs --bus amqp://...: it shares work with "
-                             "other nodes through it")  # fmt: skip
+            raise ValueError(f"--role {self.role} needs --bus (amqp:// or kafka://): it "
+                             "shares work with other nodes through it")  # fmt: skip
         return self
 
     @field_validator("data_dir")
