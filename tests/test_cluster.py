@@ -27,6 +27,7 @@ from llmpulse.sim.social import PostGenerator
 from llmpulse.sim.traffic import TrafficGenerator
 
 N_CALLS = 3000
+NODE_ROUTES = {"/v1/pipeline"}  # about the node answering, not the data
 # Answers that say when they were computed or how long it took, or how late each server
 # received the calls (its own clock on receipt), not what is stored.
 VOLATILE = {"generated_at", "took_ms", "elapsed_ms", "ingest_lag_p50_s", "ingest_lag_p95_s"}
@@ -87,7 +88,7 @@ def get_routes(server: Server) -> list[tuple[str, set[str]]]:
     routes = []
     for path, operations in sorted(spec["paths"].items()):
         get = operations.get("get")
-        if not path.startswith("/v1/") or "{" in path or get is None:
+        if not path.startswith("/v1/") or "{" in path or get is None or path in NODE_ROUTES:
             continue
         if "application/json" not in get.get("responses", {}).get("200", {}).get("content", {}):
             continue  # streams and files
@@ -175,3 +176,34 @@ def test_unknown_cluster_is_one_clear_startup_error(
     assert done.returncode != 0 and time.monotonic() - started < 60
     assert "no cluster 'nope'" in done.stderr and "two" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_shard_killed_mid_load_resumes_and_stores_each_event_once(
+    tmp_path: Path, cluster: list[ClickHouseServer]
+) -> None:
+    url = cluster[0].store_url("lp_kill", "?cluster=two")
+    server = Server(tmp_path / "node").start(LLMPULSE_STORE=url)
+    sender = EventSender(server.url, ADMIN_KEY)
+    try:
+        calls, _, _ = traffic()
+        assert sender.send(calls[:1000])["rejected"] == 0
+        server.wait_loaded()
+        cluster[1].kill9()  # the second shard: inserts that reach it fail
+        assert sender.send(calls[1000:2000])["rejected"] == 0  # acknowledged from the spool
+        deadline = time.monotonic() + 30
+        while server.health()["status"] == "ok" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        health = server.health()
+        assert {"loader", "store"} == set(health["failing"])  # the store: a shard is away
+        assert health["spool"]["pending_batches"] > 0
+        cluster[1].start()  # same data dir: its tables are back
+        server.wait_loaded(timeout=120)
+        assert sender.send(calls[:500])["rejected"] == 0  # retries after the outage
+        server.wait_loaded()
+        with server.client() as http:
+            summary = http.get("/v1/metrics/summary", params={"from": "-1d"}).json()
+        assert summary["groups"][0]["requests"] == 2000
+        counts = [int(n.sql("SELECT count() FROM lp_kill_local.llm_events")) for n in cluster]
+        assert sum(counts) == 2000 and min(counts) > 0
+    finally:
+        server.stop()
