@@ -19,6 +19,7 @@ OPEN = {("GET", "/health"), ("GET", "/metrics")}
 # Routes other than reads that need a scope, and what each needs.
 NEEDS = {
     ("POST", "/v1/events"): "ingest",
+    ("GET", "/v1/pipeline"): "admin",  # operations: nodes, URLs, counters of every project
     ("POST", "/v1/traces"): "ingest",
     ("POST", "/v1/scores"): "ingest",
     ("POST", "/v1/playground/chat"): "admin",
