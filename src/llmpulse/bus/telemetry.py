@@ -10,8 +10,9 @@ durably; loaders acknowledge after the insert, so a loader that dies has its
 unacknowledged batches delivered again (to the next owner of the partition).
 
 Adapters: RabbitMQ (`amqp://`, rabbit_telemetry.py) and Kafka (`kafka://`,
-kafka_telemetry.py). Both run their asyncio client on a loop thread of their own; the
-methods here are called from the collectors' and loaders' task threads and block.
+kafka_telemetry.py), chosen by URL in adapters.py. Both run their asyncio client on a
+loop thread of their own; their methods are called from the collectors' and loaders'
+task threads and block.
 """
 
 from __future__ import annotations
@@ -78,19 +79,6 @@ class TelemetryBus(Protocol):
         """Batches published and not yet acknowledged by a loader."""
 
     def close(self) -> None: ...
-
-
-def open_bus(url: str, name: str = DEFAULT_QUEUE) -> TelemetryBus:
-    """`amqp://user:pass@host:5672/` (RabbitMQ) or `kafka://host:9092[,host:9092]`."""
-    if url.startswith(("amqp://", "amqps://")):
-        from llmpulse.bus.rabbit_telemetry import RabbitBus
-
-        return RabbitBus(url, name)
-    if url.startswith("kafka://"):
-        from llmpulse.bus.kafka_telemetry import KafkaBus
-
-        return KafkaBus(url, name)
-    raise BusError(f"unknown bus URL {url!r}: use amqp://HOST:5672/ or kafka://HOST:9092")
 
 
 class LoopThread:

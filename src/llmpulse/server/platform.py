@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from llmpulse.alerts.evaluator import Evaluator
 from llmpulse.api.auth import Gate
-from llmpulse.bus.telemetry import TelemetryBus, open_bus
+from llmpulse.bus.adapters import open_bus
+from llmpulse.bus.telemetry import TelemetryBus
 from llmpulse.costs.overrides import load_all as load_overrides
 from llmpulse.costs.recost import Recoster
 from llmpulse.events.posts import SocialPolicy
