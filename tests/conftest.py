@@ -56,6 +56,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for ch in _CLICKHOUSE:
         ch.kill9()
+        shutil.rmtree(ch.data_dir, ignore_errors=True)
 
 
 def clickhouse_server() -> ClickHouseServer:

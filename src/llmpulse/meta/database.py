@@ -134,6 +134,8 @@ class PostgresMeta:
 
         db = getattr(self._local, "db", None)
         if db is None or fresh or db.closed:
+            if db is not None:
+                db.close()
             try:
                 db = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
             except psycopg.OperationalError as exc:
