@@ -174,6 +174,28 @@ class Server:
 
 
 @pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ClickHouseServer]]:
+    """Two ClickHouse servers, one shard each, both knowing the cluster `two`."""
+    ports = [(free_port(), free_port()) for _ in range(2)]
+    shards = "".join(
+        f"<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"
+        for _, tcp in ports
+    )
+    xml = (
+        f"<remote_servers><two>{shards}</two></remote_servers>"
+        "<background_distributed_schedule_pool_size>4</background_distributed_schedule_pool_size>"
+    )
+    root = tmp_path_factory.mktemp("cluster")
+    nodes = [
+        ClickHouseServer(root / f"node{i}", http, tcp, xml).start()
+        for i, (http, tcp) in enumerate(ports)
+    ]
+    yield nodes
+    for node in nodes:
+        node.kill9()
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server shared by tests that use their own project or tolerate others' data."""
     srv = Server(tmp_path_factory.mktemp("shared") / "data").start()

@@ -4,9 +4,10 @@ through kill -9 of a loader, of a collector and of the broker; the nodes' counte
 (the loss ledger) once the pipeline is idle. Each test runs on RabbitMQ and on Kafka (a
 Tansu broker: tests/kafka.py).
 
-Every node shares one ClickHouse server database; the RabbitMQ broker is the machine's (a
-queue name of its own per test) except for the broker's own kill, which gets a private
-node; each Kafka test has a Tansu broker of its own.
+The nodes share a database on the 2-shard ClickHouse cluster (a single ClickHouse server
+for the broker's kill); the RabbitMQ broker is the machine's (a queue name of its own per
+test) except for the broker's own kill, which gets a private node; each Kafka test has a
+Tansu broker of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clickhouse_servers import ClickHouseServer
 from conftest import Server, clickhouse_server, database_for, free_port, run_cli
 from kafka import Tansu
 from rabbitmq import SHARED, PrivateBroker, available, reachable
@@ -30,13 +32,14 @@ from s3 import s3_server
 pytestmark = pytest.mark.skipif(not available(), reason="no RabbitMQ (see README)")
 
 
-class Cluster:
-    """Nodes of one deployment: a store, a bus, a queue of its own."""
+class Deployment:
+    """Nodes of one deployment: a store (a ClickHouse server's, unless given), a bus, a
+    queue of its own."""
 
-    def __init__(self, root: Path, bus: str) -> None:
+    def __init__(self, root: Path, bus: str, store: str | None = None) -> None:
         self.root = root
         self.env = {
-            "LLMPULSE_STORE": clickhouse_server().store_url(database_for(root)),
+            "LLMPULSE_STORE": store or clickhouse_server().store_url(database_for(root)),
             "LLMPULSE_BUS": bus,
             "LLMPULSE_BUS_QUEUE": f"t{secrets.token_hex(4)}",
         }
@@ -53,19 +56,23 @@ class Cluster:
 
 
 @pytest.fixture(params=["rabbitmq", "kafka"])
-def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def deployment(
+    tmp_path: Path, request: pytest.FixtureRequest, cluster: list[ClickHouseServer]
+) -> Iterator[Deployment]:
+    """On the 2-shard ClickHouse cluster (conftest.cluster), a database of its own."""
+    store = cluster[0].store_url(database_for(tmp_path), "?cluster=two")
     if request.param == "kafka":
         tansu = Tansu(tmp_path / "tansu").start()
-        cluster = Cluster(tmp_path, tansu.url)
-        yield cluster
-        cluster.stop()
+        nodes = Deployment(tmp_path, tansu.url, store)
+        yield nodes
+        nodes.stop()
         tansu.stop()
         return
     if not reachable(SHARED):
         pytest.skip("the shared broker is down; the fault test below covers a private one")
-    cluster = Cluster(tmp_path, SHARED)
-    yield cluster
-    cluster.stop()
+    nodes = Deployment(tmp_path, SHARED, store)
+    yield nodes
+    nodes.stop()
 
 
 def batch(prefix: str, n: int, size: int = 50) -> list[dict[str, Any]]:
@@ -108,7 +115,7 @@ def settle(query: Server, want: dict[str, int], timeout: float = 90) -> dict[str
 
 
 def test_roles_kill_a_loader_and_a_collector_store_each_event_once(
-    deployment: Cluster,
+    deployment: Deployment,
 ) -> None:
     collectors = [deployment.start("collector", f"collector{i}") for i in range(2)]
     loaders = [deployment.start("loader", f"loader{i}") for i in range(2)]
@@ -150,7 +157,7 @@ def test_roles_kill_a_loader_and_a_collector_store_each_event_once(
     assert settle(query, expected(acknowledged)) == expected(acknowledged)
 
 
-def test_the_ledger_balances_when_idle(deployment: Cluster) -> None:
+def test_the_ledger_balances_when_idle(deployment: Deployment) -> None:
     collectors = [deployment.start("collector", f"c{i}") for i in range(2)]
     loader = deployment.start("loader", "l0")
     query = deployment.start("query", "q")
@@ -209,7 +216,7 @@ def test_a_broker_killed_mid_stream_loses_nothing(tmp_path: Path, kind: str) -> 
 
 
 def killed_broker(tmp_path: Path, broker: PrivateBroker | Tansu) -> None:
-    cluster = Cluster(tmp_path, broker.url)
+    cluster = Deployment(tmp_path, broker.url)
     try:
         collector = cluster.start("collector", "c")
         loader = cluster.start("loader", "l")

@@ -12,13 +12,11 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from clickhouse_servers import ClickHouseServer
 from conftest import ADMIN_KEY, Server, free_port
@@ -31,28 +29,6 @@ NODE_ROUTES = {"/v1/pipeline"}  # about the node answering, not the data
 # Answers that say when they were computed or how long it took, or how late each server
 # received the calls (its own clock on receipt), not what is stored.
 VOLATILE = {"generated_at", "took_ms", "elapsed_ms", "ingest_lag_p50_s", "ingest_lag_p95_s"}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ClickHouseServer]]:
-    """Two ClickHouse servers, one shard each, both knowing the cluster `two`."""
-    ports = [(free_port(), free_port()) for _ in range(2)]
-    shards = "".join(
-        f"<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"
-        for _, tcp in ports
-    )
-    xml = (
-        f"<remote_servers><two>{shards}</two></remote_servers>"
-        "<background_distributed_schedule_pool_size>4</background_distributed_schedule_pool_size>"
-    )
-    root = tmp_path_factory.mktemp("cluster")
-    nodes = [
-        ClickHouseServer(root / f"node{i}", http, tcp, xml).start()
-        for i, (http, tcp) in enumerate(ports)
-    ]
-    yield nodes
-    for node in nodes:
-        node.kill9()
 
 
 def traffic() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
