@@ -128,14 +128,18 @@ def test_roles_kill_a_loader_and_a_collector_store_each_event_once(
     stop = threading.Event()
 
     def send() -> None:
+        """As a client does: a batch not acknowledged (its collector died, maybe after
+        spooling it) is sent again, same ids, to the other collector until it is."""
         n = 0
         while not stop.is_set():
             events = batch("e", n)
-            node = collectors[n % 2]
-            if post(node, events):
-                acknowledged.update((e["event_id"], e) for e in events)
-                if n % 7 == 0:  # a client retry, through the other collector
-                    post(collectors[(n + 1) % 2], events)
+            attempt = n
+            while not post(collectors[attempt % 2], events):
+                attempt += 1
+                time.sleep(0.05)
+            acknowledged.update((e["event_id"], e) for e in events)
+            if n % 7 == 0:  # a retry of an acknowledged batch, through the other collector
+                post(collectors[(n + 1) % 2], events)
             n += 1
             time.sleep(0.01)
 
