@@ -78,15 +78,17 @@ async def small_batches(url: str, connections: int, seconds: float) -> tuple[int
 
 
 def large_batches(
-    url: str, connections: int, seconds: float, text: bool = False
+    urls: list[str], connections: int, seconds: float, text: bool = False
 ) -> tuple[int, list[float]]:
+    """`connections` threads posting 1,000-event batches back to back for `seconds`, each
+    to one of `urls` in turn: (events acknowledged, request latencies in seconds)."""
     body = template(text=text)
     latencies: list[float] = []
     sent = [0]
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
-    def load() -> None:
+    def load(url: str) -> None:
         with httpx.Client(timeout=60, headers={"Content-Type": "application/json"}) as http:
             while time.monotonic() < stop:
                 content = fill(body)
@@ -98,7 +100,9 @@ def large_batches(
                     latencies.append(elapsed)
                     sent[0] += BATCH
 
-    threads = [threading.Thread(target=load) for _ in range(connections)]
+    threads = [
+        threading.Thread(target=load, args=(urls[i % len(urls)],)) for i in range(connections)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -153,7 +157,7 @@ def main() -> None:
                 + (" with text" if args.text else ""),
                 url,
                 proc.pid,
-                lambda: large_batches(url, args.connections, args.seconds, args.text),
+                lambda: large_batches([url], args.connections, args.seconds, args.text),
             )
             if args.small_connections:
                 measure(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ingest import BATCH, fill, template
+from ingest import BATCH, large_batches
 
 from common import cpu_seconds, free_port, machine, percentile, start_server
 
@@ -41,34 +41,6 @@ def start_clickhouse(data: Path) -> tuple[subprocess.Popen[str], str]:
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
     return proc, f"http://127.0.0.1:{http}"
-
-
-def load(urls: list[str], connections: int, seconds: float) -> tuple[int, list[float]]:
-    body = template()
-    latencies: list[float] = []
-    sent = [0]
-    stop = time.monotonic() + seconds
-    lock = threading.Lock()
-
-    def worker(url: str) -> None:
-        with httpx.Client(timeout=60, headers={"Content-Type": "application/json"}) as http:
-            while time.monotonic() < stop:
-                content = fill(body)
-                t0 = time.perf_counter()
-                r = http.post(f"{url}/v1/events", content=content)
-                elapsed = time.perf_counter() - t0
-                assert r.status_code == 202, r.text[:300]
-                with lock:
-                    latencies.append(elapsed)
-                    sent[0] += BATCH
-
-    threads = [threading.Thread(target=worker, args=(urls[i % len(urls)],))
-               for i in range(connections)]  # fmt: skip
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sent[0], latencies
 
 
 def stored(clickhouse: str, database: str) -> int:
@@ -116,7 +88,9 @@ def main() -> None:
             watcher.start()
             cpu0 = sum(cpu_seconds(p.pid) for p, _ in collectors)
             started = time.monotonic()
-            sent, latencies = load([u for _, u in collectors], args.connections, args.seconds)
+            sent, latencies = large_batches(
+                [u for _, u in collectors], args.connections, args.seconds
+            )
             acked_s = time.monotonic() - started
             cpu = sum(cpu_seconds(p.pid) for p, _ in collectors) - cpu0
             while (count := stored(clickhouse, database)) < sent:

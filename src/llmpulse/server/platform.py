@@ -96,14 +96,16 @@ def build_platform(settings: Settings) -> Platform:
     recoster = Recoster(engine, book, prices, ingest.drainer.after_loaded)
     playground = Playground(settings.llm_endpoints(), ingest, book)
     alerts = Evaluator(engine, settings.base_url)
-    # Alert evaluation and the lake export run on one node of those serving the store.
-    singletons: list[Task] = [] if settings.no_alerts else [alerts]
-    if settings.role not in ("all", "worker"):
-        singletons = []
-    if settings.lake:
-        lake = Destination(settings.lake)
-        settle_ms = int(settings.lake_settle_s * 1000)
-        singletons.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
+    # Alert evaluation and the lake export: on the roles that run jobs, and there on one
+    # node of those serving the store (a lease each).
+    singletons: list[Task] = []
+    if settings.role in ("all", "worker"):
+        if not settings.no_alerts:
+            singletons.append(alerts)
+        if settings.lake:
+            lake = Destination(settings.lake)
+            settle_ms = int(settings.lake_settle_s * 1000)
+            singletons.append(LakeExport(engine, lake, settings.lake_interval_s, settle_ms))
     node = node_id()
     leases = [Lease(keys.db, task.name, node, settings.lease_s) for task in singletons]
     background: list[Task] = [*map(Singleton, singletons, leases)]
