@@ -9,6 +9,7 @@ the loss ledger (docs/scaling.md).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,40 +21,41 @@ from llmpulse.ingest.telemetry import PIPELINE
 from llmpulse.server.platform import Platform
 
 
-def _sum(sample_name: str) -> float:
-    """A series' value summed over its labels (`NAME_total` for a counter)."""
-    return sum(
-        sample.value
-        for metric in PIPELINE.registry.collect()
-        for sample in metric.samples
-        if sample.name == sample_name
-    )
+def _sums() -> dict[str, float]:
+    """Each series of the pipeline's metrics summed over its labels, by sample name
+    (`NAME_total` for a counter), read in one pass."""
+    sums: dict[str, float] = defaultdict(float)
+    for metric in PIPELINE.registry.collect():
+        for sample in metric.samples:
+            sums[sample.name] += sample.value
+    return sums
 
 
 def pipeline_report(ctx: Platform) -> dict[str, Any]:
     spool = ctx.ingest.spool
+    t = _sums()  # the sums by sample name
     batches, size = spool.pending()
     report: dict[str, Any] = {
         "node": ctx.node,
         "role": ctx.settings.role,
         "store": ctx.engine.url,
         "collector": {
-            "accepted_items": _sum("llmpulse_events_accepted_total"),
-            "published_batches": _sum("llmpulse_bus_published_batches_total"),
-            "published_items": _sum("llmpulse_bus_published_items_total"),
-            "spooled_while_bus_down_batches": _sum("llmpulse_bus_spooled_while_down_batches_total"),
+            "accepted_items": t["llmpulse_events_accepted_total"],
+            "published_batches": t["llmpulse_bus_published_batches_total"],
+            "published_items": t["llmpulse_bus_published_items_total"],
+            "spooled_while_bus_down_batches": t["llmpulse_bus_spooled_while_down_batches_total"],
             "spool_pending_batches": batches,
             "spool_pending_bytes": size,
             "oldest_spooled_s": round(ctx.ingest.drainer.lag_seconds(), 3),
         },
         "loader": {
-            "consumed_batches": _sum("llmpulse_bus_consumed_batches_total"),
-            "loaded_items": _sum("llmpulse_bus_loaded_items_total"),
-            "duplicates_dropped": _sum("llmpulse_events_duplicate_total"),
-            "dead_lettered_batches": _sum("llmpulse_bus_dead_lettered_batches_total"),
+            "consumed_batches": t["llmpulse_bus_consumed_batches_total"],
+            "loaded_items": t["llmpulse_bus_loaded_items_total"],
+            "duplicates_dropped": t["llmpulse_events_duplicate_total"],
+            "dead_lettered_batches": t["llmpulse_bus_dead_lettered_batches_total"],
             "lag_s": round(ctx.bus_loader.lag_s, 3) if ctx.bus_loader else None,
-            "inserts": _sum("llmpulse_store_insert_seconds_count"),
-            "insert_seconds_total": round(_sum("llmpulse_store_insert_seconds_sum"), 3),
+            "inserts": t["llmpulse_store_insert_seconds_count"],
+            "insert_seconds_total": round(t["llmpulse_store_insert_seconds_sum"], 3),
         },
         "bus": None,
     }

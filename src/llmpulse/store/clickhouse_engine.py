@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,13 +34,13 @@ def inline_large_params(
         if len(text) <= _LARGEST_FIELD:
             kept[name] = value
             continue
-        literal = string_literal(text)
-        sql = re.sub(
-            r"\{" + re.escape(name) + r":([^}]+)\}",
-            lambda m, literal=literal: f"CAST({literal}, {string_literal(m[1])})",  # type: ignore[misc]
-            sql,
-        )
+        sql = re.sub(r"\{" + re.escape(name) + r":([^}]+)\}", _cast(string_literal(text)), sql)
     return sql, kept
+
+
+def _cast(literal: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for `{name:Type}`: the literal cast to that Type."""
+    return lambda match: f"CAST({literal}, {string_literal(match[1])})"
 
 
 class ClickHouseEngine:
